@@ -1,0 +1,32 @@
+namespace BpfTraceSim.Kernel;
+
+/// <summary>Linux errno values (include/uapi/asm-generic/errno-base.h, errno.h). Helpers return them negated.</summary>
+public static class Errno
+{
+    public const int EPERM = 1;
+    public const int ENOENT = 2;
+    public const int E2BIG = 7;
+    public const int EAGAIN = 11;
+    public const int EFAULT = 14;
+    public const int EBUSY = 16;
+    public const int EINVAL = 22;
+    public const int ENOSPC = 28;
+    public const int EOVERFLOW = 75;
+    public const int EOPNOTSUPP = 95;
+
+    /// <summary>The symbolic name of an errno (positive or negated), or null.</summary>
+    public static string? Name(long errno) => Math.Abs(errno) switch
+    {
+        EPERM => "EPERM",
+        ENOENT => "ENOENT",
+        E2BIG => "E2BIG",
+        EAGAIN => "EAGAIN",
+        EFAULT => "EFAULT",
+        EBUSY => "EBUSY",
+        EINVAL => "EINVAL",
+        ENOSPC => "ENOSPC",
+        EOVERFLOW => "EOVERFLOW",
+        EOPNOTSUPP => "EOPNOTSUPP",
+        _ => null,
+    };
+}
