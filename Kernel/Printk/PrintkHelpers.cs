@@ -1,0 +1,136 @@
+using System.Runtime.InteropServices;
+
+namespace BpfTraceSim.Kernel.Printk;
+
+/// <summary>Which printf-like helper a verifier check is for (their argument registers differ).</summary>
+public enum PrintfHelper
+{
+    TracePrintk,
+    TraceVprintk,
+    Snprintf,
+    SeqPrintf,
+}
+
+/// <summary>bpf_trace_printk, bpf_trace_vprintk and bpf_snprintf (kernel/trace/bpf_trace.c, kernel/bpf/helpers.c).</summary>
+public static class PrintkHelpers
+{
+    /// <summary>MAX_BPRINTF_VARARGS * 8: the largest data_len.</summary>
+    public const int MaxDataLen = BpfFlags.MAX_BPRINTF_VARARGS * 8;
+
+    /// <summary>bpf_trace_printk(fmt, fmt_size, a1, a2, a3): fmt is the fmt_size bytes passed.</summary>
+    public static long TracePrintk(in HelperContext ctx, PrintkCpu cpu, PrintkWorld world, ReadOnlySpan<byte> fmt,
+        ulong a1, ulong a2, ulong a3)
+    {
+        Span<ulong> args = stackalloc ulong[BpfFlags.MAX_TRACE_PRINTK_VARARGS];
+        args[0] = a1;
+        args[1] = a2;
+        args[2] = a3;
+        var data = new BprintfData { GetBinArgs = true, GetBuf = true };
+        int err = Bprintf.BprintfPrepare(fmt, args, BpfFlags.MAX_TRACE_PRINTK_VARARGS, ref data, cpu, world);
+        if (err < 0) return err;
+        int ret = Vsprintf.BstrPrintf(data.Buf, fmt, data.BinArgs, world);
+        TraceBpfTracePrintk(in ctx, cpu, data.Buf);
+        Bprintf.BprintfCleanup(cpu, ref data);
+        return ret;
+    }
+
+    /// <summary>
+    /// bpf_trace_vprintk(fmt, fmt_size, args, data_len): data is the data_len bytes at args;
+    /// dataIsNull says args was NULL (a maybe-NULL pointer the verifier let through).
+    /// </summary>
+    public static long TraceVprintk(in HelperContext ctx, PrintkCpu cpu, PrintkWorld world, ReadOnlySpan<byte> fmt,
+        ReadOnlySpan<byte> data, bool dataIsNull)
+    {
+        int dataLen = data.Length;
+        if ((dataLen & 7) != 0 || dataLen > MaxDataLen || (dataLen != 0 && dataIsNull)) return -Errno.EINVAL;
+        int numArgs = dataLen / 8;
+        var bp = new BprintfData { GetBinArgs = true, GetBuf = true };
+        int err = Bprintf.BprintfPrepare(fmt, MemoryMarshal.Cast<byte, ulong>(data), numArgs, ref bp, cpu, world);
+        if (err < 0) return err;
+        int ret = Vsprintf.BstrPrintf(bp.Buf, fmt, bp.BinArgs, world);
+        TraceBpfTracePrintk(in ctx, cpu, bp.Buf);
+        Bprintf.BprintfCleanup(cpu, ref bp);
+        return ret;
+    }
+
+    /// <summary>
+    /// bpf_snprintf(str, str_size, fmt, args, data_len): str is the str_size bytes; fmt the constant
+    /// format (its NUL within it, as the verifier guarantees). Returns the untruncated length + 1.
+    /// </summary>
+    public static long Snprintf(in HelperContext ctx, PrintkCpu cpu, PrintkWorld world, Span<byte> str,
+        ReadOnlySpan<byte> fmt, ReadOnlySpan<byte> data, bool dataIsNull)
+    {
+        int dataLen = data.Length;
+        if ((dataLen & 7) != 0 || dataLen > MaxDataLen || (dataLen != 0 && dataIsNull)) return -Errno.EINVAL;
+        int numArgs = dataLen / 8;
+        var bp = new BprintfData { GetBinArgs = true };
+        int err = Bprintf.BprintfPrepare(fmt, MemoryMarshal.Cast<byte, ulong>(data), numArgs, ref bp, cpu, world);
+        if (err < 0) return err;
+        int ret = Vsprintf.BstrPrintf(str, fmt, bp.BinArgs, world);
+        Bprintf.BprintfCleanup(cpu, ref bp);
+        return ret + 1;
+    }
+
+    // trace_bpf_trace_printk(buf): the event copies the string up to its NUL.
+    private static void TraceBpfTracePrintk(in HelperContext ctx, PrintkCpu cpu, ReadOnlySpan<byte> buf)
+    {
+        int n = buf.IndexOf((byte)0);
+        if (n < 0) n = buf.Length;
+        Span<byte> flags = stackalloc byte[5];
+        TraceFlags(in ctx, flags);
+        cpu.Trace.Write(ctx.NowNs, ctx.Current, flags, buf[..n]);
+    }
+
+    /// <summary>
+    /// The 5-character flags field of a trace line (trace_print_lat_fmt): irqs-off, need-resched,
+    /// hardirq/softirq, preempt depth, migrate-disable. Task and softirq show ctx.PreemptDepth;
+    /// hardirq and NMI run with IRQs off and show no preempt depth ("d.h..", "d.z..").
+    /// </summary>
+    public static void TraceFlags(in HelperContext ctx, Span<byte> dst5)
+    {
+        byte depth = ctx.PreemptDepth <= 0 ? (byte)'.' : (byte)"0123456789abcdef"[Math.Min(ctx.PreemptDepth, 15)];
+        (byte irq, byte hs, byte pd) = ctx.Context switch
+        {
+            ExecContext.Softirq => ((byte)'.', (byte)'s', depth),
+            ExecContext.Hardirq => ((byte)'d', (byte)'h', (byte)'.'),
+            ExecContext.Nmi => ((byte)'d', (byte)'z', (byte)'.'),
+            _ => ((byte)'.', (byte)'.', depth),
+        };
+        dst5[0] = irq;
+        dst5[1] = (byte)'.';
+        dst5[2] = hs;
+        dst5[3] = pd;
+        dst5[4] = (byte)'.';
+    }
+
+    /// <summary>
+    /// The verifier's load-time checks of a printf-like call (spec §5). fmtMemory is the whole memory
+    /// object holding the format, fmtSize the constant size passed (ignored for snprintf, whose format
+    /// is a constant string), argsIsNull whether args is a constant NULL, dataLen the constant data_len
+    /// (ignored for trace_printk), fmtReadOnly whether the format lives in read-only data (snprintf
+    /// needs it). Returns the verifier's message, or null when the program loads.
+    /// </summary>
+    public static string? VerifierCheck(PrintfHelper helper, ReadOnlySpan<byte> fmtMemory, uint fmtSize,
+        bool argsIsNull, uint dataLen, bool fmtReadOnly = true)
+    {
+        if (helper == PrintfHelper.Snprintf)
+        {
+            if (!fmtReadOnly) return "R3 does not point to a readonly map'";
+            if (fmtMemory.IndexOf((byte)0) < 0) return "string is not zero-terminated";
+            if (argsIsNull && dataLen > 0) return "R4 type=scalar expected=fp";
+            if (dataLen % 8 != 0) return $"data_len {dataLen} is not a multiple of 8";
+            var bp = new BprintfData();
+            if (Bprintf.BprintfPrepare(fmtMemory, default, (int)(dataLen / 8), ref bp, null, null) < 0)
+                return "Invalid format string";
+            return null;
+        }
+
+        int sizeReg = helper == PrintfHelper.SeqPrintf ? 3 : 2;
+        if (fmtSize == 0) return $"R{sizeReg} invalid zero-sized read";
+        if (fmtSize > (uint)fmtMemory.Length)
+            return $"invalid access to memory, mem_size={fmtMemory.Length} off=0 size={fmtSize}";
+        if (helper != PrintfHelper.TracePrintk && argsIsNull && dataLen > 0)
+            return $"R{(helper == PrintfHelper.TraceVprintk ? 3 : 4)} type=scalar expected=fp";
+        return null;
+    }
+}
