@@ -1,4 +1,6 @@
+using System.Runtime.InteropServices;
 using BpfTraceSim.Kernel.Btf;
+using BpfTraceSim.Kernel.Printk;
 
 namespace BpfTraceSim.Kernel.Seq;
 
@@ -17,6 +19,31 @@ public static class SeqHelpers
 
     /// <summary>bpf_seq_write: 0, or -EOVERFLOW when count + len &lt; size does not hold (then and for every later call of the object).</summary>
     public static long SeqWrite(SeqFile m, ReadOnlySpan<byte> data) => m.Write(data) ? 0 : -Errno.EOVERFLOW;
+
+    /// <summary>
+    /// bpf_seq_printf(m, fmt, fmt_size, data, data_len): fmt is the fmt_size bytes passed, data the
+    /// data_len bytes at args (dataIsNull: args was a NULL the verifier let through). The §5/§6
+    /// argument and format checks come first (-EINVAL even after an overflow); the text is then
+    /// rendered by the printk engine (bstr_printf) into the seq buffer as seq_bprintf does: kept only
+    /// when count + len &lt; size. Returns 0, or -EOVERFLOW whenever the seq file has overflowed.
+    /// </summary>
+    public static long SeqPrintf(SeqFile m, PrintkCpu cpu, PrintkWorld world, ReadOnlySpan<byte> fmt,
+        ReadOnlySpan<byte> data, bool dataIsNull)
+    {
+        int dataLen = data.Length;
+        if ((dataLen & 7) != 0 || dataLen > PrintkHelpers.MaxDataLen || (dataLen != 0 && dataIsNull)) return -Errno.EINVAL;
+        int numArgs = dataLen / 8;
+        var bp = new BprintfData { GetBinArgs = true };
+        int err = Bprintf.BprintfPrepare(fmt, MemoryMarshal.Cast<byte, ulong>(data), numArgs, ref bp, cpu, world);
+        if (err < 0) return err;
+        // seq_bprintf: render into the free space; bstr_printf returns the untruncated length.
+        if (m.Count < m.Size)
+            m.CommitFormatted(Vsprintf.BstrPrintf(m.FreeSpace, fmt, bp.BinArgs, world));
+        else
+            m.SetOverflow();
+        Bprintf.BprintfCleanup(cpu, ref bp);
+        return m.HasOverflowed ? -Errno.EOVERFLOW : 0;
+    }
 
     /// <summary>
     /// bpf_btf_printf_prepare: flags, btf_ptr size, type id checks in the kernel's order; 0 when the
@@ -45,4 +72,8 @@ public static class SeqHelpers
         if (ret != 0) return ret;
         return BtfShow.Show(btf, ptr.TypeId, ptr.Ptr, mem, flags, hashPointer, m);
     }
+
+    /// <summary>bpf_seq_printf_btf with the world's memory and its per-boot %p hash.</summary>
+    public static long SeqPrintfBtf(SeqFile m, Btf.Btf btf, PrintkWorld world, in BtfPtr ptr, uint btfPtrSize, ulong flags) =>
+        SeqPrintfBtf(m, btf, world.Memory, in ptr, btfPtrSize, flags, p => world.HashPointer(p));
 }
