@@ -1,0 +1,76 @@
+using BpfTraceSim.Contracts.Exec;
+using BpfTraceSim.Contracts.Grains;
+
+namespace BpfTraceSim.Client.Exec;
+
+/// <summary>
+/// Runs exec documents: each world is booted as a host grain, each helper step is a call from the
+/// program grain on the step's CPU into that CPU's grain, host-wide steps go to the host grain.
+/// </summary>
+internal sealed class ExecRunner(IGrainFactory grains)
+{
+    /// <summary>Runs every world of a document text; writes one output line per world. Returns the exit code.</summary>
+    public async Task<int> RunAsync(byte[] text, string? baseDir, TextWriter stdout, TextWriter stderr, CancellationToken ct)
+    {
+        int exit = 0;
+        var entries = JsonTree.ReadAll(text);
+        if (entries.Count == 0)
+        {
+            stdout.WriteLine(ExecOutput.Error(null, 1, "", "the document is empty: expected a JSON object"));
+            stderr.WriteLine("bpfsim exec: line 1: the document is empty: expected a JSON object");
+            return 2;
+        }
+        int ordinal = 0;
+        foreach (var entry in entries)
+        {
+            ct.ThrowIfCancellationRequested();
+            ordinal++;
+            string? id = ExecParser.IdOf(entry.Value);
+            ExecWorld world;
+            try
+            {
+                if (entry.SyntaxError is not null) throw new DocumentException(entry.Line, "", entry.SyntaxError);
+                world = ExecParser.Parse(entry.Value!, baseDir);
+            }
+            catch (DocumentException ex)
+            {
+                exit = 2;
+                stdout.WriteLine(ExecOutput.Error(id, ex.Line, ex.Field, ex.Message));
+                string where = ex.Field.Length > 0 ? $"{ex.Field}: " : "";
+                stderr.WriteLine($"bpfsim exec: world {id ?? "#" + ordinal}, line {ex.Line}: {where}{ex.Message}");
+                continue;
+            }
+            var results = await RunWorldAsync(world, ordinal);
+            stdout.WriteLine(ExecOutput.World(id, results));
+        }
+        return exit;
+    }
+
+    private async Task<List<StepResult>> RunWorldAsync(ExecWorld world, int ordinal)
+    {
+        // Each world is its own simulated host; the key never repeats within a cluster's life.
+        string hostId = $"exec-{Guid.NewGuid():N}-{ordinal}";
+        var host = grains.GetGrain<IHostGrain>(hostId);
+        await host.Boot(world.Spec);
+        var results = new List<StepResult>(world.Steps.Length);
+        try
+        {
+            foreach (var step in world.Steps)
+                results.Add(await RunStepAsync(hostId, host, step));
+        }
+        finally
+        {
+            await host.Shutdown();
+        }
+        return results;
+    }
+
+    private Task<StepResult> RunStepAsync(string hostId, IHostGrain host, ExecStep step) => step.Call switch
+    {
+        StepCall.AdvanceNs or StepCall.SetTaskCpu or StepCall.UpdateSlot or StepCall.DeleteSlot
+            or StepCall.Enable or StepCall.Disable or StepCall.Consume or StepCall.ReadTracePipe
+            or StepCall.SeqPrintf or StepCall.SeqWrite or StepCall.SeqPrintfBtf or StepCall.SeqEndObject or StepCall.ReadSeq
+            => host.Apply(step),
+        _ => grains.GetGrain<IProgramGrain>($"{hostId}/{step.Program ?? "exec"}/{step.Cpu}").Invoke(step),
+    };
+}

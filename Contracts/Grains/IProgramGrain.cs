@@ -1,0 +1,17 @@
+using BpfTraceSim.Contracts.Exec;
+
+namespace BpfTraceSim.Contracts.Grains;
+
+/// <summary>Run statistics of a loaded program, as bpf_prog_info's run_cnt and run_time_ns.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ProgramStats([property: Id(0)] ulong RunCount, [property: Id(1)] ulong RunTimeNs);
+
+/// <summary>
+/// A BPF program loaded on a host, running on one CPU: it invokes the helpers against that CPU's
+/// grain and keeps run count and run time. Key: "{host}/{program}/{cpu}".
+/// </summary>
+public interface IProgramGrain : IGrainWithStringKey
+{
+    Task<StepResult> Invoke(ExecStep step);
+    Task<ProgramStats> GetStats();
+}

@@ -1,0 +1,7 @@
+namespace BpfTraceSim.Grains;
+
+/// <summary>Registers what the simulator's grains need in a silo.</summary>
+public static class GrainsSetup
+{
+    public static ISiloBuilder AddBpfSimGrains(this ISiloBuilder silo) => silo;
+}

@@ -1,0 +1,163 @@
+using System.Collections.Immutable;
+using BpfTraceSim.Contracts.Exec;
+using BpfTraceSim.Contracts.Grains;
+using BpfTraceSim.Grains.Exec;
+using BpfTraceSim.Kernel.Perf;
+
+namespace BpfTraceSim.Grains;
+
+/// <summary>
+/// A simulated host: its tasks, which event each perf event array slot holds, and its CPU grains.
+/// Map updates are checked here as bpf_map_update_elem checks them, then pushed to every CPU.
+/// </summary>
+public sealed class HostGrain : Grain, IHostGrain
+{
+    private WorldSpec? _world;
+    private readonly Dictionary<string, PerfEventArray> _arrays = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string?[]> _slots = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, PerfEvent> _events = new(StringComparer.Ordinal);
+    private readonly Dictionary<int, int> _taskCpu = new();
+    private ICpuGrain[] _cpus = [];
+    private long _slotVersion;
+
+    private WorldSpec World => _world ?? throw new InvalidOperationException($"host {this.GetPrimaryKeyString()} was not booted");
+
+    public async Task Boot(WorldSpec world)
+    {
+        _world = world;
+        foreach (var t in world.Tasks) _taskCpu[t.Pid] = t.Cpu;
+        foreach (var e in world.Events)
+            _events[e.Name] = new PerfEvent(e.Id, CpuKernel.AttrOf(e), e.Cpu, e.Pid);
+        // The document's slot lists are map updates made before the first step; refused ones stay empty.
+        var slots = ImmutableDictionary.CreateBuilder<string, ImmutableArray<string?>>(StringComparer.Ordinal);
+        foreach (var m in world.Maps)
+        {
+            var array = new PerfEventArray((uint)m.MaxEntries);
+            var names = new string?[m.MaxEntries];
+            if (world.Slots.TryGetValue(m.Name, out var wanted))
+            {
+                for (int i = 0; i < wanted.Length; i++)
+                    if (wanted[i] is { } ev && array.Update((uint)i, _events[ev]) == 0) names[i] = ev;
+            }
+            _arrays[m.Name] = array;
+            _slots[m.Name] = names;
+            slots[m.Name] = [.. names];
+        }
+        var booted = world with { Slots = slots.ToImmutable() };
+        string key = this.GetPrimaryKeyString();
+        _cpus = new ICpuGrain[world.Cpus];
+        var boots = new Task[world.Cpus];
+        for (int c = 0; c < world.Cpus; c++)
+        {
+            _cpus[c] = GrainFactory.GetGrain<ICpuGrain>($"{key}/{c}");
+            boots[c] = _cpus[c].Boot(booted, c);
+        }
+        await Task.WhenAll(boots);
+    }
+
+    public Task<StepResult> Apply(ExecStep step) => step.Call switch
+    {
+        StepCall.AdvanceNs => AdvanceTime(step.AdvanceNs),
+        StepCall.SetTaskCpu => SetTaskCpu(step.Pid, step.To),
+        StepCall.UpdateSlot => UpdateSlot(step.Map!, step.Index, step.Event!),
+        StepCall.DeleteSlot => DeleteSlot(step.Map!, step.Index),
+        StepCall.Enable => SetEnabled(step.Event!, true),
+        StepCall.Disable => SetEnabled(step.Event!, false),
+        StepCall.Consume => Consume(step.Event!),
+        StepCall.ReadTracePipe => ReadTracePipe(),
+        _ => ApplySeq(step),
+    };
+
+    private async Task<StepResult> AdvanceTime(ulong ns)
+    {
+        await Task.WhenAll(_cpus.Select(c => c.Advance(ns)));
+        return StepResult.Empty;
+    }
+
+    /// <summary>set_task_cpu: the leaving CPU hands the task's live per-task events to the joining one.</summary>
+    private async Task<StepResult> SetTaskCpu(int pid, int to)
+    {
+        int from = _taskCpu[pid];
+        _taskCpu[pid] = to;
+        var departing = await _cpus[from].MoveTask(pid, to, []);
+        if (to != from) await _cpus[to].MoveTask(pid, to, departing);
+        var others = new List<Task>();
+        for (int c = 0; c < _cpus.Length; c++)
+            if (c != from && c != to) others.Add(_cpus[c].MoveTask(pid, to, []));
+        await Task.WhenAll(others);
+        return StepResult.Empty;
+    }
+
+    /// <summary>bpf_map_update_elem on a perf event array: E2BIG past max_entries, EOPNOTSUPP for inherit.</summary>
+    private async Task<StepResult> UpdateSlot(string map, long index, string ev)
+    {
+        var array = _arrays[map];
+        long ret = index < 0 || index > uint.MaxValue ? -Kernel.Errno.E2BIG : array.Update((uint)index, _events[ev]);
+        if (ret == 0)
+        {
+            _slots[map][index] = ev;
+            await PushSlots(map);
+        }
+        return StepResult.Of(ret);
+    }
+
+    /// <summary>bpf_map_delete_elem: E2BIG past max_entries, ENOENT for an empty slot.</summary>
+    private async Task<StepResult> DeleteSlot(string map, long index)
+    {
+        var array = _arrays[map];
+        long ret = index < 0 || index > uint.MaxValue ? -Kernel.Errno.E2BIG : array.Delete((uint)index);
+        if (ret == 0)
+        {
+            _slots[map][index] = null;
+            await PushSlots(map);
+        }
+        return StepResult.Of(ret);
+    }
+
+    private Task PushSlots(string map)
+    {
+        long version = ++_slotVersion;
+        ImmutableArray<string?> slots = [.. _slots[map]];
+        return Task.WhenAll(_cpus.Select(c => c.UpdateSlots(map, slots, version)));
+    }
+
+    private async Task<StepResult> SetEnabled(string ev, bool enabled)
+    {
+        if (enabled) _events[ev].Enable();
+        else _events[ev].Disable();
+        await Task.WhenAll(_cpus.Select(c => c.SetEnabled(ev, enabled)));
+        return StepResult.Empty;
+    }
+
+    /// <summary>The consumer reads the ring where the event's live state is: its CPU, or its task's CPU.</summary>
+    private Task<StepResult> Consume(string ev)
+    {
+        var spec = World.Events.First(e => e.Name == ev);
+        int owner = spec.Pid > 0 ? _taskCpu[spec.Pid] : spec.Cpu;
+        return _cpus[owner].Consume(ev);
+    }
+
+    /// <summary>trace_pipe: every CPU's new entries, merged by timestamp (then CPU, then order).</summary>
+    private async Task<StepResult> ReadTracePipe()
+    {
+        var drained = await Task.WhenAll(_cpus.Select(c => c.DrainTrace()));
+        var all = new List<TraceEntry>();
+        foreach (var d in drained) all.AddRange(d);
+        all.Sort(static (a, b) =>
+        {
+            int c = a.TimestampNs.CompareTo(b.TimestampNs);
+            if (c == 0) c = a.Cpu.CompareTo(b.Cpu);
+            return c != 0 ? c : a.Sequence.CompareTo(b.Sequence);
+        });
+        return new StepResult { Lines = [.. all.Select(e => e.Line)] };
+    }
+
+    private Task<StepResult> ApplySeq(ExecStep step) =>
+        GrainFactory.GetGrain<ISeqFileGrain>($"{this.GetPrimaryKeyString()}/{step.Seq}").Apply(World, step);
+
+    public async Task Shutdown()
+    {
+        await Task.WhenAll(_cpus.Select(c => c.Shutdown()));
+        DeactivateOnIdle();
+    }
+}
