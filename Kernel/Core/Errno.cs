@@ -11,6 +11,7 @@ public static class Errno
     public const int EBUSY = 16;
     public const int EINVAL = 22;
     public const int ENOSPC = 28;
+    public const int ERANGE = 34;
     public const int EOVERFLOW = 75;
     public const int EOPNOTSUPP = 95;
 
@@ -25,6 +26,7 @@ public static class Errno
         EBUSY => "EBUSY",
         EINVAL => "EINVAL",
         ENOSPC => "ENOSPC",
+        ERANGE => "ERANGE",
         EOVERFLOW => "EOVERFLOW",
         EOPNOTSUPP => "EOPNOTSUPP",
         _ => null,
