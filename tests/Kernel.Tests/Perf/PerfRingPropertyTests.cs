@@ -1,0 +1,104 @@
+using BpfTraceSim.Kernel;
+using BpfTraceSim.Kernel.Perf;
+using CsCheck;
+using static BpfTraceSim.Kernel.Perf.PerfConstants;
+using static BpfTraceSim.Kernel.Tests.Perf.PerfFixture;
+
+namespace BpfTraceSim.Kernel.Tests.Perf;
+
+/// <summary>Properties of the ring over random write/consume sequences.</summary>
+public class PerfRingPropertyTests
+{
+    private static readonly Gen<int> PayloadGen = Gen.OneOf(Gen.Int[0, 200], Gen.Int[0, 5000], Gen.Int[65500, 70000]);
+
+    // op 0-5 write payload, 6-7 consume one record, 8 consume all, 9 acknowledge the wake-up
+    private static readonly Gen<(int Op, int Payload)[]> OpsGen = Gen.Select(Gen.Int[0, 9], PayloadGen).Array[1, 300];
+
+    private static readonly Gen<(int Pages, bool Overwrite, ulong SampleType, uint WakeupEvents, uint Watermark)> ConfigGen =
+        Gen.Select(Gen.OneOf(new[] { 0, 1, 2, 16 }), Gen.Bool, Gen.Int[0, 511], Gen.OneOf(new[] { 0u, 1u, 3u }), Gen.OneOf(new[] { 0u, 100u, 5000u }))
+            .Select(t => (t.Item1, t.Item2, SampleBits(t.Item3), t.Item4, t.Item5));
+
+    private static ulong SampleBits(int pick)
+    {
+        ulong[] bits = [PERF_SAMPLE_IP, PERF_SAMPLE_TID, PERF_SAMPLE_TIME, PERF_SAMPLE_ADDR, PERF_SAMPLE_ID,
+            PERF_SAMPLE_CPU, PERF_SAMPLE_PERIOD, PERF_SAMPLE_STREAM_ID, PERF_SAMPLE_RAW];
+        ulong st = 0;
+        for (int i = 0; i < bits.Length; i++) if ((pick & (1 << i)) != 0) st |= bits[i];
+        return st;
+    }
+
+    [Fact]
+    public void CaptureAndAccountingModes_AgreeOnReturnsHeadTailLostAndRecords()
+    {
+        Gen.Select(ConfigGen, OpsGen).Sample(t =>
+        {
+            var (cfg, ops) = t;
+            var cap = Output(0, pages: cfg.Pages, sampleType: cfg.SampleType, overwrite: cfg.Overwrite, capture: true,
+                wakeupEvents: cfg.WakeupEvents, watermark: cfg.Watermark);
+            var acc = Output(0, pages: cfg.Pages, sampleType: cfg.SampleType, overwrite: cfg.Overwrite, capture: false,
+                wakeupEvents: cfg.WakeupEvents, watermark: cfg.Watermark);
+            var capMap = Map(1, cap);
+            var accMap = Map(1, acc);
+            var ctx = Ctx(0, App, now: 42);
+            foreach (var (op, payload) in ops)
+            {
+                switch (op)
+                {
+                    case <= 5:
+                        Assert.Equal(Out(ctx, capMap, 0, payload), Out(ctx, accMap, 0, payload));
+                        break;
+                    case <= 7:
+                        Assert.Equal(cap.Ring!.ConsumeRecord(), acc.Ring!.ConsumeRecord());
+                        break;
+                    case 8:
+                        cap.Ring!.ConsumeAll();
+                        acc.Ring!.ConsumeAll();
+                        break;
+                    default:
+                        cap.Ring!.AcknowledgeWakeup();
+                        acc.Ring!.AcknowledgeWakeup();
+                        break;
+                }
+                var a = cap.Ring!;
+                var b = acc.Ring!;
+                Assert.Equal((a.DataHead, a.DataTail, a.LostTotal, a.LostPending, a.Wakeups, a.WakeupPending, a.Used, a.HighWaterBytes),
+                    (b.DataHead, b.DataTail, b.LostTotal, b.LostPending, b.Wakeups, b.WakeupPending, b.Used, b.HighWaterBytes));
+                var ra = a.GetRecords();
+                var rb = b.GetRecords();
+                Assert.Equal(ra.Length, rb.Length);
+                for (int i = 0; i < ra.Length; i++)
+                    Assert.Equal((ra[i].Start, ra[i].Size, ra[i].IsLost, ra[i].Lost), (rb[i].Start, rb[i].Size, rb[i].IsLost, rb[i].Lost));
+            }
+        }, iter: 300);
+    }
+
+    [Fact]
+    public void NonOverwriteRing_MatchesASizeOnlyModel()
+    {
+        // The model follows the spec's prose: usable = size - 1 - (head - tail); a pending loss
+        // adds a 24-byte LOST record to the next reservation; failures count lost.
+        var payloads = Gen.Int[0, 3000];
+        Gen.Select(Gen.OneOf(new[] { 1, 2, 4 }), Gen.Select(Gen.Int[0, 4], payloads).Array[1, 200]).Sample(t =>
+        {
+            var (pages, ops) = t;
+            var e = Output(0, pages: pages, capture: false);
+            var map = Map(1, e);
+            ulong size = (ulong)pages * 4096, head = 0, tail = 0, pending = 0, total = 0;
+            foreach (var (op, payload) in ops)
+            {
+                if (op == 0)
+                {
+                    e.Ring!.ConsumeAll();
+                    tail = head;
+                    continue;
+                }
+                ulong need = (ulong)RawRecordSize(payload) + (pending > 0 ? 24UL : 0UL);
+                long expected = size - 1 - (head - tail) >= need ? 0 : -Errno.ENOSPC;
+                if (expected == 0) { head += need; pending = 0; }
+                else { pending++; total++; }
+                Assert.Equal(expected, Out(Ctx(0), map, 0, payload));
+                Assert.Equal((head, total, pending), (e.Ring!.DataHead, e.Ring.LostTotal, e.Ring.LostPending));
+            }
+        }, iter: 300);
+    }
+}
