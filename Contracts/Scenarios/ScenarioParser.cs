@@ -1167,8 +1167,10 @@ public static class ScenarioParser
         return best is not null && bestDistance <= limit ? $" (did you mean '{best}'?)" : "";
     }
 
+    // Optimal string alignment distance: insertions, deletions, substitutions, adjacent swaps.
     private static int Distance(string a, string b)
     {
+        var prevPrev = new int[b.Length + 1];
         var prev = new int[b.Length + 1];
         var cur = new int[b.Length + 1];
         for (int j = 0; j <= b.Length; j++)
@@ -1177,8 +1179,13 @@ public static class ScenarioParser
         {
             cur[0] = i;
             for (int j = 1; j <= b.Length; j++)
-                cur[j] = Math.Min(Math.Min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-            (prev, cur) = (cur, prev);
+            {
+                int d = Math.Min(Math.Min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                    d = Math.Min(d, prevPrev[j - 2] + 1); // a transposition is one typo
+                cur[j] = d;
+            }
+            (prevPrev, prev, cur) = (prev, cur, prevPrev);
         }
         return prev[b.Length];
     }

@@ -73,7 +73,7 @@ public static class ScenarioUnits
         return true;
     }
 
-    /// <summary>Parses <c>20000/s</c> into events per second.</summary>
+    /// <summary>Parses <c>20000/s</c> (or <c>2E+4/s</c>) into events per second.</summary>
     public static bool TryParseRate(string text, out double perSecond, out string error)
     {
         perSecond = 0;
@@ -86,7 +86,7 @@ public static class ScenarioUnits
         }
         string number = t[..slash].Trim().Replace("_", "", StringComparison.Ordinal);
         string unit = t[(slash + 1)..].Trim();
-        if (number.Length == 0 || !decimal.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out decimal value))
+        if (number.Length == 0 || !char.IsAsciiDigit(number[0]) || !double.TryParse(number, NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out double value) || !double.IsFinite(value))
         {
             error = $"'{text}' is not a rate: '{number}' is not a non-negative number";
             return false;
@@ -97,7 +97,8 @@ public static class ScenarioUnits
             error = $"'{text}': unknown unit '{unit}'; rates take /{DurationUnitList.Replace(", ", ", /", StringComparison.Ordinal)}";
             return false;
         }
-        perSecond = (double)(value * 1_000_000_000m / factor);
+        // One correctly rounded operation, so that FormatRate's text reads back as the same double.
+        perSecond = factor <= 1_000_000_000L ? value * (1_000_000_000L / factor) : value / (factor / 1_000_000_000L);
         error = "";
         return true;
     }
