@@ -56,12 +56,23 @@ public static class Program
                 Console.Error.WriteLine($"bpfsim exec: cannot read {path}: {ex.Message}");
                 return 2;
             }
-            await using var cluster = await ClusterConnection.ConnectAsync(parse.GetValue(ClusterOption), ct);
-            var runner = new ExecRunner(cluster.Grains);
-            var stdout = Console.Out;
-            int exit = await runner.RunAsync(text, baseDir, stdout, Console.Error, ct);
-            await stdout.FlushAsync(ct);
-            return exit;
+            ClusterConnection? cluster = null;
+            try
+            {
+                var runner = new ExecRunner(async () =>
+                {
+                    cluster = await ClusterConnection.ConnectAsync(parse.GetValue(ClusterOption), ct);
+                    return cluster.Grains;
+                });
+                var stdout = Console.Out;
+                int exit = await runner.RunAsync(text, baseDir, stdout, Console.Error, ct);
+                await stdout.FlushAsync(ct);
+                return exit;
+            }
+            finally
+            {
+                if (cluster is not null) await cluster.DisposeAsync();
+            }
         });
         return cmd;
     }

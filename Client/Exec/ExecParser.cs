@@ -189,11 +189,12 @@ internal sealed class ExecParser
             if (!e.IsObject) throw Err(e, path, $"must be an object, found {e.KindName}");
             CheckFields(e, path, EventFields);
             uint type = PerfConstants.PERF_TYPE_SOFTWARE;
-            ulong config = 0;
+            ulong config = PerfConstants.PERF_COUNT_SW_BPF_OUTPUT;
             if (e["type"] is { } tn) type = EventType(tn, path + ".type");
             else if (e["config"] is { IsString: true } cn && PerfConstants.TryLookupConfig(cn.Scalar!, out uint inferred, out _))
                 type = inferred; // a hardware config name implies a hardware event
             if (e["config"] is { } cf) config = EventConfig(cf, path + ".config", type);
+            else if (type != PerfConstants.PERF_TYPE_SOFTWARE) throw Err(e, path + ".config", "missing required field \"config\" (only software events default to bpf_output)");
             if (type == PerfConstants.PERF_TYPE_HARDWARE && !pmu)
                 throw Err(e["type"] ?? e["config"] ?? e, path + (e["type"] is null ? ".config" : ".type"), "hardware events cannot be opened: this world has no PMU (set \"pmu\": true)");
             int cpu = e["cpu"] is { } c ? (int)Int(c, path + ".cpu", -1, _cpus - 1) : -1;
@@ -211,6 +212,10 @@ internal sealed class ExecParser
             }
             uint wakeup = e["wakeup_events"] is { } we ? (uint)Int(we, path + ".wakeup_events", 0, uint.MaxValue) : 1;
             uint watermark = e["watermark"] is { } wm ? (uint)Int(wm, path + ".watermark", 0, uint.MaxValue) : 0;
+            var attr = new PerfEventAttr(type, config, sampleType, Pinned: false, Inherit: false, Disabled: false, wakeup, watermark);
+            int open = PerfEvent.PerfEventOpen(attr, pid, cpu, nextId, pmu, ring, overwrite: false, capturePayload: false, out _);
+            if (open != 0)
+                throw Err(e, path, $"perf_event_open refuses this event with -{Errno.Name(open)} (sample_type bits the simulator cannot fill, an unknown config, or a type it does not model)");
             _events.Add(name);
             list.Add(new EventSpec
             {

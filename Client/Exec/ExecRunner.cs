@@ -7,8 +7,10 @@ namespace BpfTraceSim.Client.Exec;
 /// Runs exec documents: each world is booted as a host grain, each helper step is a call from the
 /// program grain on the step's CPU into that CPU's grain, host-wide steps go to the host grain.
 /// </summary>
-internal sealed class ExecRunner(IGrainFactory grains)
+internal sealed class ExecRunner(Func<Task<IGrainFactory>> connect)
 {
+    private IGrainFactory? _grains;
+
     /// <summary>Runs every world of a document text; writes one output line per world. Returns the exit code.</summary>
     public async Task<int> RunAsync(byte[] text, string? baseDir, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
@@ -20,27 +22,36 @@ internal sealed class ExecRunner(IGrainFactory grains)
             stderr.WriteLine("bpfsim exec: line 1: the document is empty: expected a JSON object");
             return 2;
         }
-        int ordinal = 0;
+        // Validate every world first: an invalid one runs none of its steps, and when none is
+        // valid no silo is started at all.
+        var parsed = new List<(string? Id, ExecWorld? World, DocumentException? Error)>();
         foreach (var entry in entries)
         {
-            ct.ThrowIfCancellationRequested();
-            ordinal++;
             string? id = ExecParser.IdOf(entry.Value);
-            ExecWorld world;
             try
             {
                 if (entry.SyntaxError is not null) throw new DocumentException(entry.Line, "", entry.SyntaxError);
-                world = ExecParser.Parse(entry.Value!, baseDir);
+                parsed.Add((id, ExecParser.Parse(entry.Value!, baseDir), null));
             }
             catch (DocumentException ex)
             {
+                parsed.Add((id, null, ex));
+            }
+        }
+        for (int i = 0; i < parsed.Count; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            var (id, world, error) = parsed[i];
+            if (error is not null)
+            {
                 exit = 2;
-                stdout.WriteLine(ExecOutput.Error(id, ex.Line, ex.Field, ex.Message));
-                string where = ex.Field.Length > 0 ? $"{ex.Field}: " : "";
-                stderr.WriteLine($"bpfsim exec: world {id ?? "#" + ordinal}, line {ex.Line}: {where}{ex.Message}");
+                stdout.WriteLine(ExecOutput.Error(id, error.Line, error.Field, error.Message));
+                string where = error.Field.Length > 0 ? $"{error.Field}: " : "";
+                stderr.WriteLine($"bpfsim exec: world {id ?? "#" + (i + 1)}, line {error.Line}: {where}{error.Message}");
                 continue;
             }
-            var results = await RunWorldAsync(world, ordinal);
+            _grains ??= await connect();
+            var results = await RunWorldAsync(world!, i + 1);
             stdout.WriteLine(ExecOutput.World(id, results));
         }
         return exit;
@@ -50,7 +61,7 @@ internal sealed class ExecRunner(IGrainFactory grains)
     {
         // Each world is its own simulated host; the key never repeats within a cluster's life.
         string hostId = $"exec-{Guid.NewGuid():N}-{ordinal}";
-        var host = grains.GetGrain<IHostGrain>(hostId);
+        var host = _grains!.GetGrain<IHostGrain>(hostId);
         await host.Boot(world.Spec);
         var results = new List<StepResult>(world.Steps.Length);
         try
@@ -71,6 +82,6 @@ internal sealed class ExecRunner(IGrainFactory grains)
             or StepCall.Enable or StepCall.Disable or StepCall.Consume or StepCall.ReadTracePipe
             or StepCall.SeqPrintf or StepCall.SeqWrite or StepCall.SeqPrintfBtf or StepCall.SeqEndObject or StepCall.ReadSeq
             => host.Apply(step),
-        _ => grains.GetGrain<IProgramGrain>($"{hostId}/{step.Program ?? "exec"}/{step.Cpu}").Invoke(step),
+        _ => _grains!.GetGrain<IProgramGrain>($"{hostId}/{step.Program ?? "exec"}/{step.Cpu}").Invoke(step),
     };
 }

@@ -11,14 +11,17 @@ public sealed record TaskSpec([property: Id(0)] int Pid, [property: Id(1)] strin
 public sealed record EventSpec
 {
     [Id(0)] public required string Name { get; init; }
+    /// <summary>PERF_TYPE_SOFTWARE by default.</summary>
     [Id(1)] public uint Type { get; init; } = 1;
-    [Id(2)] public ulong Config { get; init; }
+    /// <summary>PERF_COUNT_SW_BPF_OUTPUT by default.</summary>
+    [Id(2)] public ulong Config { get; init; } = 10;
     [Id(3)] public int Cpu { get; init; } = -1;
     [Id(4)] public int Pid { get; init; } = -1;
     [Id(5)] public bool Pinned { get; init; }
     [Id(6)] public bool Inherit { get; init; }
     [Id(7)] public bool Disabled { get; init; }
-    [Id(8)] public ulong SampleType { get; init; }
+    /// <summary>PERF_SAMPLE_RAW by default.</summary>
+    [Id(8)] public ulong SampleType { get; init; } = 1UL << 10;
     /// <summary>Data pages of the mmapped ring; null = never mmapped, 0 = metadata page only.</summary>
     [Id(9)] public int? RingPages { get; init; }
     [Id(10)] public bool Overwrite { get; init; }
