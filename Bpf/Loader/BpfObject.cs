@@ -1,0 +1,201 @@
+using System.Text;
+using BpfTraceSim.Bpf.Btf;
+using BpfTraceSim.Bpf.Isa;
+
+namespace BpfTraceSim.Bpf.Loader;
+
+/// <summary>Map types of the uapi enum bpf_map_type that the loader knows by number.</summary>
+public enum BpfMapType
+{
+    Unspec = 0, Hash = 1, Array = 2, ProgArray = 3, PerfEventArray = 4, PercpuHash = 5, PercpuArray = 6,
+    StackTrace = 7, CgroupArray = 8, LruHash = 9, LruPercpuHash = 10, LpmTrie = 11, ArrayOfMaps = 12,
+    HashOfMaps = 13, RingBuf = 27,
+}
+
+/// <summary>A map as the object declares it (BTF-defined in .maps, or a global data section).</summary>
+public sealed record BpfMapSpec(
+    string Name, BpfMapType Type, int KeySize, int ValueSize, int MaxEntries, uint Flags)
+{
+    /// <summary>For .rodata/.data/.bss: the section's initial bytes (zeros for .bss).</summary>
+    public byte[]? InitialValue { get; init; }
+    /// <summary>.rodata*: frozen, the program may not write it.</summary>
+    public bool ReadOnly { get; init; }
+    public bool IsGlobalData => InitialValue is not null;
+}
+
+/// <summary>A global variable found by its BTF VAR name inside a DATASEC.</summary>
+public sealed record BpfGlobal(string Name, int MapIndex, int Offset, int Size, string Section);
+
+/// <summary>A source position from .BTF.ext line info.</summary>
+public readonly record struct BpfSourceLine(string File, int Line, string Text)
+{
+    public override string ToString() => $"{Path.GetFileName(File)}:{Line}";
+}
+
+/// <summary>A helper call site: instruction index and helper id.</summary>
+public readonly record struct BpfHelperUse(int Insn, int HelperId);
+
+/// <summary>
+/// One program as libbpf would hand it to the kernel: the function's instructions followed by the
+/// .text subprograms it may call, with map references rewritten to ld_imm64 "map by index"
+/// pseudos (src 5 / 6) so the VM resolves them per instance.
+/// </summary>
+public sealed class BpfProgram
+{
+    internal BpfProgram(string name, string section, BpfInsn[] insns, BpfSourceLine?[] lines)
+    {
+        Name = name;
+        Section = section;
+        Insns = insns;
+        _lines = lines;
+        var helpers = new List<BpfHelperUse>();
+        for (int i = 0; i < insns.Length; i++)
+        {
+            if (insns[i].IsHelperCall) helpers.Add(new(i, insns[i].Imm));
+            if (insns[i].IsLdImm64) i++;
+        }
+        HelperCalls = helpers;
+        Type = BpfProgramTypes.FromSection(section);
+    }
+
+    private readonly BpfSourceLine?[] _lines;
+
+    /// <summary>Builds a program from hand-assembled instructions (tests, tools).</summary>
+    public static BpfProgram FromInstructions(string name, IReadOnlyList<BpfInsn> insns, string section = "raw_tp/test") =>
+        new(name, section, insns.ToArray(), new BpfSourceLine?[insns.Count]);
+
+    public string Name { get; }
+    public string Section { get; }
+    public BpfProgramType Type { get; }
+    public BpfInsn[] Insns { get; }
+    public IReadOnlyList<BpfHelperUse> HelperCalls { get; }
+
+    /// <summary>Source line of an instruction (the nearest line record at or before it), or null.</summary>
+    public BpfSourceLine? LineOf(int insn) => insn >= 0 && insn < _lines.Length ? _lines[insn] : null;
+}
+
+/// <summary>A loaded BPF ELF object: its programs, maps (global data included) and globals.</summary>
+public sealed class BpfObject
+{
+    internal BpfObject(string name, List<BpfProgram> programs, List<BpfMapSpec> maps, List<BpfGlobal> globals, BtfData? btf)
+    {
+        Name = name;
+        Programs = programs;
+        Maps = maps;
+        Globals = globals;
+        Btf = btf;
+    }
+
+    public string Name { get; }
+    public IReadOnlyList<BpfProgram> Programs { get; }
+    public IReadOnlyList<BpfMapSpec> Maps { get; }
+    public IReadOnlyList<BpfGlobal> Globals { get; }
+    public BtfData? Btf { get; }
+
+    /// <summary>Loads an object file; throws <see cref="BpfLoadException"/> and keeps nothing on failure.</summary>
+    public static BpfObject Load(string path) => ElfBpfLoader.Load(File.ReadAllBytes(path), Path.GetFileName(path));
+
+    public static BpfObject Load(byte[] elf, string name) => ElfBpfLoader.Load(elf, name);
+
+    /// <summary>Builds an object from hand-assembled programs and map specs (tests, tools).</summary>
+    public static BpfObject FromPrograms(IEnumerable<BpfProgram> programs, IEnumerable<BpfMapSpec>? maps = null,
+        IEnumerable<BpfGlobal>? globals = null) =>
+        new("asm", programs.ToList(), (maps ?? []).ToList(), (globals ?? []).ToList(), null);
+
+    public BpfGlobal? FindGlobal(string name)
+    {
+        foreach (var g in Globals) if (g.Name == name) return g;
+        return null;
+    }
+
+    public int FindMap(string name)
+    {
+        for (int i = 0; i < Maps.Count; i++) if (Maps[i].Name == name) return i;
+        return -1;
+    }
+
+    /// <summary>
+    /// The program in <paramref name="section"/> (any name, .text included) named <paramref name="function"/>;
+    /// either may be null when it leaves one choice. Throws <see cref="BpfLoadException"/> naming the choices.
+    /// </summary>
+    public BpfProgram FindProgram(string? section, string? function = null)
+    {
+        var hits = Programs.Where(p => (section is null || p.Section == section) && (function is null || p.Name == function)).ToList();
+        if (hits.Count == 1) return hits[0];
+        string all = string.Join(", ", Programs.Select(p => $"{p.Section}:{p.Name}"));
+        if (hits.Count == 0)
+            throw new BpfLoadException($"{Name}: no program in section '{section ?? "*"}'" + (function is null ? "" : $" named '{function}'") + $" (programs: {all})");
+        throw new BpfLoadException($"{Name}: section '{section}' holds {hits.Count} programs; name one with \"program\" ({string.Join(", ", hits.Select(h => h.Name))})");
+    }
+
+    /// <summary>An inspect-style description: programs (with helpers called), maps, globals.</summary>
+    public string Describe()
+    {
+        var sb = new StringBuilder();
+        sb.Append("object ").Append(Name).Append('\n');
+        foreach (var p in Programs)
+        {
+            sb.Append($"program {p.Name} section {p.Section} type {p.Type} insns {p.Insns.Length}\n");
+            foreach (var id in p.HelperCalls.Select(h => h.HelperId).Distinct().Order())
+                sb.Append($"  helper {id} {BpfHelperNames.Name(id)}\n");
+        }
+        foreach (var m in Maps)
+            sb.Append($"map {m.Name} type {m.Type} key {m.KeySize} value {m.ValueSize} max_entries {m.MaxEntries}{(m.ReadOnly ? " readonly" : "")}\n");
+        foreach (var g in Globals)
+            sb.Append($"global {g.Name} section {g.Section} offset {g.Offset} size {g.Size}\n");
+        return sb.ToString();
+    }
+}
+
+/// <summary>Refusal of an object or program: the message names section, instruction and source line when known.</summary>
+public class BpfLoadException : Exception
+{
+    public BpfLoadException(string message) : base(message) { }
+
+    public BpfLoadException(string message, string? section, int insn, BpfSourceLine? line) : base(Compose(message, section, insn, line))
+    {
+        Section = section;
+        Insn = insn;
+        Line = line;
+    }
+
+    public string? Section { get; }
+    public int Insn { get; } = -1;
+    public BpfSourceLine? Line { get; }
+
+    private static string Compose(string message, string? section, int insn, BpfSourceLine? line)
+    {
+        var sb = new StringBuilder(message);
+        if (section is not null) sb.Append($" (section '{section}'");
+        if (insn >= 0) sb.Append($", insn {insn}");
+        if (line is { } l) sb.Append($", {l}");
+        if (section is not null) sb.Append(')');
+        return sb.ToString();
+    }
+}
+
+/// <summary>What the verifier would refuse at load time (exec output: verifier_error).</summary>
+public sealed class BpfVerifierException : BpfLoadException
+{
+    public BpfVerifierException(string message, string? section, int insn, BpfSourceLine? line)
+        : base(message, section, insn, line) { }
+}
+
+/// <summary>Program types by libbpf's SEC() prefixes (only what helper availability needs).</summary>
+public enum BpfProgramType { Kprobe, Tracepoint, RawTracepoint, Tracing, PerfEvent, Iter, SocketFilter, Unknown }
+
+public static class BpfProgramTypes
+{
+    public static BpfProgramType FromSection(string section)
+    {
+        static bool P(string s, string prefix) => s == prefix || s.StartsWith(prefix + "/", StringComparison.Ordinal) || s.StartsWith(prefix + ".", StringComparison.Ordinal);
+        if (P(section, "kprobe") || P(section, "kretprobe") || P(section, "uprobe") || P(section, "uretprobe") || P(section, "ksyscall") || P(section, "usdt")) return BpfProgramType.Kprobe;
+        if (P(section, "tracepoint") || P(section, "tp")) return BpfProgramType.Tracepoint;
+        if (P(section, "raw_tracepoint") || P(section, "raw_tp")) return BpfProgramType.RawTracepoint;
+        if (P(section, "tp_btf") || P(section, "fentry") || P(section, "fexit") || P(section, "fmod_ret") || P(section, "lsm")) return BpfProgramType.Tracing;
+        if (P(section, "perf_event")) return BpfProgramType.PerfEvent;
+        if (P(section, "iter") || P(section, "iter.s")) return BpfProgramType.Iter;
+        if (P(section, "socket")) return BpfProgramType.SocketFilter;
+        return BpfProgramType.Unknown;
+    }
+}

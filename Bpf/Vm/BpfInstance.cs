@@ -1,0 +1,64 @@
+using BpfTraceSim.Bpf.Loader;
+using BpfTraceSim.Kernel;
+
+namespace BpfTraceSim.Bpf.Vm;
+
+/// <summary>
+/// A loaded object's live state in one simulated memory: its maps (global data included) and
+/// globals by BTF name. Every program of the object shares it, as in the kernel.
+/// </summary>
+public sealed class BpfInstance
+{
+    public BpfInstance(BpfObject obj, SimMemory memory, int cpus = 1)
+    {
+        Object = obj;
+        Memory = memory;
+        Cpus = Math.Max(1, cpus);
+        var maps = new BpfMap[obj.Maps.Count];
+        for (int i = 0; i < maps.Length; i++) maps[i] = new BpfMap(obj.Maps[i], i, memory, Cpus);
+        Maps = maps;
+    }
+
+    public BpfObject Object { get; }
+    public SimMemory Memory { get; }
+    public int Cpus { get; }
+    public IReadOnlyList<BpfMap> Maps { get; }
+
+    public BpfMap Map(string name) =>
+        Maps.FirstOrDefault(m => m.Name == name) ?? throw new KeyNotFoundException($"{Object.Name}: no map '{name}'");
+
+    /// <summary>The map whose handle (the pointer ld_imm64 loads) is addr, or null.</summary>
+    public BpfMap? MapByHandle(ulong addr)
+    {
+        foreach (var m in Maps) if (m.Handle == addr) return m;
+        return null;
+    }
+
+    private BpfGlobal Global(string name) =>
+        Object.FindGlobal(name) ?? throw new KeyNotFoundException($"{Object.Name}: no global variable '{name}' (globals: {string.Join(", ", Object.Globals.Select(g => g.Name))})");
+
+    /// <summary>The variable's bytes, live (writes go to the program's memory).</summary>
+    public Span<byte> GlobalBytes(string name)
+    {
+        var g = Global(name);
+        return Maps[g.MapIndex].Storage.Slice(g.Offset, g.Size);
+    }
+
+    public byte[] GetGlobal(string name) => GlobalBytes(name).ToArray();
+
+    /// <summary>set_global: writes bytes at offset inside the variable; the rest keeps its contents.</summary>
+    public void SetGlobal(string name, ReadOnlySpan<byte> value, int offset = 0)
+    {
+        var span = GlobalBytes(name);
+        if (offset < 0 || offset + value.Length > span.Length)
+            throw new ArgumentOutOfRangeException(nameof(value), $"{value.Length} bytes at offset {offset} do not fit in '{name}' ({span.Length} bytes)");
+        value.CopyTo(span[offset..]);
+    }
+
+    /// <summary>The variable's address in simulated kernel memory (for addr_of).</summary>
+    public ulong AddressOfGlobal(string name)
+    {
+        var g = Global(name);
+        return Maps[g.MapIndex].Address + (ulong)g.Offset;
+    }
+}
