@@ -264,6 +264,19 @@ public sealed unsafe partial class BpfVm
     /// <summary>Raised by a helper for an argument the verifier would have refused (e.g. a bad pointer).</summary>
     public static BpfFaultException HelperFault(string message) => new(message);
 
+    /// <summary>callx: the instruction index of a function address, or -1 when the value is a helper id.</summary>
+    internal int CallxTarget(ulong t, int pc, ulong count)
+    {
+        if (t - CodeBase < (ulong)Code.Length * 8 && (t & 7) == 0) return (int)((t - CodeBase) / 8);
+        if (t < 256 && HelperFns[t] is not null) return -1;
+        throw CallxFault(pc, count, t);
+    }
+
+    internal bool TryLoadPacket(long off, int size, out ulong value) => BpfOps.LoadPacket(_ctxPtr, _ctxLen, off, size, out value);
+
+    internal static BpfFaultException InvalidOpcodeFault(int pc, int op, ulong count) =>
+        new($"invalid opcode 0x{op:x2}", pc) { Count = count };
+
     internal static BpfFaultException LimitFault(int pc, ulong count, ulong max) =>
         new($"instruction limit of {max} exceeded (the program does not terminate in time)", pc) { Count = count };
 
