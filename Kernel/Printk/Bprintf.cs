@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace BpfTraceSim.Kernel.Printk;
 
@@ -18,6 +19,7 @@ public ref struct BprintfData
 }
 
 /// <summary>bpf_bprintf_prepare / bpf_bprintf_cleanup (kernel/bpf/helpers.c).</summary>
+[SkipLocalsInit]
 public static class Bprintf
 {
     /// <summary>
@@ -72,8 +74,8 @@ public static class Bprintf
         for (int i = 0; i < len; i++)
         {
             byte c = fmt[i];
-            if (KCtype.IsRefusedFormatByte(c)) return -Errno.EINVAL;
-            if (c != '%') continue;
+            if (!KCtype.StopsPlainText(c)) continue;
+            if (c != '%') return -Errno.EINVAL;
             if (At(fmt, i + 1) == '%') { i++; continue; }
             if (numSpec >= numArgs) return -Errno.EINVAL;
             i++;

@@ -34,6 +34,18 @@ internal static class KCtype
         return t;
     }
 
+    // '%' and every byte IsRefusedFormatByte refuses: what ends a run of plain format text.
+    private static ReadOnlySpan<byte> Stops =>
+    [
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+    ];
+
+    /// <summary>True for '%' and for every byte <see cref="IsRefusedFormatByte"/> refuses.</summary>
+    public static bool StopsPlainText(byte c) => c < 0x80 && Stops[c] != 0;
+
     public static bool IsSpace(byte c) => (Table[c] & S) != 0;
     public static bool IsPunct(byte c) => (Table[c] & P) != 0;
     public static bool IsAlnum(byte c) => (Table[c] & (U | L | D)) != 0;

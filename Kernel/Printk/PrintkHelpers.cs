@@ -12,6 +12,7 @@ public enum PrintfHelper
 }
 
 /// <summary>bpf_trace_printk, bpf_trace_vprintk and bpf_snprintf (kernel/trace/bpf_trace.c, kernel/bpf/helpers.c).</summary>
+[System.Runtime.CompilerServices.SkipLocalsInit]
 public static class PrintkHelpers
 {
     /// <summary>MAX_BPRINTF_VARARGS * 8: the largest data_len.</summary>
@@ -88,19 +89,23 @@ public static class PrintkHelpers
     /// </summary>
     public static void TraceFlags(in HelperContext ctx, Span<byte> dst5)
     {
-        byte depth = ctx.PreemptDepth <= 0 ? (byte)'.' : (byte)"0123456789abcdef"[Math.Min(ctx.PreemptDepth, 15)];
-        (byte irq, byte hs, byte pd) = ctx.Context switch
-        {
-            ExecContext.Softirq => ((byte)'.', (byte)'s', depth),
-            ExecContext.Hardirq => ((byte)'d', (byte)'h', (byte)'.'),
-            ExecContext.Nmi => ((byte)'d', (byte)'z', (byte)'.'),
-            _ => ((byte)'.', (byte)'.', depth),
-        };
-        dst5[0] = irq;
-        dst5[1] = (byte)'.';
-        dst5[2] = hs;
-        dst5[3] = pd;
         dst5[4] = (byte)'.';
+        dst5[1] = (byte)'.';
+        switch (ctx.Context)
+        {
+            case ExecContext.Hardirq:
+            case ExecContext.Nmi:
+                dst5[0] = (byte)'d';
+                dst5[2] = ctx.Context == ExecContext.Nmi ? (byte)'z' : (byte)'h';
+                dst5[3] = (byte)'.';
+                return;
+            default:
+                int d = ctx.PreemptDepth;
+                dst5[0] = (byte)'.';
+                dst5[2] = ctx.Context == ExecContext.Softirq ? (byte)'s' : (byte)'.';
+                dst5[3] = d <= 0 ? (byte)'.' : "0123456789abcdef"u8[Math.Min(d, 15)];
+                return;
+        }
     }
 
     /// <summary>

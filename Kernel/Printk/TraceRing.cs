@@ -10,6 +10,7 @@ namespace BpfTraceSim.Kernel.Printk;
 /// events over 112 bytes, 4-byte alignment, an 8-byte time extend when the delta to the previous
 /// event on the page needs more than 27 bits). Pages are pooled: steady-state writes allocate nothing.
 /// </summary>
+[System.Runtime.CompilerServices.SkipLocalsInit]
 public sealed class TraceRing
 {
     /// <summary>buffer_size_kb's default (TRACE_BUF_SIZE_DEFAULT 1441792 bytes).</summary>
@@ -43,6 +44,7 @@ public sealed class TraceRing
     private readonly Page?[] _pages; // circular queue of pages holding events
     private readonly Stack<Page> _free = new();
     private int _head, _count;
+    private Page? _tail; // the page the writer fills
 
     public TraceRing(int cpu, int bufferSizeKb = DefaultBufferSizeKb)
     {
@@ -85,7 +87,7 @@ public sealed class TraceRing
     internal void Write(ulong ts, SimTask task, ReadOnlySpan<byte> flags5, ReadOnlySpan<byte> msg)
     {
         int size = EventSize(msg.Length);
-        Page? tail = _count > 0 ? _pages[(_head + _count - 1) % NrPages] : null;
+        Page? tail = _tail;
         if (tail is not null && tail.Count > 0 && ts - tail.Ts[tail.Count - 1] > MaxDelta) size += 8;
         if (tail is null || tail.Used + size > PageDataSize || tail.Count == MaxEntriesPerPage)
         {
@@ -118,8 +120,10 @@ public sealed class TraceRing
             _free.Push(old);
         }
         var p = _free.Count > 0 ? _free.Pop() : new Page();
-        _pages[(_head + _count) % NrPages] = p;
+        int at = _head + _count;
+        _pages[at >= NrPages ? at - NrPages : at] = p;
         _count++;
+        _tail = p;
         return p;
     }
 

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace BpfTraceSim.Kernel.Printk;
 
@@ -6,6 +7,7 @@ namespace BpfTraceSim.Kernel.Printk;
 /// The renderer: bstr_printf (lib/vsprintf.c) over the bin-args BprintfPrepare built, with the
 /// vsnprintf rules of spec §7. Writes into a caller-given span, never allocates.
 /// </summary>
+[SkipLocalsInit]
 public static class Vsprintf
 {
     /// <summary>FIELD_WIDTH_MAX: widths are clamped to ±this.</summary>
@@ -22,12 +24,14 @@ public static class Vsprintf
         public Span<byte> Buf;
         public int Pos;
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Put(byte b)
         {
             if ((uint)Pos < (uint)Buf.Length) Buf[Pos] = b;
             Pos++;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Pad(byte b, int count)
         {
             if (count <= 0) return;
@@ -36,6 +40,7 @@ public static class Vsprintf
             Pos += count;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Write(scoped ReadOnlySpan<byte> s)
         {
             int room = Buf.Length - Pos;
@@ -50,6 +55,7 @@ public static class Vsprintf
         public ReadOnlySpan<byte> Bin;
         public int At;
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public ulong Get(int size)
         {
             At = (At + 3) & ~3;
@@ -60,6 +66,7 @@ public static class Vsprintf
             return v;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public byte GetByte()
         {
             byte v = (uint)At < (uint)Bin.Length ? Bin[At] : (byte)0;
@@ -93,10 +100,10 @@ public static class Vsprintf
             if (c == 0) break;
             if (c != '%')
             {
-                int j = i + 1;
-                while (j < fmt.Length && fmt[j] != 0 && fmt[j] != '%') j++;
-                o.Write(fmt[i..j]);
-                i = j;
+                int run = fmt[i..].IndexOfAny((byte)'%', (byte)0);
+                if (run < 0) run = fmt.Length - i;
+                o.Write(fmt.Slice(i, run));
+                i += run;
                 continue;
             }
             i++;
@@ -245,21 +252,24 @@ public static class Vsprintf
             else if ((flags & SPACE) != 0) { sign = (byte)' '; width--; }
         }
         Span<byte> tmp = stackalloc byte[24];
-        int n = 0;
-        var digits = small ? HexLower : HexUpper;
+        int p = tmp.Length;
         if (numBase == 16)
         {
-            do { tmp[n++] = digits[(int)(num & 15)]; num >>= 4; } while (num != 0);
+            var digits = small ? HexLower : HexUpper;
+            do { tmp[--p] = digits[(int)(num & 15)]; num >>= 4; } while (num != 0);
         }
         else
         {
-            do { tmp[n++] = (byte)('0' + (int)(num % 10)); num /= 10; } while (num != 0);
+            while (num > uint.MaxValue) { ulong q = num / 10; tmp[--p] = (byte)('0' + (int)(num - q * 10)); num = q; }
+            uint u = (uint)num;
+            do { uint q = u / 10; tmp[--p] = (byte)('0' + (int)(u - q * 10)); u = q; } while (u != 0);
         }
+        int n = tmp.Length - p;
         width -= n;
         if ((flags & (ZEROPAD | LEFT)) == 0) { o.Pad((byte)' ', width); width = 0; }
         if (sign != 0) o.Put(sign);
         if ((flags & LEFT) == 0) { o.Pad((flags & ZEROPAD) != 0 ? (byte)'0' : (byte)' ', width); width = 0; }
-        while (--n >= 0) o.Put(tmp[n]);
+        o.Write(tmp[p..]);
         o.Pad((byte)' ', width);
     }
 

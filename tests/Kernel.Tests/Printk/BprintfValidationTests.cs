@@ -55,6 +55,16 @@ public class BprintfValidationTests
     }
 
     [Fact]
+    public void FastStopTableAgreesWithTheRefusalRule()
+    {
+        for (int c = 0; c < 256; c++)
+            Assert.Equal(c == '%' || KCtype.IsRefusedFormatByte((byte)c), KCtype.StopsPlainText((byte)c));
+        Assert.True(KCtype.IsRefusedFormatByte(0x7f));
+        Assert.False(KCtype.IsRefusedFormatByte(0x80));
+        Assert.False(KCtype.IsRefusedFormatByte((byte)'\r'));
+    }
+
+    [Fact]
     public void PercentPercentIsLiteral()
     {
         var f = new PrintkFixture();
