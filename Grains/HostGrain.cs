@@ -65,7 +65,7 @@ public sealed class HostGrain : Grain, IHostGrain
         StepCall.Disable => SetEnabled(step.Event!, false),
         StepCall.Consume => Consume(step.Event!),
         StepCall.ReadTracePipe => ReadTracePipe(),
-        _ => ApplySeq(step),
+        _ => throw new InvalidOperationException($"{step.Call} is not a host step"),
     };
 
     private async Task<StepResult> AdvanceTime(ulong ns)
@@ -151,9 +151,6 @@ public sealed class HostGrain : Grain, IHostGrain
         });
         return new StepResult { Lines = [.. all.Select(e => e.Line)] };
     }
-
-    private Task<StepResult> ApplySeq(ExecStep step) =>
-        GrainFactory.GetGrain<ISeqFileGrain>($"{this.GetPrimaryKeyString()}/{step.Seq}").Apply(World, step);
 
     public async Task Shutdown()
     {

@@ -4,7 +4,9 @@ using System.Net;
 using System.Text;
 using BpfTraceSim.Contracts.Exec;
 using BpfTraceSim.Kernel;
+using BpfTraceSim.Kernel.Btf;
 using BpfTraceSim.Kernel.Perf;
+using BpfTraceSim.Kernel.Printk;
 
 namespace BpfTraceSim.Client.Exec;
 
@@ -57,6 +59,8 @@ internal sealed class ExecParser
     private readonly Dictionary<string, int> _mapEntries = new(StringComparer.Ordinal);
     private readonly HashSet<string> _events = new(StringComparer.Ordinal);
     private readonly HashSet<string> _programs = new(StringComparer.Ordinal);
+    private Btf _btf = null!;
+    private readonly Kallsyms _kallsyms = new();
 
     private ExecParser(string? baseDir) => _baseDir = baseDir;
 
@@ -81,6 +85,14 @@ internal sealed class ExecParser
         var slots = ParseSlots(root["slots"]);
         var kallsyms = ParseKallsyms(root["kallsyms"]);
         string? btfTypes = root["btf_types"] is { } bt ? ObjectJson(bt, "btf_types") : null;
+        _btf = VmlinuxBtf.Create();
+        if (btfTypes is not null)
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(btfTypes);
+            try { BtfJson.AddTypes(_btf, doc.RootElement); }
+            catch (BtfJsonException ex) { throw Err(root["btf_types"]!, ex.Path, ex.Detail); }
+        }
+        foreach (var (name, _) in kallsyms) _kallsyms.AddOrResize(name, kallsyms[name]);
 
         var spec = new WorldSpec
         {
@@ -498,7 +510,7 @@ internal sealed class ExecParser
         return step with { Fmt = fmt, FmtSize = fmtSize };
     }
 
-    private static ExecStep Varargs(JNode s, string path, ExecStep step)
+    private ExecStep Varargs(JNode s, string path, ExecStep step)
     {
         bool hasRaw = s["data_len"] is not null || s["args_ptr"] is not null;
         if (hasRaw)
@@ -519,7 +531,7 @@ internal sealed class ExecParser
         return step with { Args = args };
     }
 
-    private static ImmutableArray<ArgSpec> Args(JNode? node, string path)
+    private ImmutableArray<ArgSpec> Args(JNode? node, string path)
     {
         if (node is null) return [];
         if (!node.IsArray) throw Err(node, path, $"must be an array, found {node.KindName}");
@@ -530,7 +542,7 @@ internal sealed class ExecParser
 
     private static readonly string[] ArgKinds = ["str", "bytes_hex", "ipv4", "ipv6", "user_str", "null", "bad_ptr", "ksym", "offset", "addr_of", "user_bytes_hex", "kernel_bytes_hex"];
 
-    private static ArgSpec Arg(JNode n, string path)
+    private ArgSpec Arg(JNode n, string path)
     {
         if (n.IsNumber || n.IsString) return new ArgSpec { Kind = ArgKind.Value, Value = U64(n, path) };
         if (!n.IsObject) throw Err(n, path, $"an argument is a 64-bit value or a typed object, found {n.KindName}");
@@ -551,7 +563,9 @@ internal sealed class ExecParser
             "ipv6" => new ArgSpec { Kind = ArgKind.Ipv6, Bytes = Ip(v!, p, System.Net.Sockets.AddressFamily.InterNetworkV6) },
             "null" => new ArgSpec { Kind = ArgKind.Null },
             "bad_ptr" => new ArgSpec { Kind = ArgKind.BadPtr },
-            "ksym" => new ArgSpec { Kind = ArgKind.Ksym, Name = Str(v!, p), Offset = offset },
+            "ksym" => _kallsyms.TryGetAddress(Str(v!, p), out _)
+                ? new ArgSpec { Kind = ArgKind.Ksym, Name = Str(v!, p), Offset = offset }
+                : throw Err(v!, p, $"no symbol \"{v!.Scalar}\" in the simulated kallsyms (add it with \"kallsyms\": {{ \"{v!.Scalar}\": \"0x100\" }})"),
             "addr_of" => new ArgSpec { Kind = ArgKind.AddrOf, Name = Str(v!, p), Offset = offset },
             _ => throw Err(n, path, "a typed argument needs one of str, bytes_hex, ipv4, ipv6, user_str, null, bad_ptr, ksym, addr_of, user_bytes_hex, kernel_bytes_hex"),
         };
@@ -574,7 +588,7 @@ internal sealed class ExecParser
 
     private static readonly string[] BtfFields = ["type", "type_id", "value_hex", "value", "ptr_size", "ptr"];
 
-    private static BtfArg BtfArgOf(JNode n, string path)
+    private BtfArg BtfArgOf(JNode n, string path)
     {
         if (!n.IsObject) throw Err(n, path, $"must be an object, found {n.KindName}");
         CheckFields(n, path, BtfFields);
@@ -584,6 +598,16 @@ internal sealed class ExecParser
         if (n["value_hex"] is not null && n["value"] is not null) throw Err(n["value"]!, path + ".value", "give value or value_hex, not both");
         byte[]? bytes = n["value_hex"] is { } vh ? Hex(vh, path + ".value_hex") : null;
         string? valueJson = n["value"] is { } v ? ToJson(v) : null;
+        if (type is not null)
+        {
+            if (!_btf.TryFind(type, out uint tid)) throw Err(n["type"]!, path + ".type", $"no BTF type named \"{type}\" (the simulated vmlinux BTF or this world's btf_types)");
+            if (valueJson is not null)
+            {
+                using var doc = System.Text.Json.JsonDocument.Parse(valueJson);
+                try { BtfJson.EncodeValue(_btf, tid, doc.RootElement); }
+                catch (BtfJsonException ex) { throw Err(n["value"]!, path + "." + ex.Path, ex.Detail); }
+            }
+        }
         bool ptrNull = false, ptrBad = false;
         if (n["ptr"] is { } p)
         {

@@ -64,10 +64,31 @@ internal sealed class ExecRunner(Func<Task<IGrainFactory>> connect)
         var host = _grains!.GetGrain<IHostGrain>(hostId);
         await host.Boot(world.Spec);
         var results = new List<StepResult>(world.Steps.Length);
+        // Steps whose return is known only once user space reads their seq_file.
+        var deferred = new Dictionary<string, List<int>>(StringComparer.Ordinal);
         try
         {
             foreach (var step in world.Steps)
+            {
+                if (IsSeq(step.Call))
+                {
+                    var r = await Seq(hostId, step.Seq!).Apply(world.Spec, step);
+                    if (r.Ret is null && r.VerifierError is null && step.Call is StepCall.SeqPrintf or StepCall.SeqWrite or StepCall.SeqPrintfBtf)
+                    {
+                        if (!deferred.TryGetValue(step.Seq!, out var list)) deferred[step.Seq!] = list = new List<int>();
+                        list.Add(results.Count);
+                    }
+                    results.Add(r);
+                    continue;
+                }
                 results.Add(await RunStepAsync(hostId, host, step));
+            }
+            foreach (var (seq, positions) in deferred)
+            {
+                var rets = await Seq(hostId, seq).Finish();
+                for (int i = 0; i < positions.Count; i++)
+                    results[positions[i]] = results[positions[i]] with { Ret = rets[i] };
+            }
         }
         finally
         {
@@ -76,11 +97,15 @@ internal sealed class ExecRunner(Func<Task<IGrainFactory>> connect)
         return results;
     }
 
+    private static bool IsSeq(StepCall call) =>
+        call is StepCall.SeqPrintf or StepCall.SeqWrite or StepCall.SeqPrintfBtf or StepCall.SeqEndObject or StepCall.ReadSeq;
+
+    private ISeqFileGrain Seq(string hostId, string seq) => _grains!.GetGrain<ISeqFileGrain>($"{hostId}/{seq}");
+
     private Task<StepResult> RunStepAsync(string hostId, IHostGrain host, ExecStep step) => step.Call switch
     {
         StepCall.AdvanceNs or StepCall.SetTaskCpu or StepCall.UpdateSlot or StepCall.DeleteSlot
             or StepCall.Enable or StepCall.Disable or StepCall.Consume or StepCall.ReadTracePipe
-            or StepCall.SeqPrintf or StepCall.SeqWrite or StepCall.SeqPrintfBtf or StepCall.SeqEndObject or StepCall.ReadSeq
             => host.Apply(step),
         _ => _grains!.GetGrain<IProgramGrain>($"{hostId}/{step.Program ?? "exec"}/{step.Cpu}").Invoke(step),
     };

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using BpfTraceSim.Contracts.Exec;
 
 namespace BpfTraceSim.Contracts.Grains;
@@ -8,5 +9,15 @@ namespace BpfTraceSim.Contracts.Grains;
 /// </summary>
 public interface ISeqFileGrain : IGrainWithStringKey
 {
+    /// <summary>
+    /// A seq step. seq_printf / seq_write / seq_printf_btf report the return of their object's FIRST
+    /// run, which happens when user space reads: their result has no ret yet (see Finish).
+    /// </summary>
     Task<StepResult> Apply(WorldSpec world, ExecStep step);
+
+    /// <summary>
+    /// The first-run returns of every deferred step, in order. Objects no read() reached yet are run
+    /// now, as a final read to the end would run them.
+    /// </summary>
+    Task<ImmutableArray<long>> Finish();
 }
