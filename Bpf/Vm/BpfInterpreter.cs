@@ -223,7 +223,7 @@ public sealed unsafe partial class BpfVm
                             if (count > max) throw LimitFault(pc, count, max);
                             continue;
                         }
-                        if (t < 256 && HelperFns[t] is not null)
+                        if (IsHelper(t))
                         {
                             r[0] = CallHelper((int)t, r[1], r[2], r[3], r[4], r[5], pc - 1, count);
                             continue;

@@ -36,6 +36,7 @@ public sealed unsafe partial class BpfVm
     private List<BpfHelperCall>? _calls;
     private ulong _rand;
     private BpfCompiledProgram? _compiled;
+    private readonly IBpfHelperHost _host;
 
     private struct Region
     {
@@ -50,6 +51,7 @@ public sealed unsafe partial class BpfVm
         Instance = instance;
         Program = program;
         Memory = instance.Memory;
+        _host = helpers;
         Code = GC.AllocateArray<DecodedInsn>(program.Insns.Length, pinned: true);
         CodePtr = (DecodedInsn*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(Code));
         BpfLoadChecks.Decode(program, instance, helpers, Code, HelperFns);
@@ -196,10 +198,11 @@ public sealed unsafe partial class BpfVm
                 _ => Unsafe.ReadUnaligned<ulong>(p),
             };
         }
-        // Simulated kernel memory (BTF pointers a tracing program may read directly).
+        // Simulated kernel memory (BTF pointers a tracing program may read directly), but not
+        // the slack of this VM's context buffer past the run's context length.
         Span<byte> tmp = stackalloc byte[8];
         tmp.Clear();
-        if (Memory.TryRead(addr, tmp[..size], AddressSpace.Kernel))
+        if (Memory.Find(addr) is { } reg && !ReferenceEquals(reg.Bytes, _ctx) && Memory.TryRead(addr, tmp[..size], AddressSpace.Kernel))
             return BinaryPrimitives.ReadUInt64LittleEndian(tmp);
         throw new BpfFaultException($"invalid memory access: read of {size} bytes at 0x{addr:x}, outside every region the program may touch", pc) { Count = count };
     }
@@ -243,7 +246,7 @@ public sealed unsafe partial class BpfVm
 
     internal ulong CallHelper(int id, ulong r1, ulong r2, ulong r3, ulong r4, ulong r5, int pc, ulong count)
     {
-        var fn = (uint)id < 256u ? HelperFns[id] : null;
+        var fn = (uint)id < 256u ? HelperFns[id] ??= _host.Resolve(id, Program.Type) : null;
         if (fn is null)
             throw new BpfFaultException($"call to unknown helper {BpfHelperNames.Name(id)}#{id}", pc) { Count = count };
         ulong r0;
@@ -268,9 +271,12 @@ public sealed unsafe partial class BpfVm
     internal int CallxTarget(ulong t, int pc, ulong count)
     {
         if (t - CodeBase < (ulong)Code.Length * 8 && (t & 7) == 0) return (int)((t - CodeBase) / 8);
-        if (t < 256 && HelperFns[t] is not null) return -1;
+        if (IsHelper(t)) return -1;
         throw CallxFault(pc, count, t);
     }
+
+    /// <summary>callx with a helper id: resolved at run time (the verifier cannot see the value).</summary>
+    internal bool IsHelper(ulong t) => t < 256 && (HelperFns[t] ??= _host.Resolve((int)t, Program.Type)) is not null;
 
     internal bool TryLoadPacket(long off, int size, out ulong value) => BpfOps.LoadPacket(_ctxPtr, _ctxLen, off, size, out value);
 
