@@ -3,6 +3,7 @@ using BpfTraceSim.Contracts.Exec;
 using BpfTraceSim.Contracts.Grains;
 using BpfTraceSim.Grains.Exec;
 using BpfTraceSim.Kernel.Perf;
+using BpfTraceSim.Kernel.Printk;
 
 namespace BpfTraceSim.Grains;
 
@@ -143,13 +144,16 @@ public sealed class HostGrain : Grain, IHostGrain
         var drained = await Task.WhenAll(_cpus.Select(c => c.DrainTrace()));
         var all = new List<TraceEntry>();
         foreach (var d in drained) all.AddRange(d);
+        // trace_find_next_entry: the oldest event first, ties to the lower CPU.
         all.Sort(static (a, b) =>
         {
             int c = a.TimestampNs.CompareTo(b.TimestampNs);
             if (c == 0) c = a.Cpu.CompareTo(b.Cpu);
             return c != 0 ? c : a.Sequence.CompareTo(b.Sequence);
         });
-        return new StepResult { Lines = [.. all.Select(e => e.Line)] };
+        var text = new List<byte>();
+        foreach (var e in all) text.AddRange(e.Line);
+        return new StepResult { Lines = [.. TracePipe.SplitLines(text.ToArray())] };
     }
 
     public async Task Shutdown()

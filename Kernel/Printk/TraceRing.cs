@@ -127,8 +127,11 @@ public sealed class TraceRing
         return p;
     }
 
+    /// <summary>The message of the event written last (what a printk step reports as its text).</summary>
+    public ReadOnlySpan<byte> LastMessage => _tail is { Count: > 0 } t ? t.Msg.AsSpan(t.Off[t.Count - 1], t.Len[t.Count - 1]) : default;
+
     /// <summary>The oldest unread event's timestamp, or false when empty.</summary>
-    internal bool TryPeek(out ulong ts)
+    public bool TryPeek(out ulong ts)
     {
         while (_count > 0)
         {
@@ -150,7 +153,7 @@ public sealed class TraceRing
     }
 
     /// <summary>Consumes the oldest unread event, appending its trace_pipe text to sb.</summary>
-    internal void ConsumeInto(List<byte> sb)
+    public void ConsumeInto(List<byte> sb)
     {
         var p = _pages[_head]!;
         int i = p.Read++;
