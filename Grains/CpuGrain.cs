@@ -6,7 +6,7 @@ using BpfTraceSim.Grains.Exec;
 namespace BpfTraceSim.Grains;
 
 /// <summary>One simulated CPU: owns a CpuKernel and serves the helper calls made on this CPU.</summary>
-public sealed class CpuGrain : Grain, ICpuGrain
+public sealed class CpuGrain(HostObjects objects) : Grain, ICpuGrain
 {
     private CpuKernel? _kernel;
 
@@ -14,7 +14,8 @@ public sealed class CpuGrain : Grain, ICpuGrain
 
     public Task Boot(WorldSpec world, int cpu)
     {
-        _kernel = new CpuKernel(world, cpu);
+        string key = this.GetPrimaryKeyString();
+        _kernel = new CpuKernel(world, cpu, objects, key[..key.LastIndexOf('/')]);
         return Task.CompletedTask;
     }
 

@@ -1,7 +1,14 @@
+using BpfTraceSim.Grains.Exec;
+using Microsoft.Extensions.DependencyInjection;
+
 namespace BpfTraceSim.Grains;
 
 /// <summary>Registers what the simulator's grains need in a silo.</summary>
 public static class GrainsSetup
 {
-    public static ISiloBuilder AddBpfSimGrains(this ISiloBuilder silo) => silo;
+    public static ISiloBuilder AddBpfSimGrains(this ISiloBuilder silo)
+    {
+        silo.Services.AddSingleton<HostObjects>();
+        return silo;
+    }
 }

@@ -11,7 +11,7 @@ namespace BpfTraceSim.Grains;
 /// A simulated host: its tasks, which event each perf event array slot holds, and its CPU grains.
 /// Map updates are checked here as bpf_map_update_elem checks them, then pushed to every CPU.
 /// </summary>
-public sealed class HostGrain : Grain, IHostGrain
+public sealed class HostGrain(HostObjects objects) : Grain, IHostGrain
 {
     private WorldSpec? _world;
     private readonly Dictionary<string, PerfEventArray> _arrays = new(StringComparer.Ordinal);
@@ -159,6 +159,7 @@ public sealed class HostGrain : Grain, IHostGrain
     public async Task Shutdown()
     {
         await Task.WhenAll(_cpus.Select(c => c.Shutdown()));
+        objects.Forget(this.GetPrimaryKeyString());
         DeactivateOnIdle();
     }
 }

@@ -14,6 +14,8 @@ public interface IBpfTracingHost
     PerfCpu PerfCpu(int cpu);
     /// <summary>The printf helpers' world (memory, kallsyms, trace buffers).</summary>
     PrintkWorld Printk { get; }
+    /// <summary>The printf helpers' per-CPU state (bprintf buffers, trace buffer) of that CPU.</summary>
+    PrintkCpu PrintkCpu(int cpu);
     /// <summary>The seq_file of the iterator object being shown (seq_printf/seq_write/seq_printf_btf), or null.</summary>
     SeqFile? Seq(BpfVm vm);
     /// <summary>The vmlinux BTF seq_printf_btf prints with, or null.</summary>
@@ -33,13 +35,13 @@ public static class TracingHelpers
     public static BpfHelperTable Register(BpfHelperTable t, IBpfTracingHost host)
     {
         t.Register(TracePrintk, (vm, fmt, fmtSize, a1, a2, a3) =>
-            (ulong)PrintkHelpers.TracePrintk(vm.Context, host.Printk.Cpu(vm.Context.Cpu), host.Printk,
+            (ulong)PrintkHelpers.TracePrintk(vm.Context, host.PrintkCpu(vm.Context.Cpu), host.Printk,
                 Mem(vm, fmt, fmtSize, "fmt"), a1, a2, a3));
         t.Register(TraceVprintk, (vm, fmt, fmtSize, args, dataLen, _) =>
-            (ulong)PrintkHelpers.TraceVprintk(vm.Context, host.Printk.Cpu(vm.Context.Cpu), host.Printk,
+            (ulong)PrintkHelpers.TraceVprintk(vm.Context, host.PrintkCpu(vm.Context.Cpu), host.Printk,
                 Mem(vm, fmt, fmtSize, "fmt"), args == 0 ? default : Mem(vm, args, dataLen, "args"), args == 0));
         t.Register(Snprintf, (vm, str, strSize, fmt, args, dataLen) =>
-            (ulong)PrintkHelpers.Snprintf(vm.Context, host.Printk.Cpu(vm.Context.Cpu), host.Printk,
+            (ulong)PrintkHelpers.Snprintf(vm.Context, host.PrintkCpu(vm.Context.Cpu), host.Printk,
                 WritableOrEmpty(vm, str, strSize), ConstString(vm, fmt), args == 0 ? default : Mem(vm, args, dataLen, "args"), args == 0));
         t.Register(PerfEventOutput, (vm, _, map, flags, data, size) =>
             (ulong)PerfHelpers.PerfEventOutput(vm.Context, host.PerfCpu(vm.Context.Cpu), PerfMap(vm, map), flags, Mem(vm, data, size, "data")));
@@ -48,7 +50,7 @@ public static class TracingHelpers
         t.Register(PerfEventReadValue, (vm, map, flags, buf, size, _) =>
             (ulong)PerfHelpers.PerfEventReadValue(vm.Context, PerfMap(vm, map), flags, WritableOrEmpty(vm, buf, size)));
         t.Register(SeqPrintf, (vm, _, fmt, fmtSize, data, dataLen) =>
-            (ulong)SeqHelpers.SeqPrintf(SeqOf(vm, host), host.Printk.Cpu(vm.Context.Cpu), host.Printk,
+            (ulong)SeqHelpers.SeqPrintf(SeqOf(vm, host), host.PrintkCpu(vm.Context.Cpu), host.Printk,
                 Mem(vm, fmt, fmtSize, "fmt"), data == 0 ? default : Mem(vm, data, dataLen, "data"), data == 0),
             Loader.BpfProgramType.Iter);
         t.Register(SeqWrite, (vm, _, data, len, _, _) =>

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Globalization;
 using System.Net;
 using System.Text;
+using BpfTraceSim.Bpf.Loader;
 using BpfTraceSim.Contracts.Exec;
 using BpfTraceSim.Kernel;
 using BpfTraceSim.Kernel.Btf;
@@ -59,6 +60,7 @@ internal sealed class ExecParser
     private readonly Dictionary<string, int> _mapEntries = new(StringComparer.Ordinal);
     private readonly HashSet<string> _events = new(StringComparer.Ordinal);
     private readonly HashSet<string> _programs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _objectPerfMaps = new(StringComparer.Ordinal);
     private Btf _btf = null!;
     private readonly Kallsyms _kallsyms = new();
 
@@ -163,6 +165,19 @@ internal sealed class ExecParser
             }
             string? section = p["section"] is { } sec ? Str(sec, path + ".section") : null;
             string? fn = p["program"] is { } f ? Str(f, path + ".program") : null;
+            // Load it now: an object the loader refuses makes the world invalid, naming why and where.
+            try
+            {
+                var loaded = BpfObject.Load(bytes, Path.GetFileName(full));
+                loaded.FindProgram(section, fn);
+                foreach (var m in loaded.Maps)
+                    if (m.Type == BpfMapType.PerfEventArray)
+                        _objectPerfMaps[m.Name] = m.MaxEntries > 0 ? m.MaxEntries : _cpus; // libbpf: 0 means every possible CPU
+            }
+            catch (BpfLoadException ex)
+            {
+                throw Err(p, path, ex.Message);
+            }
             _programs.Add(name);
             list.Add(new ProgramSpec(name, full, bytes, section, fn));
         }
@@ -172,6 +187,13 @@ internal sealed class ExecParser
     private ImmutableArray<MapSpec> ParseMaps(JNode? node)
     {
         var list = ImmutableArray.CreateBuilder<MapSpec>();
+        // The objects' perf event arrays, unless "maps" overrides their max_entries below.
+        foreach (var (name, max) in _objectPerfMaps)
+        {
+            if (node?[name] is not null) continue;
+            _mapEntries[name] = max;
+            list.Add(new MapSpec(name, "perf_event_array", max));
+        }
         if (node is null) return list.ToImmutable();
         if (!node.IsObject) throw Err(node, "maps", $"must be an object, found {node.KindName}");
         foreach (var (name, m) in node.Members!)
@@ -180,7 +202,7 @@ internal sealed class ExecParser
             if (!m.IsObject) throw Err(m, path, $"must be an object, found {m.KindName}");
             CheckFields(m, path, MapFields);
             string type = m["type"] is { } t ? Str(t, path + ".type") : "perf_event_array";
-            if (type != "perf_event_array" && _programs.Count == 0)
+            if (type != "perf_event_array")
                 throw Err(m["type"]!, path + ".type", $"unknown map type \"{type}\": exec worlds declare perf_event_array maps (other maps come from BPF objects)");
             int max = m["max_entries"] is { } me ? (int)Int(me, path + ".max_entries", 1, 1 << 24) : _cpus;
             _mapEntries[name] = max;
@@ -258,10 +280,10 @@ internal sealed class ExecParser
         foreach (var (map, list) in node.Members!)
         {
             string path = $"slots.{map}";
-            if (!_mapEntries.TryGetValue(map, out int max) && _programs.Count == 0)
-                throw Err(list, path, $"no map named \"{map}\" in \"maps\"");
+            if (!_mapEntries.TryGetValue(map, out int max))
+                throw Err(list, path, $"no perf event array named \"{map}\" in \"maps\" or in the programs' objects");
             if (!list.IsArray) throw Err(list, path, $"must be an array of event names or null, found {list.KindName}");
-            if (_mapEntries.ContainsKey(map) && list.Items!.Count > max)
+            if (list.Items!.Count > max)
                 throw Err(list, path, $"has {list.Items.Count} entries but the map's max_entries is {max}");
             var entries = ImmutableArray.CreateBuilder<string?>();
             for (int i = 0; i < list.Items!.Count; i++)
@@ -473,7 +495,7 @@ internal sealed class ExecParser
     {
         var n = Need(s, "map", path);
         string map = Str(n, path + ".map");
-        if (!_mapEntries.ContainsKey(map) && _programs.Count == 0) throw Err(n, path + ".map", $"no map named \"{map}\" in \"maps\"");
+        if (!_mapEntries.ContainsKey(map)) throw Err(n, path + ".map", $"no perf event array named \"{map}\" in \"maps\" or in the programs' objects");
         return map;
     }
 

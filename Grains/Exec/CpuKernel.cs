@@ -25,11 +25,17 @@ public sealed partial class CpuKernel
     private readonly HashSet<string> _owned = new(StringComparer.Ordinal);
     private readonly PerfCpu _perfCpu;
     private readonly SimMemory _memory = new();
+    private readonly HostObjects _objects;
+    private readonly string _host;
 
-    public CpuKernel(WorldSpec world, int cpu)
+    /// <param name="objects">The silo's shared BPF objects (null: this kernel loads its own).</param>
+    /// <param name="host">The host these objects belong to.</param>
+    public CpuKernel(WorldSpec world, int cpu, HostObjects? objects = null, string host = "")
     {
         _world = world;
         Cpu = cpu;
+        _objects = objects ?? new HostObjects();
+        _host = host;
         _perfCpu = new PerfCpu(cpu);
         foreach (var t in world.Tasks)
         {
@@ -104,6 +110,9 @@ public sealed partial class CpuKernel
             StepCall.PerfEventOutput => PerfEventOutput(in ctx, step),
             StepCall.PerfEventRead => PerfEventRead(in ctx, step),
             StepCall.PerfEventReadValue => PerfEventReadValue(in ctx, step),
+            StepCall.Run => Run(in ctx, step),
+            StepCall.SetGlobal => SetGlobal(step),
+            StepCall.GetGlobal => GetGlobal(step),
             _ => InvokePrintk(in ctx, step),
         };
     }

@@ -17,6 +17,7 @@ public class TracingHelperTests
         private readonly PerfCpu _cpu = new(0);
         public PerfCpu PerfCpu(int cpu) => _cpu;
         public PrintkWorld Printk { get; } = w;
+        public PrintkCpu PrintkCpu(int cpu) => Printk.Cpu(cpu);
         public SeqFile? Seq(BpfVm vm) => null;
         public Kernel.Btf.Btf? VmlinuxBtf => null;
     }

@@ -1,0 +1,102 @@
+using System.Buffers.Binary;
+using System.Collections.Immutable;
+using BpfTraceSim.Bpf.Helpers;
+using BpfTraceSim.Bpf.Loader;
+using BpfTraceSim.Bpf.Vm;
+using BpfTraceSim.Contracts.Exec;
+using BpfTraceSim.Kernel;
+using BpfTraceSim.Kernel.Perf;
+using BpfTraceSim.Kernel.Printk;
+using BpfTraceSim.Kernel.Seq;
+
+namespace BpfTraceSim.Grains.Exec;
+
+/// <summary>Real BPF programs run on this CPU: the helpers they call reach this CPU's kernel state.</summary>
+public sealed partial class CpuKernel : IBpfTracingHost
+{
+    private readonly Dictionary<string, BpfVm> _vms = new(StringComparer.Ordinal);
+    private BpfHelperTable? _helpers;
+    private PrintkWorld? _bpfPrintk;
+    private Kernel.Btf.Btf? _btf;
+
+    PerfCpu IBpfTracingHost.PerfCpu(int cpu) => _perfCpu;
+
+    /// <summary>What printf helpers of programs see: the host's program memory, this world's kallsyms and %p key.</summary>
+    PrintkWorld IBpfTracingHost.Printk =>
+        _bpfPrintk ??= new PrintkWorld(_objects.Memory(_host, _world.Cpus), _printk.Kallsyms, _world.Seed, 1);
+
+    PrintkCpu IBpfTracingHost.PrintkCpu(int cpu) => _printkCpu;
+
+    SeqFile? IBpfTracingHost.Seq(BpfVm vm) => null;
+
+    Kernel.Btf.Btf? IBpfTracingHost.VmlinuxBtf => _btf ??= SeqFileGrain.WorldBtf(_world);
+
+    private LoadedProgram Program(string name)
+    {
+        foreach (var p in _world.Programs)
+            if (p.Name == name) return _objects.Get(_host, _world.Cpus, p);
+        throw new InvalidOperationException($"no program {name}");
+    }
+
+    /// <summary>Runs a program as the kernel would on this CPU: r1 = a private copy of ctx, r2 = its length.</summary>
+    private StepResult Run(in HelperContext ctx, ExecStep step)
+    {
+        var lp = Program(step.Program!);
+        if (!_vms.TryGetValue(step.Program!, out var vm))
+        {
+            _helpers ??= TracingHelpers.Register(BpfHelperTable.CreateGeneric(), this);
+            try { vm = new BpfVm(lp.Instance, lp.Program, _helpers); }
+            catch (BpfVerifierException ex) { return new StepResult { VerifierError = ex.Message }; }
+            _vms[step.Program!] = vm;
+        }
+        BpfRunResult result;
+        lock (lp)
+        {
+            // The program's perf event arrays are this CPU's copies of the host's slots.
+            foreach (var map in lp.Instance.Maps)
+                if (map.Spec.Type == BpfMapType.PerfEventArray && _maps.TryGetValue(map.Name, out var array))
+                    map.External = array;
+            result = vm.Run(step.CtxBytes, in ctx, _world.Seed ^ step.NowNs);
+        }
+        var helpers = ImmutableArray.CreateBuilder<HelperTrace>(result.Helpers.Count);
+        foreach (var h in result.Helpers) helpers.Add(new HelperTrace(h.Id, h.Name, h.Ret));
+        if (result.Fault is { } f)
+            return new StepResult { Fault = new FaultInfo(f.Insn, f.LineText, f.Message), Helpers = helpers.MoveToImmutable() };
+        return new StepResult { Ret = result.Ret, Helpers = helpers.MoveToImmutable() };
+    }
+
+    /// <summary>set_global: writes a value into a global variable by its BTF name, as a skeleton would.</summary>
+    private StepResult SetGlobal(ExecStep step)
+    {
+        var lp = Program(step.Program!);
+        var arg = step.Value!;
+        var memory = _objects.Memory(_host, _world.Cpus);
+        byte[] bytes = arg.Kind switch
+        {
+            ArgKind.BytesHex => arg.Bytes!,
+            ArgKind.Value => LittleEndian(arg.Value, Math.Min(8, lp.Instance.GlobalBytes(step.Name!).Length - (int)step.Offset)),
+            ArgKind.AddrOf => LittleEndian(lp.Instance.AddressOfGlobal(arg.Name!) + (ulong)arg.Offset, 8),
+            ArgKind.Ksym => LittleEndian(_printk.Kallsyms.AddressOf(arg.Name!) + (ulong)arg.Offset, 8),
+            ArgKind.UserBytes or ArgKind.UserStr => LittleEndian(memory.Map(AddressSpace.User, arg.Bytes!), 8),
+            ArgKind.KernelBytes or ArgKind.Str => LittleEndian(memory.Map(AddressSpace.Kernel, arg.Bytes!), 8),
+            ArgKind.Null => new byte[8],
+            ArgKind.BadPtr => LittleEndian(SimMemory.BadAddress, 8),
+            _ => throw new InvalidOperationException($"{arg.Kind} is not a global's value"),
+        };
+        lock (lp) lp.Instance.SetGlobal(step.Name!, bytes, (int)step.Offset);
+        return StepResult.Empty;
+    }
+
+    private StepResult GetGlobal(ExecStep step)
+    {
+        var lp = Program(step.Program!);
+        lock (lp) return new StepResult { ValueBytes = lp.Instance.GetGlobal(step.Name!) };
+    }
+
+    private static byte[] LittleEndian(ulong v, int size)
+    {
+        var b = new byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(b, v);
+        return b[..Math.Clamp(size, 1, 8)];
+    }
+}
