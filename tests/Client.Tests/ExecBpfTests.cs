@@ -1,0 +1,73 @@
+using System.Text.Json;
+
+namespace BpfTraceSim.Client.Tests;
+
+/// <summary>Real clang-built BPF objects run through `bpfsim exec` (tests/bpf/*.bpf.o).</summary>
+[Collection(SiloCollection.Name)]
+public sealed class ExecBpfTests(EmbeddedSiloFixture silo)
+{
+    private static string Bpf => Path.Combine(Repo.Root, "tests", "bpf");
+
+    [Fact]
+    public async Task Issue_acceptance_clang_object_on_swapped_and_straight_slots()
+    {
+        var (exit, lines, err) = await silo.Exec(File.ReadAllText(Path.Combine(Repo.Root, "scenarios/exec/bpf-object.json")),
+            Path.Combine(Repo.Root, "scenarios/exec"));
+        Assert.True(exit == 0, err);
+        var swapped = lines[0].GetProperty("results");
+        var run = swapped[0];
+        var helpers = run.GetProperty("helpers").EnumerateArray().ToArray();
+        Assert.Equal(25, helpers[0].GetProperty("id").GetInt32());
+        Assert.Equal("bpf_perf_event_output", helpers[0].GetProperty("name").GetString());
+        Assert.Equal(-95, helpers[0].GetProperty("ret").GetInt64());
+        Assert.Equal(6, helpers[1].GetProperty("id").GetInt32());
+        // The program returns (int)ret: clang moves it with a 32-bit mov, so r0 is zero-extended.
+        Assert.Equal(0xffffffa1L, run.GetProperty("ret").GetInt64());
+        Assert.Equal("             app-100     [000] ...2.     0.000000: bpf_trace_printk: out ret=-95 v=1122334455667788",
+            swapped[1].GetProperty("lines")[0].GetString());
+        Assert.Empty(swapped[2].GetProperty("records").EnumerateArray());
+
+        var straight = lines[1].GetProperty("results");
+        Assert.Equal(0, straight[0].GetProperty("ret").GetInt64());
+        Assert.Equal(0, straight[0].GetProperty("helpers")[0].GetProperty("ret").GetInt64());
+        Assert.EndsWith("bpf_trace_printk: out ret=0 v=1122334455667788", straight[1].GetProperty("lines")[0].GetString());
+        var rec = Assert.Single(straight[2].GetProperty("records").EnumerateArray());
+        Assert.Equal("09000000010018000c000000887766554433221100000000", rec.GetProperty("record_hex").GetString());
+        Assert.Empty(straight[3].GetProperty("records").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task An_unsupported_object_is_refused_naming_section_instruction_and_line()
+    {
+        var (exit, lines, err) = await silo.Exec("""
+            { "id": "kfunc", "programs": { "p": { "object": "unsupported.bpf.o" } }, "steps": [ { "call": "run", "program": "p" } ] }
+            """, Bpf);
+        Assert.Equal(2, exit);
+        var e = Assert.Single(lines).GetProperty("error");
+        Assert.Equal("programs.p", e.GetProperty("field").GetString());
+        string message = e.GetProperty("message").GetString()!;
+        Assert.Contains("section 'raw_tp/kfunc'", message);
+        Assert.Contains("insn 0", message);
+        Assert.Contains("unsupported.bpf.c:", message);
+        Assert.Contains(message, err);
+    }
+
+    [Fact]
+    public async Task Globals_are_set_by_btf_name_and_shared_by_every_cpu()
+    {
+        var desc = BpfTraceSim.Bpf.Loader.BpfObject.Load(Path.Combine(Bpf, "globals.bpf.o"));
+        var g = desc.Globals.First(x => !x.Section.StartsWith(".rodata", StringComparison.Ordinal));
+        var p = desc.Programs[0];
+        var doc = $$"""
+            { "cpus": 2, "programs": { "p": { "object": "globals.bpf.o", "section": "{{p.Section}}", "program": "{{p.Name}}" } }, "steps": [
+              { "cpu": 0, "call": "set_global", "program": "p", "name": "{{g.Name}}", "value": { "bytes_hex": "2a" } },
+              { "cpu": 1, "call": "get_global", "program": "p", "name": "{{g.Name}}" }
+            ] }
+            """;
+        var (exit, lines, err) = await silo.Exec(doc, Bpf);
+        Assert.True(exit == 0, err);
+        string hex = lines[0].GetProperty("results")[1].GetProperty("value_hex").GetString()!;
+        Assert.StartsWith("2a", hex);
+        Assert.Equal(g.Size * 2, hex.Length);
+    }
+}
