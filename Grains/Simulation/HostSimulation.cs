@@ -1,4 +1,9 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using BpfTraceSim.Contracts.Scenarios;
+using BpfTraceSim.Kernel;
+using BpfTraceSim.Kernel.Perf;
+using BpfTraceSim.Kernel.Printk;
 
 namespace BpfTraceSim.Grains.Simulation;
 
@@ -9,8 +14,57 @@ namespace BpfTraceSim.Grains.Simulation;
 /// process runs them and however windows are batched (checkpoint/restore at window boundaries
 /// included). Not thread-safe: one caller at a time.
 /// </summary>
+/// <remarks>
+/// Events at the same virtual time run in a fixed order: timeline actions (file order), then task
+/// migrations, then readers (consumer order), then firings (CPU, then program order). A firing is
+/// atomic: its whole body runs before anything else happens, the reader included.
+/// </remarks>
 public sealed partial class HostSimulation
 {
+    private const ulong IndexMask = 0xffff_ffffUL; // BPF_F_INDEX_MASK = BPF_F_CURRENT_CPU
+
+    private readonly HostPlan _plan;
+    private readonly int _cpus;
+    private readonly int _progCount;
+
+    // Tasks and CPUs.
+    private readonly int[] _taskCpu;
+    private readonly int[][] _cpuTasks;
+    private readonly int[] _rr;
+    private readonly bool[] _online;
+    private int _onlineCount;
+
+    // Events (per event plan: per-CPU instances by CPU, per-task instances by position in TaskIndices).
+    private readonly EventInstance[][] _instances;
+    private readonly List<EventInstance> _allInstances = new();
+
+    // Maps: the kernel's arrays and which instance each slot holds.
+    private readonly PerfEventArray[] _maps;
+    private readonly EventInstance?[][] _slotInst;
+
+    // Programs.
+    private readonly FiringState[] _fire; // [cpu * programs + program]
+    private readonly FiringHeap _heap = new();
+
+    // Readers, timeline, migrations.
+    private readonly Reader[] _readers;
+    private int _timelineNext;
+    private long _nextMigrate = long.MaxValue;
+
+    // Kernel context pieces. Firings are atomic, so helpers never nest on a CPU: one PerfCpu per host suffices.
+    private readonly PerfCpu _perfCpu = new(0);
+    private readonly PrintkWorld? _world; // captureTrace: this host's own world with one trace ring per CPU
+    [ThreadStatic] private static PrintkCpu? t_printkCpu;
+    private byte[]? _scratch;
+
+    // Window accounting (per CPU), reset at every window start.
+    private readonly long[] _wFirings, _wAttempts, _wWritten, _wBytes, _wLost, _wLostReported, _wConsumed,
+        _wOverwritten, _wInvisible, _wFillMax, _wWakeups;
+    private readonly long[] _inRing; // samples in rings by writing CPU (persistent)
+    private readonly LagHistogram.Builder?[] _lag;
+    private readonly ReturnCounter _returns = new();
+    private List<CapturedRecord>? _records;
+
     /// <summary>Builds the host at time 0.</summary>
     /// <param name="scenario">The parsed scenario.</param>
     /// <param name="groupIndex">Index into scenario.Fleet.</param>
@@ -19,12 +73,109 @@ public sealed partial class HostSimulation
     /// <param name="captureTrace">Keep full trace rings and return trace_pipe lines per window.</param>
     public HostSimulation(Scenario scenario, int groupIndex, int hostIndex, bool captureRecords = false, bool captureTrace = false)
     {
+        if ((uint)groupIndex >= (uint)scenario.Fleet.Length) throw new ArgumentOutOfRangeException(nameof(groupIndex));
+        if ((uint)hostIndex >= (uint)scenario.Fleet[groupIndex].Hosts) throw new ArgumentOutOfRangeException(nameof(hostIndex));
+        if (scenario.WindowNs <= 0 || scenario.DurationNs % scenario.WindowNs != 0)
+            throw new ArgumentException("the scenario's duration must be a positive multiple of its window", nameof(scenario));
         Scenario = scenario;
         GroupIndex = groupIndex;
         HostIndex = hostIndex;
         CaptureRecords = captureRecords;
         CaptureTrace = captureTrace;
         HostName = scenario.Fleet[groupIndex].HostName(hostIndex);
+        _plan = HostPlan.For(scenario, groupIndex);
+        _cpus = _plan.Cpus;
+        _progCount = _plan.Programs.Length;
+
+        _taskCpu = new int[_plan.Tasks.Length];
+        for (int t = 0; t < _taskCpu.Length; t++) _taskCpu[t] = _plan.Tasks[t].InitialCpu;
+        _cpuTasks = new int[_cpus][];
+        RebuildCpuTasks();
+        _rr = new int[_cpus];
+        _online = new bool[_cpus];
+        Array.Fill(_online, true);
+        _onlineCount = _cpus;
+
+        _wFirings = new long[_cpus]; _wAttempts = new long[_cpus]; _wWritten = new long[_cpus];
+        _wBytes = new long[_cpus]; _wLost = new long[_cpus]; _wLostReported = new long[_cpus];
+        _wConsumed = new long[_cpus]; _wOverwritten = new long[_cpus]; _wInvisible = new long[_cpus];
+        _wFillMax = new long[_cpus]; _wWakeups = new long[_cpus]; _inRing = new long[_cpus];
+        _lag = new LagHistogram.Builder?[_cpus];
+
+        // perf_event_open of every instance, in event order then CPU / task order; ids from 1.
+        _instances = new EventInstance[_plan.Events.Length][];
+        ulong id = 1;
+        foreach (var ep in _plan.Events)
+        {
+            int n = ep.PerTask ? ep.TaskIndices.Length : _cpus;
+            var arr = new EventInstance[n];
+            for (int i = 0; i < n; i++)
+            {
+                int task = ep.PerTask ? ep.TaskIndices[i] : -1;
+                int pid = ep.PerTask ? _plan.Tasks[task].Task.Pid : -1;
+                int cpu = ep.PerTask ? -1 : i;
+                int err = PerfEvent.PerfEventOpen(ep.Attr, pid, cpu, id++, _plan.Group.Pmu, ep.Spec.RingPages,
+                    ep.Spec.Overwrite, captureRecords, out var ev);
+                if (err != 0 || ev is null)
+                    throw new SimulationSetupException($"events.{ep.Spec.Name}: perf_event_open({(ep.PerTask ? $"pid {pid}" : $"cpu {cpu}")}) failed with {err}");
+                arr[i] = new EventInstance(ep, ep.PerTask ? pid : cpu, task, ev);
+                _allInstances.Add(arr[i]);
+            }
+            _instances[ep.Index] = arr;
+        }
+
+        _maps = new PerfEventArray[_plan.Maps.Length];
+        _slotInst = new EventInstance?[_plan.Maps.Length][];
+        for (int m = 0; m < _maps.Length; m++)
+        {
+            int max = _plan.Maps[m].MaxEntriesFor(_cpus);
+            _maps[m] = new PerfEventArray((uint)max);
+            _slotInst[m] = new EventInstance?[max];
+            if (_plan.InitialSlots[m] is { } slots) ApplySlots(m, slots);
+        }
+
+        _readers = new Reader[_plan.Consumers.Length];
+        for (int c = 0; c < _readers.Length; c++)
+        {
+            var cp = _plan.Consumers[c];
+            var rings = new List<EventInstance>();
+            foreach (int e in cp.Events)
+                foreach (var inst in _instances[e])
+                    if (inst.Ring is not null && !inst.Ring.Overwrite) rings.Add(inst);
+            var rng = Xoshiro256.FromSeed(StreamSeeds.Consumer(scenario.Seed, HostName, cp.Spec.Name));
+            _readers[c] = new Reader(this, cp.Spec, rings.ToArray(), rng);
+            for (int r = 0; r < rings.Count; r++)
+            {
+                rings[r].Reader = _readers[c];
+                rings[r].ReaderRing = r;
+            }
+        }
+
+        _fire = new FiringState[_cpus * _progCount];
+        for (int cpu = 0; cpu < _cpus; cpu++)
+        {
+            for (int p = 0; p < _progCount; p++)
+            {
+                var prog = _plan.Programs[p];
+                if (!prog.OnCpu[cpu]) continue;
+                ref var fs = ref _fire[cpu * _progCount + p];
+                fs.FireRng = Xoshiro256.FromSeed(StreamSeeds.Program(scenario.Seed, HostName, cpu, prog.Name, "fire"));
+                fs.BodyRng = Xoshiro256.FromSeed(StreamSeeds.Program(scenario.Seed, HostName, cpu, prog.Name, "body"));
+                fs.Attached = true;
+                FiringProcess.Start(ref fs, prog.Fire, 0);
+            }
+        }
+        RebuildHeap();
+
+        if (_plan.Group.MigrateEveryNs is long every && every > 0) _nextMigrate = every;
+        SkipTimelineOfOtherHosts();
+
+        if (captureTrace && _plan.Prints)
+        {
+            ulong key = StreamSeeds.Host(scenario.Seed, HostName, "kptr");
+            _world = new PrintkWorld(_plan.Memory!, _plan.Kallsyms!, key, _cpus);
+        }
+        if (captureRecords) _records = new List<CapturedRecord>();
     }
 
     /// <summary>Builds the named host (GROUP-INDEX).</summary>
@@ -38,7 +189,7 @@ public sealed partial class HostSimulation
     public bool CaptureRecords { get; }
     public bool CaptureTrace { get; }
     /// <summary>CPUs of this host.</summary>
-    public int CpuCount => Scenario.Fleet[GroupIndex].Cpus;
+    public int CpuCount => _cpus;
     /// <summary>The window RunWindow expects next (windows run in order from 0).</summary>
     public long NextWindow { get; private set; }
     /// <summary>Every window has run.</summary>
@@ -51,7 +202,20 @@ public sealed partial class HostSimulation
     /// returns what happened in it. Windows must run in order; the conservation of every ring is
     /// checked at the end (ConservationException on a violation).
     /// </summary>
-    public WindowStats RunWindow(long windowIndex) => throw new NotImplementedException();
+    public WindowStats RunWindow(long windowIndex)
+    {
+        if (windowIndex != NextWindow)
+            throw new InvalidOperationException($"{HostName}: window {windowIndex} requested, the next one is {NextWindow}");
+        if (Finished) throw new InvalidOperationException($"{HostName}: the scenario has only {Scenario.WindowCount} windows");
+        long start = windowIndex * Scenario.WindowNs;
+        long end = start + Scenario.WindowNs;
+        BeginWindow();
+        RunUntil(end);
+        NextWindow++;
+        var stats = EndWindow(windowIndex, start, end);
+        CheckConservation();
+        return stats;
+    }
 
     /// <summary>Runs every remaining window.</summary>
     public List<WindowStats> RunToEnd()
@@ -62,18 +226,441 @@ public sealed partial class HostSimulation
     }
 
     /// <summary>Per-ring conservation since time 0; throws ConservationException when a ring breaks it.</summary>
-    public ConservationResult CheckConservation() => throw new NotImplementedException();
-
-    /// <summary>The whole state at the current window boundary (RNGs, rings, readers, pending events).</summary>
-    public byte[] Checkpoint() => throw new NotImplementedException();
-
-    /// <summary>
-    /// A host continued from a checkpoint taken by <see cref="Checkpoint"/> of the same scenario
-    /// and host: running on from it gives bit-identical windows.
-    /// </summary>
-    public static HostSimulation Restore(Scenario scenario, int groupIndex, int hostIndex, byte[] checkpoint,
-        bool captureRecords = false, bool captureTrace = false) => throw new NotImplementedException();
+    public ConservationResult CheckConservation()
+    {
+        var rings = new List<RingConservation>();
+        foreach (var inst in _allInstances)
+        {
+            if (inst.Ring is not { } ring) continue;
+            var q = inst.Queue!;
+            var rc = new RingConservation(inst.Plan.Spec.Name, inst.Key, inst.Attempts, inst.Written, inst.Lost,
+                (long)ring.LostTotal, inst.Consumed, inst.Unread, inst.Overwritten, inst.Invisible);
+            // Cross-checks against the kernel model and the mirror: the ring holds what the mirror
+            // holds; the samples in it are the unread ones plus those a per_batch reader has served
+            // but not yet moved the tail past.
+            long served = inst.Reader?.ServedNotReleased(inst.ReaderRing) ?? 0;
+            if (!rc.Ok || q.Count != ring.RecordCount || q.Samples != inst.Unread + served)
+                throw new ConservationException(HostName, rc);
+            rings.Add(rc);
+        }
+        return new ConservationResult(HostName, rings);
+    }
 
     /// <summary>Approximate bytes of managed state this host keeps between windows (for capacity planning).</summary>
-    public long EstimateStateBytes() => throw new NotImplementedException();
+    public long EstimateStateBytes()
+    {
+        const int obj = 24; // object header + method table + array length, roughly
+        long b = 400 + 8L * 12 * _cpus + (4 + 1 + 4) * (long)_cpus + _taskCpu.Length * 4L;
+        b += (long)_fire.Length * Unsafe.SizeOf<FiringState>() + 16L * _heap.Count;
+        foreach (var arr in _cpuTasks) b += obj + 4L * arr.Length;
+        foreach (var inst in _allInstances)
+        {
+            b += 120 + 96; // EventInstance, PerfEvent
+            if (inst.Ring is { } ring) b += 160 + obj + 8L * Math.Max(8, ring.RecordCount) + (long)(ring.CapturePayload ? ring.Size : 0);
+            if (inst.Queue is { } q) b += 48 + obj + (long)Unsafe.SizeOf<RingEntry>() * q.Capacity;
+        }
+        foreach (var m in _maps) b += 2 * (obj + 8L * m.MaxEntries) + obj + 8L * m.MaxEntries;
+        foreach (var r in _readers) b += 200 + 16L * ((r.RingCount + 63) / 64);
+        return b;
+    }
+
+    // ------------------------------------------------------------------ the event loop
+
+    private void RunUntil(long end)
+    {
+        var heap = _heap;
+        var timeline = _plan.Timeline;
+        var readers = _readers;
+        while (true)
+        {
+            long tT = _timelineNext < timeline.Length ? timeline[_timelineNext].AtNs : long.MaxValue;
+            long tM = _nextMigrate;
+            long tR = long.MaxValue;
+            int ri = -1;
+            for (int i = 0; i < readers.Length; i++)
+            {
+                if (readers[i].NextTime < tR)
+                {
+                    tR = readers[i].NextTime;
+                    ri = i;
+                }
+            }
+            long tF = heap.Count > 0 ? heap.Top.Time : long.MaxValue;
+            // Same-time order: timeline, migrations, readers, firings.
+            if (tT <= tM && tT <= tR && tT <= tF)
+            {
+                if (tT >= end) return;
+                ApplyTimeline(timeline[_timelineNext++], tT);
+                SkipTimelineOfOtherHosts();
+                continue;
+            }
+            if (tM <= tR && tM <= tF)
+            {
+                if (tM >= end) return;
+                MigrateAll(tM);
+                _nextMigrate = tM + _plan.Group.MigrateEveryNs!.Value;
+                continue;
+            }
+            if (tR <= tF)
+            {
+                if (tR >= end) return;
+                readers[ri].Step(tR);
+                continue;
+            }
+            if (tF >= end) return;
+            // Firings until something else is due.
+            long limit = Math.Min(Math.Min(tT, tM), Math.Min(tR, end));
+            do
+            {
+                ref var top = ref heap.Top;
+                int cpu = top.Cpu, p = top.Prog;
+                long t = top.Time;
+                ref var fs = ref _fire[cpu * _progCount + p];
+                if (_online[cpu]) RunBody(cpu, p, t, ref fs);
+                var prog = _plan.Programs[p];
+                FiringProcess.Next(ref fs, prog.Fire);
+                if (fs.NextNs == long.MaxValue) heap.Pop();
+                else heap.ReplaceTopTime(fs.NextNs);
+                // A firing may have woken a reader: it goes before later firings.
+                for (int i = 0; i < readers.Length; i++)
+                    if (readers[i].NextTime < limit) limit = readers[i].NextTime;
+            } while (heap.Count > 0 && heap.Top.Time < limit);
+        }
+    }
+
+    private void RebuildHeap()
+    {
+        _heap.Clear();
+        for (int cpu = 0; cpu < _cpus; cpu++)
+        {
+            for (int p = 0; p < _progCount; p++)
+            {
+                ref var fs = ref _fire[cpu * _progCount + p];
+                if (fs.Attached && fs.NextNs != long.MaxValue)
+                    _heap.Push(new FiringEntry { Time = fs.NextNs, Cpu = cpu, Prog = p });
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ a firing
+
+    private void RunBody(int cpu, int p, long t, ref FiringState fs)
+    {
+        var prog = _plan.Programs[p];
+        int task = CurrentTask(cpu);
+        var current = task < 0 ? SimTask.Idle : _plan.Tasks[task].Task;
+        var ctx = new HelperContext(cpu, current, prog.Context, (ulong)t);
+        _wFirings[cpu]++;
+        var body = prog.Body;
+        for (int i = 0; i < body.Length; i++)
+        {
+            var call = body[i];
+            long ret = call.Kind switch
+            {
+                HelperKind.PerfEventOutput => Output(in ctx, call, ref fs, t),
+                HelperKind.PerfEventRead => Read(in ctx, call, t),
+                HelperKind.PerfEventReadValue => ReadValue(in ctx, call, t),
+                _ => Printf(in ctx, call, ref fs, task),
+            };
+            _returns.Add(ReturnCounter.Key(cpu, (int)call.Kind, ret));
+        }
+        fs.Counter++;
+    }
+
+    /// <summary>The task a firing on cpu interrupts: the CPU's tasks take turns; idle when it has none.</summary>
+    private int CurrentTask(int cpu)
+    {
+        var list = _cpuTasks[cpu];
+        if (list.Length == 0) return -1;
+        int i = _rr[cpu];
+        if (i >= list.Length) i = 0;
+        _rr[cpu] = i + 1;
+        return list[i];
+    }
+
+    private static readonly byte[] Pattern4K = CreatePattern(4096);
+    private static byte[]? s_patternLarge;
+
+    private static byte[] CreatePattern(int n)
+    {
+        var p = new byte[n];
+        for (int i = 0; i < n; i++) p[i] = (byte)i;
+        return p;
+    }
+
+    /// <summary>size bytes of data, byte i = i &amp; 0xff (accounting-mode rings never copy them).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ReadOnlySpan<byte> PatternOf(int size)
+    {
+        if (size <= Pattern4K.Length) return Pattern4K.AsSpan(0, size);
+        var big = s_patternLarge;
+        if (big is null || big.Length < size)
+        {
+            big = CreatePattern(Math.Max(size, (1 << 20) + 8));
+            s_patternLarge = big;
+        }
+        return big.AsSpan(0, size);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private EventInstance? Resolve(int map, ulong flags, int cpu)
+    {
+        if ((flags & ~IndexMask) != 0) return null;
+        ulong idx = flags & IndexMask;
+        if (idx == IndexMask) idx = (uint)cpu;
+        var slots = _slotInst[map];
+        return idx < (ulong)slots.Length ? slots[idx] : null;
+    }
+
+    private long Output(in HelperContext ctx, CallPlan call, ref FiringState fs, long t)
+    {
+        int size = call.SizeMin == call.SizeMax ? call.SizeMin : (int)fs.BodyRng.NextInclusive(call.SizeMin, call.SizeMax);
+        var map = _maps[call.Map];
+        var inst = Resolve(call.Map, call.Flags, ctx.Cpu);
+        var ring = inst?.Ring;
+        if (ring is null) return PerfHelpers.PerfEventOutput(in ctx, _perfCpu, map, call.Flags, PatternOf(size));
+        ulong lostPending = ring.LostPending;
+        ulong wakeups = ring.Wakeups;
+        long ret = PerfHelpers.PerfEventOutput(in ctx, _perfCpu, map, call.Flags, PatternOf(size));
+        if (ret == 0) Written(inst!, ring, ctx.Cpu, t, size, lostPending, wakeups);
+        else if (ret == -Errno.ENOSPC)
+        {
+            inst!.Attempts++;
+            inst.Lost++;
+            _wAttempts[ctx.Cpu]++;
+            _wLost[ctx.Cpu]++;
+        }
+        return ret;
+    }
+
+    private void Written(EventInstance inst, PerfRing ring, int cpu, long t, int size, ulong lostPending, ulong wakeups)
+    {
+        // header.size is a u16: the ring holds the wrapped size.
+        int recSize = (ushort)(inst.FixedSize + (inst.HasRaw ? (size + 4 + 7) & ~7 : 0));
+        inst.Attempts++;
+        inst.Written++;
+        _wAttempts[cpu]++;
+        _wWritten[cpu]++;
+        _wBytes[cpu] += recSize;
+        var q = inst.Queue!;
+        ulong head = ring.DataHead;
+        if (lostPending != 0)
+            q.Push(new RingEntry { Time = t, Start = head - (ulong)recSize - PerfConstants.LostRecordSize, Lost = (long)lostPending, Cpu = cpu, Size = PerfConstants.LostRecordSize });
+        if (recSize != 0)
+        {
+            q.Push(new RingEntry { Time = t, Start = head - (ulong)recSize, Lost = -1, Cpu = cpu, Size = recSize });
+            inst.Unread++;
+            _inRing[cpu]++;
+        }
+        else
+        {
+            inst.Invisible++;
+            _wInvisible[cpu]++;
+        }
+        if (ring.Overwrite)
+        {
+            while (q.Count > ring.RecordCount)
+            {
+                var e = q.PopOldest();
+                inst.Overwritten++;
+                inst.Unread--;
+                _inRing[e.Cpu]--;
+                _wOverwritten[e.Cpu]++;
+            }
+        }
+        long used = (long)ring.Used;
+        if (used > _wFillMax[cpu]) _wFillMax[cpu] = used;
+        var reader = inst.Reader;
+        if (ring.Wakeups != wakeups)
+        {
+            _wWakeups[cpu]++;
+            reader?.Signal(inst.ReaderRing, t);
+        }
+        if (reader is not null && q.Count > 0) reader.MarkNonEmpty(inst.ReaderRing);
+    }
+
+    private long Read(in HelperContext ctx, CallPlan call, long t)
+    {
+        if (Resolve(call.Map, call.Flags, ctx.Cpu) is { } inst) AdvanceEvent(inst, t);
+        ulong v = PerfHelpers.PerfEventRead(in ctx, _maps[call.Map], call.Flags);
+        // The counter is not a return code: successes count under 0, errors under their errno.
+        return v >= unchecked((ulong)-4095L) ? (long)v : 0;
+    }
+
+    private long ReadValue(in HelperContext ctx, CallPlan call, long t)
+    {
+        if (Resolve(call.Map, call.Flags, ctx.Cpu) is { } inst) AdvanceEvent(inst, t);
+        Span<byte> buf = call.BufSize <= 256 ? stackalloc byte[256] : Scratch(call.BufSize);
+        return PerfHelpers.PerfEventReadValue(in ctx, _maps[call.Map], call.Flags, buf[..call.BufSize]);
+    }
+
+    private Span<byte> Scratch(int n)
+    {
+        if (_scratch is null || _scratch.Length < n) _scratch = new byte[Math.Max(n, 4096)];
+        return _scratch;
+    }
+
+    private long Printf(in HelperContext ctx, CallPlan call, ref FiringState fs, int task)
+    {
+        PrintkWorld world;
+        PrintkCpu pcpu;
+        if (_world is not null)
+        {
+            world = _world;
+            pcpu = _world.Cpu(ctx.Cpu);
+        }
+        else
+        {
+            world = _plan.SharedWorld!;
+            pcpu = t_printkCpu ??= new PrintkCpu(0, bufferSizeKb: 1);
+        }
+        var args = call.Args;
+        Span<ulong> values = stackalloc ulong[Math.Max(args.Length, 3)];
+        values.Clear();
+        for (int i = 0; i < args.Length; i++)
+        {
+            var a = args[i];
+            values[i] = a.Kind switch
+            {
+                FormatArgKind.Pid => (ulong)(long)ctx.Current.Tgid,
+                FormatArgKind.Tid => (ulong)(long)ctx.Current.Pid,
+                FormatArgKind.Cpu => (ulong)ctx.Cpu,
+                FormatArgKind.Counter => (ulong)fs.Counter,
+                FormatArgKind.Random => fs.BodyRng.Next(),
+                FormatArgKind.Time => ctx.NowNs,
+                FormatArgKind.Comm => task < 0 ? _plan.IdleCommAddress : _plan.Tasks[task].CommAddress,
+                _ => a.Value,
+            };
+        }
+        switch (call.Kind)
+        {
+            case HelperKind.TracePrintk:
+                return PrintkHelpers.TracePrintk(in ctx, pcpu, world, call.Fmt, values[0], values[1], values[2]);
+            case HelperKind.TraceVprintk:
+                return PrintkHelpers.TraceVprintk(in ctx, pcpu, world, call.Fmt,
+                    MemoryMarshal.AsBytes(values[..args.Length]), dataIsNull: false);
+            default:
+            {
+                Span<byte> str = call.BufSize <= 1024 ? stackalloc byte[1024] : Scratch(call.BufSize);
+                return PrintkHelpers.Snprintf(in ctx, pcpu, world, str[..call.BufSize], call.Fmt,
+                    MemoryMarshal.AsBytes(values[..args.Length]), dataIsNull: false);
+            }
+        }
+    }
+
+    /// <summary>Brings an event's enabled/running times (and a clock's count) up to t.</summary>
+    private static void AdvanceEvent(EventInstance inst, long t)
+    {
+        long d = t - inst.LastAdvanceNs;
+        if (d <= 0) return;
+        // Tasks always run in this model, so an enabled event is also running (per-task events have cpu -1).
+        inst.Event.Advance((ulong)d, running: true);
+        inst.LastAdvanceNs = t;
+    }
+
+    // ------------------------------------------------------------------ the reader's side
+
+    internal void OnConsumed(EventInstance inst, in RingEntry e, long t)
+    {
+        inst.Consumed++;
+        inst.Unread--;
+        _wConsumed[e.Cpu]++;
+        _inRing[e.Cpu]--;
+        (_lag[e.Cpu] ??= new LagHistogram.Builder()).Record(t - e.Time);
+        if (_records is not null) Capture(inst, e, t);
+    }
+
+    internal void OnLostSeen(EventInstance inst, in RingEntry e, long t)
+    {
+        _wLostReported[e.Cpu] += e.Lost;
+        if (_records is not null) Capture(inst, e, t);
+    }
+
+    private void Capture(EventInstance inst, in RingEntry e, long t)
+    {
+        var bytes = new byte[e.Size];
+        inst.Ring!.Read(e.Start, bytes);
+        _records!.Add(new CapturedRecord(HostName, e.Cpu, inst.Plan.Spec.Name, e.Time, t, e.Size, e.IsLost,
+            e.IsLost ? e.Lost : 0, Convert.ToHexStringLower(bytes)));
+    }
+
+    // ------------------------------------------------------------------ windows
+
+    private void BeginWindow()
+    {
+        // The fill a window starts with is part of its high-water mark.
+        foreach (var inst in _allInstances)
+        {
+            if (inst.Ring is not { } ring || inst.Task >= 0) continue;
+            long used = (long)ring.Used;
+            if (used > _wFillMax[inst.Key]) _wFillMax[inst.Key] = used;
+        }
+    }
+
+    private WindowStats EndWindow(long index, long start, long end)
+    {
+        var perCpu = new List<HelperReturnCount>?[_cpus];
+        _returns.ForEach((key, count) =>
+        {
+            ReturnCounter.Split(key, out int cpu, out int kind, out long ret);
+            (perCpu[cpu] ??= new List<HelperReturnCount>()).Add(new HelperReturnCount(HostPlan.HelperNames[kind], ret, count));
+        });
+        _returns.Clear();
+
+        var cpus = new CpuWindowStats[_cpus];
+        var totals = SimCounters.Zero;
+        for (int c = 0; c < _cpus; c++)
+        {
+            var counters = new SimCounters
+            {
+                Firings = _wFirings[c],
+                Helpers = perCpu[c] is { } l ? HelperReturns.From(l) : HelperReturns.Empty,
+                Attempts = _wAttempts[c],
+                RecordsWritten = _wWritten[c],
+                BytesWritten = _wBytes[c],
+                Lost = _wLost[c],
+                LostReported = _wLostReported[c],
+                RecordsConsumed = _wConsumed[c],
+                RecordsInRing = _inRing[c],
+                RecordsOverwritten = _wOverwritten[c],
+                RecordsInvisible = _wInvisible[c],
+                RingFillMaxBytes = _wFillMax[c],
+                Wakeups = _wWakeups[c],
+                ConsumerLag = _lag[c] is { Count: > 0 } b ? b.Build() : LagHistogram.Empty,
+            };
+            cpus[c] = new CpuWindowStats(c, counters);
+            totals = totals.Plus(counters);
+        }
+        Array.Clear(_wFirings); Array.Clear(_wAttempts); Array.Clear(_wWritten); Array.Clear(_wBytes);
+        Array.Clear(_wLost); Array.Clear(_wLostReported); Array.Clear(_wConsumed); Array.Clear(_wOverwritten);
+        Array.Clear(_wInvisible); Array.Clear(_wFillMax); Array.Clear(_wWakeups);
+
+        IReadOnlyList<CapturedRecord> records = [];
+        if (_records is { Count: > 0 })
+        {
+            records = _records.ToArray();
+            _records.Clear();
+        }
+        IReadOnlyList<string> trace = [];
+        if (_world is not null)
+        {
+            var lines = _world.TracePipe.ReadLines();
+            var text = new string[lines.Count];
+            for (int i = 0; i < text.Length; i++) text[i] = System.Text.Encoding.UTF8.GetString(lines[i]);
+            trace = text;
+        }
+        return new WindowStats
+        {
+            Host = HostName,
+            GroupIndex = GroupIndex,
+            HostIndex = HostIndex,
+            WindowIndex = index,
+            StartNs = start,
+            EndNs = end,
+            Cpus = cpus,
+            Totals = totals,
+            Records = records,
+            TraceLines = trace,
+        };
+    }
 }

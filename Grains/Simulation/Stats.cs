@@ -148,7 +148,7 @@ public sealed record SimCounters
     public long LostReported { get; init; }
     /// <summary>Samples the reader took out (counted on the CPU that wrote them).</summary>
     public long RecordsConsumed { get; init; }
-    /// <summary>Samples in the rings at the end of the period (written on this CPU, not yet consumed).</summary>
+    /// <summary>Samples in the rings at the end of the period, not yet consumed (written on this CPU).</summary>
     public long RecordsInRing { get; init; }
     /// <summary>Samples an overwrite-mode ring overwrote before anyone read them.</summary>
     public long RecordsOverwritten { get; init; }
@@ -239,7 +239,7 @@ public sealed record WindowStats
 /// <param name="Lost">Failed reservations, from the engine's own count.</param>
 /// <param name="KernelLost">The ring's lost counter (PerfRing.LostTotal): must equal Lost.</param>
 /// <param name="Consumed">Samples the reader took out.</param>
-/// <param name="InRing">Samples still in the ring.</param>
+/// <param name="InRing">Samples written and not yet consumed (still in the ring).</param>
 /// <param name="Overwritten">Samples overwritten in overwrite mode.</param>
 /// <param name="Invisible">Samples whose u16 size wrapped to 0.</param>
 public sealed record RingConservation(string Event, int Instance, long Attempts, long Written, long Lost, long KernelLost,

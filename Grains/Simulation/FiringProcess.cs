@@ -1,0 +1,181 @@
+using BpfTraceSim.Contracts.Scenarios;
+
+namespace BpfTraceSim.Grains.Simulation;
+
+/// <summary>The firing process state of one program on one CPU, and its two random streams.</summary>
+internal struct FiringState
+{
+    /// <summary>Time of the next firing; long.MaxValue when there is none.</summary>
+    public long NextNs;
+    /// <summary>Firings run so far (the `counter` argument).</summary>
+    public long Counter;
+    /// <summary>Constant/Poisson: the current rate (per second); a `rate` action changes it.</summary>
+    public double Rate;
+    /// <summary>Poisson: the exact (fractional ns) time of the last arrival drawn.</summary>
+    public double Clock;
+    /// <summary>Constant (also within a piecewise step): start of the evenly spaced run and the index of its next firing.</summary>
+    public long SegStart, K;
+    /// <summary>Piecewise: the current step (-1 before the first).</summary>
+    public int Step;
+    /// <summary>Bursts: firings left in the current burst and its index.</summary>
+    public int BurstLeft;
+    public long BurstIndex;
+    public bool Attached;
+    public Xoshiro256 FireRng;
+    public Xoshiro256 BodyRng;
+}
+
+/// <summary>
+/// When programs fire. Constant: the k-th firing of a run that starts at S with rate R is at
+/// S + floor(k * 1e9 / R) (no drift); Poisson: exponential gaps accumulated in fractional ns, a
+/// firing at the next whole ns; bursts: `size` firings at j * every; piecewise: each step is a
+/// constant run from its start or a Poisson process (redrawn at each step start, which is exact
+/// for a Poisson process because it is memoryless). Rate 0 fires nothing.
+/// </summary>
+internal static class FiringProcess
+{
+    public static void Start(ref FiringState fs, FireSpec fire, long now)
+    {
+        switch (fire)
+        {
+            case ConstantFire c:
+                SetRate(ref fs, fire, c.RatePerSec, now);
+                break;
+            case PoissonFire p:
+                SetRate(ref fs, fire, p.RatePerSec, now);
+                break;
+            case BurstsFire b:
+                fs.BurstIndex = 0;
+                fs.BurstLeft = b.Size;
+                fs.NextNs = b.Size > 0 ? 0 : long.MaxValue;
+                break;
+            case PiecewiseFire pw:
+                fs.Step = -1;
+                fs.Clock = 0;
+                fs.K = 0;
+                NextPiecewise(ref fs, pw);
+                break;
+            default:
+                fs.NextNs = long.MaxValue;
+                break;
+        }
+    }
+
+    /// <summary>A new rate from now on (constant: a new evenly spaced run whose first firing is now; Poisson: redrawn from now).</summary>
+    public static void SetRate(ref FiringState fs, FireSpec fire, double rate, long now)
+    {
+        fs.Rate = rate;
+        if (fire is PoissonFire)
+        {
+            fs.Clock = now;
+            NextPoisson(ref fs);
+        }
+        else
+        {
+            fs.SegStart = now;
+            fs.K = 0;
+            NextConstant(ref fs);
+        }
+    }
+
+    /// <summary>Schedules the firing after the one that just happened.</summary>
+    public static void Next(ref FiringState fs, FireSpec fire)
+    {
+        switch (fire)
+        {
+            case PoissonFire:
+                NextPoisson(ref fs);
+                break;
+            case ConstantFire:
+                NextConstant(ref fs);
+                break;
+            case BurstsFire b:
+                if (--fs.BurstLeft <= 0)
+                {
+                    fs.BurstIndex++;
+                    fs.BurstLeft = b.Size;
+                    fs.NextNs = CheckedTime(fs.BurstIndex, b.EveryNs);
+                }
+                break;
+            case PiecewiseFire pw:
+                NextPiecewise(ref fs, pw);
+                break;
+            default:
+                fs.NextNs = long.MaxValue;
+                break;
+        }
+    }
+
+    private static long CheckedTime(long index, long every)
+    {
+        long t = index * every;
+        return index != 0 && t / index != every ? long.MaxValue : t;
+    }
+
+    private static void NextPoisson(ref FiringState fs)
+    {
+        if (!(fs.Rate > 0))
+        {
+            fs.NextNs = long.MaxValue;
+            return;
+        }
+        fs.Clock += fs.FireRng.NextExponential() * (1e9 / fs.Rate);
+        fs.NextNs = ToTime(fs.Clock);
+    }
+
+    private static void NextConstant(ref FiringState fs)
+    {
+        if (!(fs.Rate > 0))
+        {
+            fs.NextNs = long.MaxValue;
+            return;
+        }
+        double offset = fs.K * (1e9 / fs.Rate);
+        fs.K++;
+        fs.NextNs = offset >= long.MaxValue / 2 ? long.MaxValue : fs.SegStart + (long)offset;
+    }
+
+    private static long ToTime(double ns) => ns >= long.MaxValue / 2 ? long.MaxValue : (long)Math.Ceiling(ns);
+
+    private static void NextPiecewise(ref FiringState fs, PiecewiseFire pw)
+    {
+        var steps = pw.Steps;
+        while (true)
+        {
+            long stepEnd = fs.Step + 1 < steps.Length ? steps[fs.Step + 1].AtNs : long.MaxValue;
+            double rate = fs.Step >= 0 ? steps[fs.Step].RatePerSec : 0;
+            if (rate > 0)
+            {
+                if (pw.Poisson)
+                {
+                    double next = fs.Clock + fs.FireRng.NextExponential() * (1e9 / rate);
+                    if (next < stepEnd)
+                    {
+                        fs.Clock = next;
+                        fs.NextNs = ToTime(next);
+                        return;
+                    }
+                }
+                else
+                {
+                    double offset = fs.K * (1e9 / rate);
+                    long t = offset >= long.MaxValue / 2 ? long.MaxValue : steps[fs.Step].AtNs + (long)offset;
+                    if (t < stepEnd)
+                    {
+                        fs.K++;
+                        fs.NextNs = t;
+                        return;
+                    }
+                }
+            }
+            if (stepEnd == long.MaxValue)
+            {
+                fs.NextNs = long.MaxValue;
+                return;
+            }
+            fs.Step++;
+            fs.Clock = steps[fs.Step].AtNs;
+            fs.K = 0;
+        }
+    }
+}

@@ -1,0 +1,375 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using BpfTraceSim.Contracts.Scenarios;
+using BpfTraceSim.Kernel;
+using BpfTraceSim.Kernel.Perf;
+using BpfTraceSim.Kernel.Printk;
+
+namespace BpfTraceSim.Grains.Simulation;
+
+/// <summary>The helpers a body can call (the index is part of the return-count keys).</summary>
+internal enum HelperKind
+{
+    PerfEventOutput = 0,
+    PerfEventRead = 1,
+    PerfEventReadValue = 2,
+    TracePrintk = 3,
+    TraceVprintk = 4,
+    Snprintf = 5,
+}
+
+internal sealed class TaskPlan
+{
+    public required SimTask Task;
+    public int InitialCpu;
+    /// <summary>Kernel address of the task's comm (16 bytes, NUL padded) in the plan's memory.</summary>
+    public ulong CommAddress;
+}
+
+internal sealed class EventPlan
+{
+    public required EventSpec Spec;
+    public required PerfEventAttr Attr;
+    public int Index;
+    public bool PerTask;
+    /// <summary>Per-task events: the tasks (indices into Tasks) that get an instance.</summary>
+    public int[] TaskIndices = [];
+    /// <summary>header + fixed sample fields (bytes).</summary>
+    public int FixedSize;
+    public bool HasRaw;
+    /// <summary>Index of the consumer reading it, or -1.</summary>
+    public int Consumer = -1;
+}
+
+internal sealed class ArgPlan
+{
+    public FormatArgKind Kind;
+    /// <summary>A constant's value, or the address of a string in the plan's memory.</summary>
+    public ulong Value;
+}
+
+internal sealed class CallPlan
+{
+    public HelperKind Kind;
+    public int Map = -1;
+    public ulong Flags;
+    public int SizeMin, SizeMax;
+    /// <summary>read_value's size, snprintf's str_size.</summary>
+    public int BufSize;
+    /// <summary>The format with its NUL (fmt_size = its length).</summary>
+    public byte[] Fmt = [];
+    public ArgPlan[] Args = [];
+}
+
+internal sealed class ProgramPlan
+{
+    public required string Name;
+    public int Index;
+    public required bool[] OnCpu;
+    public required FireSpec Fire;
+    public ExecContext Context;
+    public required CallPlan[] Body;
+}
+
+internal sealed class ConsumerPlan
+{
+    public required ConsumerSpec Spec;
+    public int Index;
+    public required int[] Events;
+}
+
+/// <summary>
+/// What every host of one group shares: the scenario compiled into arrays (tasks, events, maps,
+/// programs with their bodies, consumers, the timeline entries that can concern the group) and
+/// the read-only kernel memory printk arguments point into. Built once per (scenario, group) and
+/// cached; immutable, so hosts on different threads share it.
+/// </summary>
+internal sealed class HostPlan
+{
+    private static readonly ConditionalWeakTable<Scenario, HostPlan?[]> Cache = new();
+
+    public static readonly string[] HelperNames =
+    [
+        "bpf_perf_event_output", "bpf_perf_event_read", "bpf_perf_event_read_value",
+        "bpf_trace_printk", "bpf_trace_vprintk", "bpf_snprintf",
+    ];
+
+    public required Scenario Scenario;
+    public int GroupIndex;
+    public required HostGroup Group;
+    public int Cpus;
+    public required TaskPlan[] Tasks;
+    public required EventPlan[] Events;
+    public required MapSpec[] Maps;
+    /// <summary>Per map: its slots at time 0 (null: empty).</summary>
+    public required SlotsSpec?[] InitialSlots;
+    public required ProgramPlan[] Programs;
+    public required ConsumerPlan[] Consumers;
+    /// <summary>Timeline entries whose selector can include a host of this group, in time order.</summary>
+    public required TimelineAction[] Timeline;
+    /// <summary>Some body calls a printf-like helper.</summary>
+    public bool Prints;
+    public SimMemory? Memory;
+    public Kallsyms? Kallsyms;
+    /// <summary>A world for hosts that do not keep their trace: only its memory, symbols and %p key are used.</summary>
+    public PrintkWorld? SharedWorld;
+    public ulong IdleCommAddress;
+    public string[] EventNames = [];
+
+    public static HostPlan For(Scenario scenario, int groupIndex)
+    {
+        var plans = Cache.GetValue(scenario, s => new HostPlan?[s.Fleet.Length]);
+        lock (plans)
+        {
+            return plans[groupIndex] ??= Build(scenario, groupIndex);
+        }
+    }
+
+    public int MapIndex(string name)
+    {
+        for (int i = 0; i < Maps.Length; i++)
+            if (Maps[i].Name == name) return i;
+        return -1;
+    }
+
+    public int EventIndex(string name)
+    {
+        for (int i = 0; i < Events.Length; i++)
+            if (Events[i].Spec.Name == name) return i;
+        return -1;
+    }
+
+    public int ProgramIndex(string name)
+    {
+        for (int i = 0; i < Programs.Length; i++)
+            if (Programs[i].Name == name) return i;
+        return -1;
+    }
+
+    public int ConsumerIndex(string name)
+    {
+        for (int i = 0; i < Consumers.Length; i++)
+            if (Consumers[i].Spec.Name == name) return i;
+        return -1;
+    }
+
+    private static HostPlan Build(Scenario s, int groupIndex)
+    {
+        var group = s.Fleet[groupIndex];
+        int cpus = group.Cpus;
+
+        // Tasks: task k of the group on CPU k mod cpus, or from its spec's first CPU round robin.
+        var tasks = new List<TaskPlan>();
+        int k = 0;
+        foreach (var ts in group.Tasks)
+        {
+            for (int i = 0; i < ts.Count; i++, k++)
+            {
+                int pid = ts.Pid + i;
+                int cpu = ts.Cpu is int first ? (first + i) % cpus : k % cpus;
+                tasks.Add(new TaskPlan { Task = new SimTask(pid, pid, ts.Comm), InitialCpu = cpu });
+            }
+        }
+
+        var events = new EventPlan[s.Events.Length];
+        for (int i = 0; i < events.Length; i++)
+        {
+            var e = s.Events[i];
+            var attr = new PerfEventAttr((uint)e.Type, e.Config, e.SampleType, e.Pinned, e.Inherit, e.Disabled,
+                (uint)e.WakeupEvents, (uint)(e.Watermark ?? 0));
+            var plan = new EventPlan
+            {
+                Spec = e,
+                Attr = attr,
+                Index = i,
+                PerTask = e.Per == EventScope.Task,
+                FixedSize = PerfConstants.PerfEventHeaderSize +
+                            8 * System.Numerics.BitOperations.PopCount(e.SampleType & FixedSampleFields),
+                HasRaw = (e.SampleType & PerfConstants.PERF_SAMPLE_RAW) != 0,
+            };
+            if (plan.PerTask)
+            {
+                var idx = new List<int>();
+                for (int t = 0; t < tasks.Count; t++)
+                    if (e.Comm is null || e.Comm == tasks[t].Task.Comm) idx.Add(t);
+                plan.TaskIndices = idx.ToArray();
+            }
+            events[i] = plan;
+        }
+
+        var maps = s.Maps.ToArray();
+        var initial = new SlotsSpec?[maps.Length];
+        foreach (var sl in s.Slots)
+        {
+            for (int m = 0; m < maps.Length; m++)
+                if (maps[m].Name == sl.Map) initial[m] = sl;
+        }
+
+        var consumers = new ConsumerPlan[s.Consumers.Length];
+        for (int c = 0; c < consumers.Length; c++)
+        {
+            var spec = s.Consumers[c];
+            var evs = new List<int>();
+            foreach (var name in spec.Events)
+            {
+                for (int e = 0; e < events.Length; e++)
+                {
+                    if (events[e].Spec.Name != name) continue;
+                    events[e].Consumer = c;
+                    evs.Add(e);
+                }
+            }
+            consumers[c] = new ConsumerPlan { Spec = spec, Index = c, Events = evs.ToArray() };
+        }
+
+        var plan0 = new HostPlan
+        {
+            Scenario = s,
+            GroupIndex = groupIndex,
+            Group = group,
+            Cpus = cpus,
+            Tasks = tasks.ToArray(),
+            Events = events,
+            Maps = maps,
+            InitialSlots = initial,
+            Programs = [],
+            Consumers = consumers,
+            Timeline = [],
+            EventNames = Array.ConvertAll(events, e => e.Spec.Name),
+        };
+
+        // Printk memory first: bodies need the addresses of their string arguments.
+        bool prints = s.Programs.Any(p => p.Body.Any(b => b is TracePrintkCall or TraceVprintkCall or SnprintfCall));
+        if (prints)
+        {
+            plan0.Prints = true;
+            var mem = new SimMemory();
+            foreach (var t in plan0.Tasks) t.CommAddress = mem.Map(AddressSpace.Kernel, CommBytes(t.Task.Comm), writable: false);
+            plan0.IdleCommAddress = mem.Map(AddressSpace.Kernel, CommBytes(SimTask.Idle.Comm), writable: false);
+            plan0.Memory = mem;
+            plan0.Kallsyms = new Kallsyms();
+        }
+
+        var programs = new List<ProgramPlan>();
+        for (int p = 0; p < s.Programs.Length; p++)
+        {
+            var ps = s.Programs[p];
+            if (!ps.Groups.IsDefaultOrEmpty && !ps.Groups.Contains(group.Group)) continue;
+            if (ps.Object is not null)
+                throw new SimulationSetupException($"programs.{ps.Name}: object programs ({ps.Object}) are not simulated by the scenario engine yet; give a body");
+            var on = new bool[cpus];
+            if (ps.AllCpus) Array.Fill(on, true);
+            else foreach (int c in ps.Cpus) if (c < cpus) on[c] = true;
+            var body = new CallPlan[ps.Body.Length];
+            for (int b = 0; b < body.Length; b++) body[b] = Compile(plan0, ps, b, ps.Body[b]);
+            programs.Add(new ProgramPlan
+            {
+                Name = ps.Name,
+                Index = p,
+                OnCpu = on,
+                Fire = ps.Fire,
+                Context = (ExecContext)(int)ps.Context,
+                Body = body,
+            });
+        }
+        plan0.Programs = programs.ToArray();
+
+        var tl = new List<TimelineAction>();
+        foreach (var a in s.Timeline)
+        {
+            var sel = a switch
+            {
+                CpuOfflineAction x => x.Host,
+                CpuOnlineAction x => x.Host,
+                SlotsAction x => x.Host,
+                ConsumerStallAction x => x.Host,
+                TaskMigrateAction x => x.Host,
+                EventDisableAction x => x.Host,
+                EventEnableAction x => x.Host,
+                _ => HostSelector.All,
+            };
+            if (sel.Group is null || sel.Group == group.Group) tl.Add(a);
+        }
+        plan0.Timeline = tl.ToArray();
+
+        if (prints)
+        {
+            ulong key = StreamSeeds.Host(s.Seed, group.Group, "printk-shared");
+            plan0.SharedWorld = new PrintkWorld(plan0.Memory!, plan0.Kallsyms!, key, cpus: 1, bufferSizeKb: 1);
+        }
+        return plan0;
+    }
+
+    private const ulong FixedSampleFields =
+        PerfConstants.PERF_SAMPLE_IP | PerfConstants.PERF_SAMPLE_TID | PerfConstants.PERF_SAMPLE_TIME |
+        PerfConstants.PERF_SAMPLE_ADDR | PerfConstants.PERF_SAMPLE_ID | PerfConstants.PERF_SAMPLE_CPU |
+        PerfConstants.PERF_SAMPLE_PERIOD | PerfConstants.PERF_SAMPLE_STREAM_ID;
+
+    private static byte[] CommBytes(string comm)
+    {
+        var b = new byte[16]; // TASK_COMM_LEN
+        var src = Encoding.UTF8.GetBytes(comm);
+        src.AsSpan(0, Math.Min(src.Length, 15)).CopyTo(b);
+        return b;
+    }
+
+    private static CallPlan Compile(HostPlan plan, ProgramSpec ps, int b, HelperCall call)
+    {
+        string where = $"programs.{ps.Name}.body[{b}]";
+        switch (call)
+        {
+            case PerfEventOutputCall o:
+                return new CallPlan
+                {
+                    Kind = HelperKind.PerfEventOutput, Map = MapOf(plan, o.Map, where), Flags = o.Flags,
+                    SizeMin = o.Size.Min, SizeMax = o.Size.Max,
+                };
+            case PerfEventReadCall r:
+                return new CallPlan { Kind = HelperKind.PerfEventRead, Map = MapOf(plan, r.Map, where), Flags = r.Flags };
+            case PerfEventReadValueCall rv:
+                return new CallPlan
+                {
+                    Kind = HelperKind.PerfEventReadValue, Map = MapOf(plan, rv.Map, where), Flags = rv.Flags, BufSize = rv.Size,
+                };
+            case TracePrintkCall tp:
+                return Printf(plan, where, HelperKind.TracePrintk, PrintfHelper.TracePrintk, tp.Fmt, tp.Args, 0);
+            case TraceVprintkCall tv:
+                return Printf(plan, where, HelperKind.TraceVprintk, PrintfHelper.TraceVprintk, tv.Fmt, tv.Args, 0);
+            case SnprintfCall sn:
+                return Printf(plan, where, HelperKind.Snprintf, PrintfHelper.Snprintf, sn.Fmt, sn.Args, sn.Size);
+            default:
+                throw new SimulationSetupException($"{where}: helper {call.GetType().Name} is not simulated");
+        }
+    }
+
+    private static int MapOf(HostPlan plan, string name, string where)
+    {
+        int m = plan.MapIndex(name);
+        if (m < 0) throw new SimulationSetupException($"{where}: undefined map '{name}'");
+        return m;
+    }
+
+    private static CallPlan Printf(HostPlan plan, string where, HelperKind kind, PrintfHelper helper, string fmt,
+        System.Collections.Immutable.ImmutableArray<FormatArg> args, int bufSize)
+    {
+        var fmtBytes = Encoding.UTF8.GetBytes(fmt + "\0");
+        uint dataLen = (uint)(8 * args.Length);
+        // Load-time checks: a program the verifier refuses never runs, so the scenario cannot run either.
+        string? refusal = PrintkHelpers.VerifierCheck(helper, fmtBytes, (uint)fmtBytes.Length, argsIsNull: false, dataLen);
+        if (refusal is not null)
+            throw new SimulationSetupException($"{where}: the verifier refuses the program: {refusal}");
+        var argPlans = new ArgPlan[args.Length];
+        for (int i = 0; i < args.Length; i++)
+        {
+            var a = args[i];
+            ulong v = a.Kind switch
+            {
+                FormatArgKind.Constant => a.Value,
+                FormatArgKind.String => plan.Memory!.Map(AddressSpace.Kernel, Encoding.UTF8.GetBytes((a.Text ?? "") + "\0"), writable: false),
+                _ => 0,
+            };
+            argPlans[i] = new ArgPlan { Kind = a.Kind, Value = v };
+        }
+        return new CallPlan { Kind = kind, Fmt = fmtBytes, Args = argPlans, BufSize = bufSize };
+    }
+}

@@ -1,0 +1,333 @@
+using System.Runtime.CompilerServices;
+using BpfTraceSim.Contracts.Scenarios;
+using BpfTraceSim.Kernel.Perf;
+
+namespace BpfTraceSim.Grains.Simulation;
+
+/// <summary>A checkpoint does not belong to this scenario/host, or is damaged.</summary>
+public sealed class CheckpointMismatchException(string message) : Exception(message);
+
+public sealed partial class HostSimulation
+{
+    private const ulong CheckpointMagic = 0x3130_4b43_4d49_5342UL; // "BSIMCK01"
+    private static readonly ConditionalWeakTable<Scenario, string> Digests = new();
+
+    private static string DigestOf(Scenario s) => Digests.GetValue(s, ScenarioDigest.Compute);
+
+    /// <summary>
+    /// The whole state at the current window boundary: random streams, firing processes, rings
+    /// (head, tail, lost, wake-up marks, queued records, payload in capture mode), event counters,
+    /// slots, tasks, CPUs, readers and the timeline position. The pending firings are not stored:
+    /// they are a function of the firing processes and are rebuilt in the same order. Trace rings
+    /// are not stored (they are drained at every window end; only an overflow inside one window
+    /// could tell a restored host apart, and only in its trace lines).
+    /// </summary>
+    public byte[] Checkpoint()
+    {
+        using var ms = new MemoryStream();
+        using (var w = new BinaryWriter(ms))
+        {
+            w.Write(CheckpointMagic);
+            w.Write(DigestOf(Scenario));
+            w.Write(GroupIndex);
+            w.Write(HostIndex);
+            w.Write(CaptureRecords);
+            w.Write(NextWindow);
+            w.Write(_timelineNext);
+            w.Write(_nextMigrate);
+
+            w.Write(_taskCpu.Length);
+            foreach (int c in _taskCpu) w.Write(c);
+            w.Write(_cpus);
+            for (int c = 0; c < _cpus; c++)
+            {
+                w.Write(_rr[c]);
+                w.Write(_online[c]);
+                w.Write(_inRing[c]);
+            }
+
+            w.Write(_allInstances.Count);
+            foreach (var inst in _allInstances) WriteInstance(w, inst);
+
+            var index = new Dictionary<EventInstance, int>(ReferenceEqualityComparer.Instance);
+            for (int i = 0; i < _allInstances.Count; i++) index[_allInstances[i]] = i;
+            w.Write(_slotInst.Length);
+            foreach (var slots in _slotInst)
+            {
+                w.Write(slots.Length);
+                foreach (var s in slots) w.Write(s is null ? -1 : index[s]);
+            }
+
+            w.Write(_fire.Length);
+            foreach (ref readonly var fs in _fire.AsSpan()) WriteFiring(w, in fs);
+
+            w.Write(_readers.Length);
+            foreach (var r in _readers)
+            {
+                WriteRng(w, r.Rng);
+                w.Write((byte)r.State);
+                w.Write(r.NextTime);
+                w.Write(r.CurRing);
+                w.Write(r.ScanPos);
+                w.Write(r.BatchCount);
+                w.Write(r.BatchPos);
+                w.Write(r.WakeAfterStall);
+                WriteBits(w, r.NonEmptyBits);
+                WriteBits(w, r.SignaledBits);
+            }
+        }
+        return ms.ToArray();
+    }
+
+    /// <summary>
+    /// A host continued from a checkpoint taken by <see cref="Checkpoint"/> of the same scenario
+    /// and host: running on from it gives bit-identical windows. captureRecords must be what the
+    /// checkpointed host had (ring payloads are only kept in capture mode).
+    /// </summary>
+    public static HostSimulation Restore(Scenario scenario, int groupIndex, int hostIndex, byte[] checkpoint,
+        bool captureRecords = false, bool captureTrace = false)
+    {
+        var sim = new HostSimulation(scenario, groupIndex, hostIndex, captureRecords, captureTrace);
+        try
+        {
+            sim.Load(checkpoint);
+        }
+        catch (EndOfStreamException)
+        {
+            throw new CheckpointMismatchException($"{sim.HostName}: the checkpoint is truncated");
+        }
+        return sim;
+    }
+
+    private void Load(byte[] checkpoint)
+    {
+        using var r = new BinaryReader(new MemoryStream(checkpoint, writable: false));
+        if (r.ReadUInt64() != CheckpointMagic) throw new CheckpointMismatchException("not a host checkpoint");
+        string digest = r.ReadString();
+        if (digest != DigestOf(Scenario)) throw new CheckpointMismatchException($"{HostName}: the checkpoint is of another scenario");
+        int g = r.ReadInt32(), h = r.ReadInt32();
+        if (g != GroupIndex || h != HostIndex)
+            throw new CheckpointMismatchException($"{HostName}: the checkpoint is of host {Scenario.Fleet[g].HostName(h)}");
+        if (r.ReadBoolean() != CaptureRecords)
+            throw new CheckpointMismatchException($"{HostName}: captureRecords differs from the checkpointed host's");
+        NextWindow = r.ReadInt64();
+        _timelineNext = r.ReadInt32();
+        _nextMigrate = r.ReadInt64();
+
+        Expect(r.ReadInt32(), _taskCpu.Length, "tasks");
+        for (int t = 0; t < _taskCpu.Length; t++) _taskCpu[t] = r.ReadInt32();
+        RebuildCpuTasks();
+        Expect(r.ReadInt32(), _cpus, "CPUs");
+        _onlineCount = 0;
+        for (int c = 0; c < _cpus; c++)
+        {
+            _rr[c] = r.ReadInt32();
+            _online[c] = r.ReadBoolean();
+            _inRing[c] = r.ReadInt64();
+            if (_online[c]) _onlineCount++;
+        }
+
+        Expect(r.ReadInt32(), _allInstances.Count, "event instances");
+        foreach (var inst in _allInstances) ReadInstance(r, inst);
+
+        Expect(r.ReadInt32(), _slotInst.Length, "maps");
+        for (int m = 0; m < _slotInst.Length; m++)
+        {
+            var slots = _slotInst[m];
+            Expect(r.ReadInt32(), slots.Length, "slots");
+            for (int i = 0; i < slots.Length; i++)
+            {
+                int k = r.ReadInt32();
+                slots[i] = k < 0 ? null : _allInstances[k];
+                _maps[m].SetSlot((uint)i, slots[i]?.Event);
+            }
+        }
+
+        Expect(r.ReadInt32(), _fire.Length, "firing processes");
+        for (int i = 0; i < _fire.Length; i++) ReadFiring(r, ref _fire[i]);
+        RebuildHeap();
+
+        Expect(r.ReadInt32(), _readers.Length, "consumers");
+        foreach (var rd in _readers)
+        {
+            rd.Rng = ReadRng(r);
+            rd.State = (Reader.ReaderState)r.ReadByte();
+            rd.NextTime = r.ReadInt64();
+            rd.CurRing = r.ReadInt32();
+            rd.ScanPos = r.ReadInt32();
+            rd.BatchCount = r.ReadInt32();
+            rd.BatchPos = r.ReadInt32();
+            rd.WakeAfterStall = r.ReadBoolean();
+            ReadBits(r, rd.NonEmptyBits);
+            ReadBits(r, rd.SignaledBits);
+        }
+        if (r.BaseStream.Position != r.BaseStream.Length) throw new CheckpointMismatchException($"{HostName}: trailing bytes in the checkpoint");
+    }
+
+    private void Expect(int got, int want, string what)
+    {
+        if (got != want) throw new CheckpointMismatchException($"{HostName}: the checkpoint has {got} {what}, the scenario {want}");
+    }
+
+    private static void WriteInstance(BinaryWriter w, EventInstance inst)
+    {
+        var ev = inst.Event;
+        w.Write(inst.UserEnabled);
+        w.Write(inst.LastAdvanceNs);
+        w.Write(ev.Enabled);
+        w.Write(ev.Count);
+        w.Write(ev.TimeEnabled);
+        w.Write(ev.TimeRunning);
+        w.Write(inst.Attempts);
+        w.Write(inst.Written);
+        w.Write(inst.Lost);
+        w.Write(inst.Consumed);
+        w.Write(inst.Overwritten);
+        w.Write(inst.Invisible);
+        w.Write(inst.Unread);
+        var ring = ev.Ring;
+        w.Write(ring is not null);
+        if (ring is not null)
+        {
+            var s = ring.ExportState();
+            w.Write(s.DataHead);
+            w.Write(s.DataTail);
+            w.Write(s.LostPending);
+            w.Write(s.LostTotal);
+            w.Write(s.WakeupPosition);
+            w.Write(s.EventsSinceWakeup);
+            w.Write(s.Wakeups);
+            w.Write(s.WakeupPending);
+            w.Write(s.HighWaterBytes);
+            w.Write(s.RecordsStart);
+            w.Write(s.Records.Length);
+            foreach (ulong e in s.Records) w.Write(e);
+            w.Write(s.Data is not null);
+            if (s.Data is not null)
+            {
+                w.Write(s.Data.Length);
+                w.Write(s.Data);
+            }
+        }
+        var q = inst.Queue;
+        w.Write(q?.Count ?? 0);
+        if (q is not null)
+        {
+            for (int i = 0; i < q.Count; i++)
+            {
+                ref var e = ref q.At(i);
+                w.Write(e.Time);
+                w.Write(e.Start);
+                w.Write(e.Lost);
+                w.Write(e.Cpu);
+                w.Write(e.Size);
+            }
+        }
+    }
+
+    private void ReadInstance(BinaryReader r, EventInstance inst)
+    {
+        var old = inst.Event;
+        inst.UserEnabled = r.ReadBoolean();
+        inst.LastAdvanceNs = r.ReadInt64();
+        bool enabled = r.ReadBoolean();
+        ulong count = r.ReadUInt64(), te = r.ReadUInt64(), tr = r.ReadUInt64();
+        inst.Attempts = r.ReadInt64();
+        inst.Written = r.ReadInt64();
+        inst.Lost = r.ReadInt64();
+        inst.Consumed = r.ReadInt64();
+        inst.Overwritten = r.ReadInt64();
+        inst.Invisible = r.ReadInt64();
+        inst.Unread = r.ReadInt64();
+        PerfRingState? ringState = null;
+        if (r.ReadBoolean())
+        {
+            var shape = old.Ring ?? throw new CheckpointMismatchException($"{HostName}: event {inst.Plan.Spec.Name} has a ring in the checkpoint only");
+            ulong head = r.ReadUInt64(), tail = r.ReadUInt64(), lostPending = r.ReadUInt64(), lostTotal = r.ReadUInt64();
+            ulong wakeupPos = r.ReadUInt64();
+            uint events = r.ReadUInt32();
+            ulong wakeups = r.ReadUInt64();
+            bool pending = r.ReadBoolean();
+            ulong high = r.ReadUInt64(), recStart = r.ReadUInt64();
+            var recs = new ulong[r.ReadInt32()];
+            for (int i = 0; i < recs.Length; i++) recs[i] = r.ReadUInt64();
+            byte[]? data = null;
+            if (r.ReadBoolean()) data = r.ReadBytes(r.ReadInt32());
+            ringState = new PerfRingState(shape.DataPages, shape.Overwrite, shape.CapturePayload, shape.SampleType,
+                shape.WakeupEvents, shape.WatermarkAttr, head, tail, lostPending, lostTotal, wakeupPos, events, wakeups,
+                pending, high, recStart, recs, data);
+        }
+        var restored = PerfEvent.FromState(new PerfEventState(old.Id, old.Attr, old.Cpu, old.Pid, enabled, count, te, tr, ringState));
+        inst.ReplaceEvent(restored);
+        int n = r.ReadInt32();
+        var q = inst.Queue;
+        q?.Clear();
+        for (int i = 0; i < n; i++)
+        {
+            var e = new RingEntry
+            {
+                Time = r.ReadInt64(),
+                Start = r.ReadUInt64(),
+                Lost = r.ReadInt64(),
+                Cpu = r.ReadInt32(),
+                Size = r.ReadInt32(),
+            };
+            (q ?? throw new CheckpointMismatchException($"{HostName}: records for a ring-less event")).Push(in e);
+        }
+    }
+
+    private static void WriteFiring(BinaryWriter w, in FiringState fs)
+    {
+        w.Write(fs.NextNs);
+        w.Write(fs.Counter);
+        w.Write(fs.Rate);
+        w.Write(fs.Clock);
+        w.Write(fs.SegStart);
+        w.Write(fs.K);
+        w.Write(fs.Step);
+        w.Write(fs.BurstLeft);
+        w.Write(fs.BurstIndex);
+        w.Write(fs.Attached);
+        WriteRng(w, fs.FireRng);
+        WriteRng(w, fs.BodyRng);
+    }
+
+    private static void ReadFiring(BinaryReader r, ref FiringState fs)
+    {
+        fs.NextNs = r.ReadInt64();
+        fs.Counter = r.ReadInt64();
+        fs.Rate = r.ReadDouble();
+        fs.Clock = r.ReadDouble();
+        fs.SegStart = r.ReadInt64();
+        fs.K = r.ReadInt64();
+        fs.Step = r.ReadInt32();
+        fs.BurstLeft = r.ReadInt32();
+        fs.BurstIndex = r.ReadInt64();
+        fs.Attached = r.ReadBoolean();
+        fs.FireRng = ReadRng(r);
+        fs.BodyRng = ReadRng(r);
+    }
+
+    private static void WriteRng(BinaryWriter w, in Xoshiro256 x)
+    {
+        w.Write(x.S0);
+        w.Write(x.S1);
+        w.Write(x.S2);
+        w.Write(x.S3);
+    }
+
+    private static Xoshiro256 ReadRng(BinaryReader r) =>
+        new() { S0 = r.ReadUInt64(), S1 = r.ReadUInt64(), S2 = r.ReadUInt64(), S3 = r.ReadUInt64() };
+
+    private static void WriteBits(BinaryWriter w, ulong[] bits)
+    {
+        w.Write(bits.Length);
+        foreach (ulong b in bits) w.Write(b);
+    }
+
+    private void ReadBits(BinaryReader r, ulong[] bits)
+    {
+        Expect(r.ReadInt32(), bits.Length, "ring bitmap words");
+        for (int i = 0; i < bits.Length; i++) bits[i] = r.ReadUInt64();
+    }
+}

@@ -1,0 +1,271 @@
+using System.Numerics;
+using BpfTraceSim.Contracts.Scenarios;
+
+namespace BpfTraceSim.Grains.Simulation;
+
+/// <summary>
+/// A consumer on one host (libbpf's perf_buffer): a single server for all the rings it reads.
+/// It sleeps until a ring signals (wakeup_events / watermark) or its poll timeout fires; after
+/// wakeup_latency it starts a batch: it acknowledges the signals, then visits its rings with
+/// unread records in index order, and from each takes the records it finds there when it gets to
+/// it, one at a time, each costing a service time (a LOST record costs none, it only adds its
+/// count). per_record: the tail passes each record when its service ends; per_batch: the tail
+/// passes the ring's whole batch when its last record ends. After a batch, a signal that came in
+/// meanwhile starts the next batch at once; otherwise the reader sleeps again, the poll timeout
+/// counting from then. A stall postpones whatever the reader was doing by its length.
+/// </summary>
+internal sealed class Reader
+{
+    internal enum ReaderState : byte
+    {
+        /// <summary>Sleeping; NextTime is the poll timeout.</summary>
+        Idle = 0,
+        /// <summary>Woken; NextTime is when it starts (wakeup_latency later).</summary>
+        Waking = 1,
+        /// <summary>Serving a record; NextTime is its completion.</summary>
+        Busy = 2,
+        /// <summary>Stalled; NextTime is the end of the stall.</summary>
+        Stalled = 3,
+    }
+
+    private readonly HostSimulation _host;
+    private readonly EventInstance[] _rings;
+    private readonly ulong[] _nonEmpty;
+    private readonly ulong[] _signaled;
+    private readonly bool _perRecord;
+    private readonly long _latency, _pollTimeout;
+    private readonly ServiceSpec _service;
+
+    public Xoshiro256 Rng;
+    public ReaderState State;
+    public long NextTime;
+    /// <summary>The ring being drained (-1 between rings), where the scan goes on, and the batch found in the ring.</summary>
+    public int CurRing = -1, ScanPos, BatchCount, BatchPos;
+    /// <summary>A wake-up (signal or timeout) was pending when a stall began.</summary>
+    public bool WakeAfterStall;
+
+    public Reader(HostSimulation host, ConsumerSpec spec, EventInstance[] rings, Xoshiro256 rng)
+    {
+        _host = host;
+        _rings = rings;
+        _nonEmpty = new ulong[(rings.Length + 63) / 64];
+        _signaled = new ulong[(rings.Length + 63) / 64];
+        _perRecord = spec.TailUpdate == TailUpdate.PerRecord;
+        _latency = spec.WakeupLatencyNs;
+        _pollTimeout = Math.Max(1, spec.PollTimeoutNs);
+        _service = spec.Service;
+        Rng = rng;
+        State = ReaderState.Idle;
+        NextTime = _pollTimeout;
+    }
+
+    public int RingCount => _rings.Length;
+    internal ulong[] NonEmptyBits => _nonEmpty;
+    internal ulong[] SignaledBits => _signaled;
+
+    /// <summary>Samples of ring the reader has served but whose space the tail still holds (per_batch mid-batch).</summary>
+    public long ServedNotReleased(int ring)
+    {
+        if (_perRecord || ring != CurRing) return 0;
+        var q = _rings[ring].Queue!;
+        long n = 0;
+        for (int i = 0; i < BatchPos; i++)
+            if (!q.At(i).IsLost) n++;
+        return n;
+    }
+
+    /// <summary>A ring raised a wake-up (poll readiness).</summary>
+    public void Signal(int ring, long t)
+    {
+        _signaled[ring >> 6] |= 1UL << ring;
+        if (State == ReaderState.Idle)
+        {
+            State = ReaderState.Waking;
+            NextTime = t + _latency;
+        }
+    }
+
+    public void MarkNonEmpty(int ring) => _nonEmpty[ring >> 6] |= 1UL << ring;
+
+    /// <summary>consumer_stall: nothing happens for `d` from t.</summary>
+    public void Stall(long t, long d)
+    {
+        switch (State)
+        {
+            case ReaderState.Idle:
+                State = ReaderState.Stalled;
+                NextTime = t + d;
+                break;
+            case ReaderState.Waking:
+                State = ReaderState.Stalled;
+                WakeAfterStall = true;
+                NextTime = Math.Max(NextTime, t + d);
+                break;
+            case ReaderState.Stalled:
+                NextTime = Math.Max(NextTime, t + d);
+                break;
+            case ReaderState.Busy:
+                NextTime += d; // the record in service ends d later
+                break;
+        }
+    }
+
+    /// <summary>The reader's due event at t.</summary>
+    public void Step(long t)
+    {
+        switch (State)
+        {
+            case ReaderState.Idle:
+                // Poll timeout: wakes without a signal.
+                State = ReaderState.Waking;
+                NextTime = t + _latency;
+                if (_latency == 0) StartBatch(t);
+                break;
+            case ReaderState.Waking:
+                StartBatch(t);
+                break;
+            case ReaderState.Busy:
+                Complete(t);
+                break;
+            case ReaderState.Stalled:
+                bool wake = WakeAfterStall || AnySignaled();
+                WakeAfterStall = false;
+                if (wake) StartBatch(t);
+                else Sleep(t);
+                break;
+        }
+    }
+
+    private bool AnySignaled()
+    {
+        foreach (ulong w in _signaled)
+            if (w != 0) return true;
+        return false;
+    }
+
+    private void Sleep(long t)
+    {
+        State = ReaderState.Idle;
+        NextTime = t + _pollTimeout;
+    }
+
+    private void StartBatch(long t)
+    {
+        // poll() consumes the readiness of every ring that signalled.
+        for (int w = 0; w < _signaled.Length; w++)
+        {
+            ulong bits = _signaled[w];
+            while (bits != 0)
+            {
+                int b = BitOperations.TrailingZeroCount(bits);
+                bits &= bits - 1;
+                _rings[(w << 6) + b].Ring!.AcknowledgeWakeup();
+            }
+            _signaled[w] = 0;
+        }
+        State = ReaderState.Busy;
+        ScanPos = 0;
+        CurRing = -1;
+        Continue(t);
+    }
+
+    private int NextNonEmpty(int from)
+    {
+        for (int w = from >> 6; w < _nonEmpty.Length; w++)
+        {
+            ulong bits = _nonEmpty[w];
+            if (w == from >> 6) bits &= ~0UL << (from & 63);
+            if (bits != 0) return (w << 6) + BitOperations.TrailingZeroCount(bits);
+        }
+        return -1;
+    }
+
+    /// <summary>Takes records until one needs service time (or the batch ends).</summary>
+    private void Continue(long t)
+    {
+        while (true)
+        {
+            if (CurRing < 0)
+            {
+                int r = NextNonEmpty(ScanPos);
+                if (r < 0)
+                {
+                    EndBatch(t);
+                    return;
+                }
+                CurRing = r;
+                BatchCount = _rings[r].Queue!.Count;
+                BatchPos = 0;
+            }
+            var inst = _rings[CurRing];
+            var q = inst.Queue!;
+            while (BatchPos < BatchCount)
+            {
+                ref var e = ref q.At(_perRecord ? 0 : BatchPos);
+                if (e.IsLost)
+                {
+                    _host.OnLostSeen(inst, in e, t);
+                    BatchPos++;
+                    if (_perRecord)
+                    {
+                        q.PopOldest();
+                        inst.Ring!.ConsumeRecord();
+                    }
+                    continue;
+                }
+                NextTime = t + ServiceTime();
+                return;
+            }
+            // The ring's batch is done.
+            if (!_perRecord)
+            {
+                for (int i = 0; i < BatchCount; i++)
+                {
+                    q.PopOldest();
+                    inst.Ring!.ConsumeRecord();
+                }
+            }
+            if (q.Count == 0) _nonEmpty[CurRing >> 6] &= ~(1UL << CurRing);
+            ScanPos = CurRing + 1;
+            CurRing = -1;
+        }
+    }
+
+    private void Complete(long t)
+    {
+        var inst = _rings[CurRing];
+        var q = inst.Queue!;
+        ref var e = ref q.At(_perRecord ? 0 : BatchPos);
+        _host.OnConsumed(inst, in e, t);
+        BatchPos++;
+        if (_perRecord)
+        {
+            q.PopOldest();
+            inst.Ring!.ConsumeRecord();
+        }
+        Continue(t);
+    }
+
+    private void EndBatch(long t)
+    {
+        CurRing = -1;
+        // Readiness raised during the batch: poll returns at once.
+        if (AnySignaled()) StartBatch(t);
+        else Sleep(t);
+    }
+
+    private long ServiceTime()
+    {
+        switch (_service)
+        {
+            case FixedService f:
+                return f.Ns;
+            case ExponentialService e:
+                return (long)Math.Round(Rng.NextExponential() * e.MeanNs, MidpointRounding.ToEven);
+            case UniformService u:
+                return Rng.NextInclusive(u.MinNs, u.MaxNs);
+            default:
+                return 0;
+        }
+    }
+}

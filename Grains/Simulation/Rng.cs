@@ -1,0 +1,124 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Text;
+
+namespace BpfTraceSim.Grains.Simulation;
+
+/// <summary>
+/// xoshiro256** (Blackman and Vigna): a small, fast generator whose whole state is four words,
+/// so a stream per (host, CPU, program) costs 32 bytes and checkpoints exactly.
+/// </summary>
+public struct Xoshiro256
+{
+    public ulong S0, S1, S2, S3;
+
+    /// <summary>Seeds the four words from one 64-bit value with SplitMix64 (never all zero).</summary>
+    public static Xoshiro256 FromSeed(ulong seed)
+    {
+        var r = new Xoshiro256
+        {
+            S0 = SplitMix(ref seed),
+            S1 = SplitMix(ref seed),
+            S2 = SplitMix(ref seed),
+            S3 = SplitMix(ref seed),
+        };
+        if ((r.S0 | r.S1 | r.S2 | r.S3) == 0) r.S0 = 1;
+        return r;
+    }
+
+    public static ulong SplitMix(ref ulong s)
+    {
+        ulong z = s += 0x9e37_79b9_7f4a_7c15UL;
+        z = (z ^ (z >> 30)) * 0xbf58_476d_1ce4_e5b9UL;
+        z = (z ^ (z >> 27)) * 0x94d0_49bb_1331_11ebUL;
+        return z ^ (z >> 31);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ulong Next()
+    {
+        ulong result = BitOperations.RotateLeft(S1 * 5, 7) * 9;
+        ulong t = S1 << 17;
+        S2 ^= S0;
+        S3 ^= S1;
+        S1 ^= S2;
+        S0 ^= S3;
+        S2 ^= t;
+        S3 = BitOperations.RotateLeft(S3, 45);
+        return result;
+    }
+
+    /// <summary>Uniform in [0, 1) with 53 random bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public double NextDouble() => (Next() >> 11) * (1.0 / (1UL << 53));
+
+    /// <summary>Exponential with mean 1: -ln(1 - U), U in [0, 1), so the argument is in (0, 1].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public double NextExponential() => -Math.Log(1.0 - NextDouble());
+
+    /// <summary>Uniform integer in [min, max] (Lemire's multiply-shift; max - min below 2^63).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public long NextInclusive(long min, long max)
+    {
+        ulong range = (ulong)(max - min) + 1;
+        if (range == 0) return (long)Next(); // the whole 64-bit range
+        return min + (long)Math.BigMul(Next(), range, out _);
+    }
+}
+
+/// <summary>
+/// Seeds of the random streams: SipHash-2-4 keyed by the scenario seed over the UTF-8 names
+/// that identify a stream (never string.GetHashCode, which differs between processes), so a
+/// stream depends only on the seed and the names.
+/// </summary>
+public static class StreamSeeds
+{
+    private const ulong Key1 = 0x6270_6673_696d_3031UL; // "bpfsim01"
+
+    /// <summary>The stream of program `program` on CPU `cpu` of host `host`; purpose tells apart the firing process and the body.</summary>
+    public static ulong Program(ulong seed, string host, int cpu, string program, string purpose) =>
+        Hash(seed, $"prog\0{purpose}\0{host}\0{cpu.ToString(System.Globalization.CultureInfo.InvariantCulture)}\0{program}");
+
+    /// <summary>The stream of consumer `consumer` on host `host`.</summary>
+    public static ulong Consumer(ulong seed, string host, string consumer) => Hash(seed, $"consumer\0{host}\0{consumer}");
+
+    /// <summary>A per-host value (e.g. the %p hashing key of the host's boot).</summary>
+    public static ulong Host(ulong seed, string host, string purpose) => Hash(seed, $"host\0{purpose}\0{host}");
+
+    public static ulong Hash(ulong seed, string text) => SipHash24(seed, Key1, Encoding.UTF8.GetBytes(text));
+
+    /// <summary>SipHash-2-4 of a byte string under the 128-bit key (k0, k1).</summary>
+    public static ulong SipHash24(ulong k0, ulong k1, ReadOnlySpan<byte> m)
+    {
+        ulong v0 = k0 ^ 0x736f_6d65_7073_6575UL;
+        ulong v1 = k1 ^ 0x646f_7261_6e64_6f6dUL;
+        ulong v2 = k0 ^ 0x6c79_6765_6e65_7261UL;
+        ulong v3 = k1 ^ 0x7465_6462_7974_6573UL;
+        int full = m.Length & ~7;
+        for (int i = 0; i < full; i += 8)
+        {
+            ulong w = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(m[i..]);
+            v3 ^= w;
+            Round(ref v0, ref v1, ref v2, ref v3);
+            Round(ref v0, ref v1, ref v2, ref v3);
+            v0 ^= w;
+        }
+        ulong b = (ulong)m.Length << 56;
+        for (int i = full; i < m.Length; i++) b |= (ulong)m[i] << (8 * (i - full));
+        v3 ^= b;
+        Round(ref v0, ref v1, ref v2, ref v3);
+        Round(ref v0, ref v1, ref v2, ref v3);
+        v0 ^= b;
+        v2 ^= 0xff;
+        for (int i = 0; i < 4; i++) Round(ref v0, ref v1, ref v2, ref v3);
+        return v0 ^ v1 ^ v2 ^ v3;
+    }
+
+    private static void Round(ref ulong v0, ref ulong v1, ref ulong v2, ref ulong v3)
+    {
+        v0 += v1; v1 = BitOperations.RotateLeft(v1, 13); v1 ^= v0; v0 = BitOperations.RotateLeft(v0, 32);
+        v2 += v3; v3 = BitOperations.RotateLeft(v3, 16); v3 ^= v2;
+        v0 += v3; v3 = BitOperations.RotateLeft(v3, 21); v3 ^= v0;
+        v2 += v1; v1 = BitOperations.RotateLeft(v1, 17); v1 ^= v2; v2 = BitOperations.RotateLeft(v2, 32);
+    }
+}
