@@ -1,0 +1,80 @@
+using System.CommandLine;
+using System.Text.Json;
+using BpfTraceSim.Bpf;
+using BpfTraceSim.Bpf.Loader;
+using Spectre.Console;
+
+namespace BpfTraceSim.Client.Commands;
+
+/// <summary>`bpfsim inspect FILE.bpf.o`: what a BPF object holds, as the loader sees it.</summary>
+internal static class InspectCommand
+{
+    public static Command Create()
+    {
+        var file = new Argument<string>("FILE") { Description = "A BPF ELF object built by clang (-target bpf)." };
+        var json = new Option<bool>("--json") { Description = "Print the description as JSON instead of tables." };
+        var cmd = new Command("inspect", "List the programs (section, type, instructions, helpers each calls), maps and globals of a BPF object.")
+        {
+            file,
+            json,
+        };
+        cmd.SetAction(parse =>
+        {
+            string path = parse.GetValue(file)!;
+            BpfObject obj;
+            try { obj = BpfObject.Load(path); }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"bpfsim inspect: cannot read {path}: {ex.Message}");
+                return 2;
+            }
+            catch (BpfLoadException ex)
+            {
+                Console.Error.WriteLine($"bpfsim inspect: {ex.Message}");
+                return 2;
+            }
+            if (parse.GetValue(json)) Console.Out.WriteLine(Json(obj));
+            else Tables(obj);
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static void Tables(BpfObject obj)
+    {
+        var console = AnsiConsole.Console;
+        var programs = new Table().Title($"programs of {obj.Name}").AddColumns("program", "section", "type", "insns", "helpers");
+        foreach (var p in obj.Programs)
+            programs.AddRow(Markup.Escape(p.Name), Markup.Escape(p.Section), p.Type.ToString(), p.Insns.Length.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                Markup.Escape(string.Join(", ", Helpers(p).Select(h => $"{h} {BpfHelperNames.Name(h)}"))));
+        console.Write(programs);
+        var maps = new Table().Title("maps").AddColumns("map", "type", "key", "value", "max_entries", "kind");
+        foreach (var m in obj.Maps)
+            maps.AddRow(Markup.Escape(m.Name), m.Type.ToString(), m.KeySize.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                m.ValueSize.ToString(System.Globalization.CultureInfo.InvariantCulture), m.MaxEntries.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                m.IsGlobalData ? (m.ReadOnly ? "global data (read-only)" : "global data") : "map");
+        console.Write(maps);
+        if (obj.Globals.Count == 0) return;
+        var globals = new Table().Title("globals").AddColumns("global", "section", "offset", "size");
+        foreach (var g in obj.Globals)
+            globals.AddRow(Markup.Escape(g.Name), Markup.Escape(g.Section), g.Offset.ToString(System.Globalization.CultureInfo.InvariantCulture), g.Size.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        console.Write(globals);
+    }
+
+    private static IEnumerable<int> Helpers(BpfProgram p) => p.HelperCalls.Select(h => h.HelperId).Distinct().Order();
+
+    private static string Json(BpfObject obj) => JsonSerializer.Serialize(new
+    {
+        @object = obj.Name,
+        programs = obj.Programs.Select(p => new
+        {
+            name = p.Name,
+            section = p.Section,
+            type = p.Type.ToString(),
+            insns = p.Insns.Length,
+            helpers = Helpers(p).Select(h => new { id = h, name = BpfHelperNames.Name(h) }),
+        }),
+        maps = obj.Maps.Select(m => new { name = m.Name, type = m.Type.ToString(), key_size = m.KeySize, value_size = m.ValueSize, max_entries = m.MaxEntries, global_data = m.IsGlobalData, read_only = m.ReadOnly }),
+        globals = obj.Globals.Select(g => new { name = g.Name, section = g.Section, offset = g.Offset, size = g.Size }),
+    }, new JsonSerializerOptions { WriteIndented = true });
+}

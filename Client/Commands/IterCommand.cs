@@ -1,0 +1,86 @@
+using System.CommandLine;
+using System.Text;
+using System.Text.Json;
+using BpfTraceSim.Client.Cluster;
+using BpfTraceSim.Client.Exec;
+using BpfTraceSim.Client.Iter;
+using BpfTraceSim.Kernel;
+
+namespace BpfTraceSim.Client.Commands;
+
+/// <summary>`bpfsim iter FILE`: run an iterator program over a simulated host and print what `cat` would.</summary>
+internal static class IterCommand
+{
+    public static Command Create()
+    {
+        var file = new Argument<string>("FILE") { Description = "An iter document (docs/iter.md): a world plus \"iter\": { target, body, read_size }." };
+        var cmd = new Command("iter",
+            "Run a bpf_iter program over the tasks or maps of a simulated host and print the seq_file as `cat` on the pinned " +
+            "iterator would: objects that overflow the seq buffer are re-run by the next read(), one that overflows alone fails " +
+            "the read with E2BIG (exit 1).")
+        {
+            file,
+        };
+        cmd.SetAction(async (parse, ct) =>
+        {
+            string path = parse.GetValue(file)!;
+            byte[] execDoc;
+            try
+            {
+                execDoc = IterDocument.ToExec(await File.ReadAllBytesAsync(path, ct));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"bpfsim iter: cannot read {path}: {ex.Message}");
+                return 2;
+            }
+            catch (DocumentException ex)
+            {
+                Console.Error.WriteLine($"bpfsim iter: {path}:{ex.Line}: {ex.Field}: {ex.Message}");
+                return 2;
+            }
+            ClusterConnection? cluster = null;
+            try
+            {
+                var runner = new ExecRunner(async () => (cluster = await ClusterConnection.ConnectAsync(parse.GetValue(Program.ClusterOption), ct)).Grains);
+                var output = new StringWriter();
+                var errors = new StringWriter();
+                int exit = await runner.RunAsync(execDoc, Path.GetDirectoryName(Path.GetFullPath(path)), output, errors, ct);
+                if (exit != 0)
+                {
+                    Console.Error.Write(errors.ToString().Replace("bpfsim exec: world iter", $"bpfsim iter: {path}", StringComparison.Ordinal));
+                    return exit;
+                }
+                return Print(JsonDocument.Parse(output.ToString()).RootElement, path);
+            }
+            finally
+            {
+                if (cluster is not null) await cluster.DisposeAsync();
+            }
+        });
+        return cmd;
+    }
+
+    /// <summary>Writes the bytes read to stdout; a failed read() is reported as cat reports it.</summary>
+    private static int Print(JsonElement world, string path)
+    {
+        var results = world.GetProperty("results");
+        var read = results[results.GetArrayLength() - 1];
+        byte[] text = read.TryGetProperty("text_hex", out var hex) ? Convert.FromHexString(hex.GetString()!) : Encoding.UTF8.GetBytes(read.GetProperty("text").GetString()!);
+        using (var stdout = Console.OpenStandardOutput()) stdout.Write(text);
+        foreach (var r in read.GetProperty("reads").EnumerateArray())
+        {
+            long n = r.GetInt64();
+            if (n >= 0) continue;
+            string msg = -n switch
+            {
+                Errno.E2BIG => "Argument list too long",
+                Errno.EAGAIN => "Resource temporarily unavailable",
+                _ => $"error {-n}",
+            };
+            Console.Error.WriteLine($"cat: {path}: {msg}");
+            return 1;
+        }
+        return 0;
+    }
+}
