@@ -11,7 +11,6 @@ namespace BpfTraceSim.Bpf.Vm;
 /// </summary>
 public sealed unsafe class BpfMap
 {
-    private const int EEXIST = 17; // not in Kernel/Core/Errno.cs
     private readonly Dictionary<HashKey, int>? _hash;
     private readonly Stack<int>? _free;
     private readonly byte[] _storage;
@@ -93,7 +92,7 @@ public sealed unsafe class BpfMap
             {
                 uint k = MemoryMarshal.Read<uint>(key);
                 if (k >= (uint)Spec.MaxEntries) return -Errno.E2BIG;
-                if ((flags & 3) == BPF_NOEXIST) return -EEXIST;
+                if ((flags & 3) == BPF_NOEXIST) return -Errno.EEXIST;
                 int copy = Spec.Type == BpfMapType.PercpuArray ? CpuIndex(cpu) : 0;
                 value[..Spec.ValueSize].CopyTo(_storage.AsSpan(copy * CopyStride + (int)k * Spec.ValueSize, Spec.ValueSize));
                 return 0;
@@ -104,7 +103,7 @@ public sealed unsafe class BpfMap
             {
                 var hk = new HashKey(key);
                 bool exists = _hash!.TryGetValue(hk, out int slot);
-                if (exists && (flags & 3) == BPF_NOEXIST) return -EEXIST;
+                if (exists && (flags & 3) == BPF_NOEXIST) return -Errno.EEXIST;
                 if (!exists && (flags & 3) == BPF_EXIST) return -Errno.ENOENT;
                 if (!exists)
                 {

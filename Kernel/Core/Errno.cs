@@ -9,6 +9,7 @@ public static class Errno
     public const int EAGAIN = 11;
     public const int EFAULT = 14;
     public const int EBUSY = 16;
+    public const int EEXIST = 17;
     public const int EINVAL = 22;
     public const int ENOSPC = 28;
     public const int ERANGE = 34;
@@ -24,6 +25,7 @@ public static class Errno
         EAGAIN => "EAGAIN",
         EFAULT => "EFAULT",
         EBUSY => "EBUSY",
+        EEXIST => "EEXIST",
         EINVAL => "EINVAL",
         ENOSPC => "ENOSPC",
         ERANGE => "ERANGE",
