@@ -26,6 +26,18 @@ public static class PrintkHelpers
         args[0] = a1;
         args[1] = a2;
         args[2] = a3;
+        if (cpu.NestLevel < BpfFlags.MAX_BPRINTF_NEST_LEVEL)
+        {
+            int fast = TraceIntFormat(in ctx, cpu, fmt, args);
+            if (fast != IntFormat.NotHandled) return fast;
+        }
+        return TracePrintkGeneral(in ctx, cpu, world, fmt, args);
+    }
+
+    // bpf_trace_printk through bpf_bprintf_prepare and bstr_printf, for any format.
+    internal static long TracePrintkGeneral(in HelperContext ctx, PrintkCpu cpu, PrintkWorld world, ReadOnlySpan<byte> fmt,
+        ReadOnlySpan<ulong> args)
+    {
         var data = new BprintfData { GetBinArgs = true, GetBuf = true };
         int err = Bprintf.BprintfPrepare(fmt, args, BpfFlags.MAX_TRACE_PRINTK_VARARGS, ref data, cpu, world);
         if (err < 0) return err;
@@ -44,9 +56,21 @@ public static class PrintkHelpers
     {
         int dataLen = data.Length;
         if ((dataLen & 7) != 0 || dataLen > MaxDataLen || (dataLen != 0 && dataIsNull)) return -Errno.EINVAL;
-        int numArgs = dataLen / 8;
+        var args = MemoryMarshal.Cast<byte, ulong>(data);
+        if (cpu.NestLevel < BpfFlags.MAX_BPRINTF_NEST_LEVEL)
+        {
+            int fast = TraceIntFormat(in ctx, cpu, fmt, args);
+            if (fast != IntFormat.NotHandled) return fast;
+        }
+        return TraceVprintkGeneral(in ctx, cpu, world, fmt, args);
+    }
+
+    // bpf_trace_vprintk past its data_len checks, through bpf_bprintf_prepare and bstr_printf.
+    internal static long TraceVprintkGeneral(in HelperContext ctx, PrintkCpu cpu, PrintkWorld world, ReadOnlySpan<byte> fmt,
+        ReadOnlySpan<ulong> args)
+    {
         var bp = new BprintfData { GetBinArgs = true, GetBuf = true };
-        int err = Bprintf.BprintfPrepare(fmt, MemoryMarshal.Cast<byte, ulong>(data), numArgs, ref bp, cpu, world);
+        int err = Bprintf.BprintfPrepare(fmt, args, args.Length, ref bp, cpu, world);
         if (err < 0) return err;
         int ret = Vsprintf.BstrPrintf(bp.Buf, fmt, bp.BinArgs, world);
         TraceBpfTracePrintk(in ctx, cpu, bp.Buf);
@@ -63,13 +87,43 @@ public static class PrintkHelpers
     {
         int dataLen = data.Length;
         if ((dataLen & 7) != 0 || dataLen > MaxDataLen || (dataLen != 0 && dataIsNull)) return -Errno.EINVAL;
-        int numArgs = dataLen / 8;
+        var args = MemoryMarshal.Cast<byte, ulong>(data);
+        if (cpu.NestLevel < BpfFlags.MAX_BPRINTF_NEST_LEVEL)
+        {
+            // Rendered into this level's free text buffer first: str must stay untouched on -EINVAL.
+            var scratch = cpu.Bufs[cpu.NestLevel].AsSpan(0, Math.Clamp(str.Length, 1, BpfFlags.MAX_BPRINTF_BUF));
+            int fast = IntFormat.Render(fmt, args, scratch, cpu.BinArgs[cpu.NestLevel]);
+            if (fast < 0 && fast != IntFormat.NotHandled) return fast;
+            if (fast >= 0 && (fast < scratch.Length || str.Length <= scratch.Length))
+            {
+                if (str.Length > 0) scratch[..(Math.Min(fast, scratch.Length - 1) + 1)].CopyTo(str);
+                return fast + 1;
+            }
+        }
+        return SnprintfGeneral(cpu, world, str, fmt, args);
+    }
+
+    // bpf_snprintf past its data_len checks, through bpf_bprintf_prepare and bstr_printf.
+    internal static long SnprintfGeneral(PrintkCpu cpu, PrintkWorld world, Span<byte> str, ReadOnlySpan<byte> fmt,
+        ReadOnlySpan<ulong> args)
+    {
         var bp = new BprintfData { GetBinArgs = true };
-        int err = Bprintf.BprintfPrepare(fmt, MemoryMarshal.Cast<byte, ulong>(data), numArgs, ref bp, cpu, world);
+        int err = Bprintf.BprintfPrepare(fmt, args, args.Length, ref bp, cpu, world);
         if (err < 0) return err;
         int ret = Vsprintf.BstrPrintf(str, fmt, bp.BinArgs, world);
         Bprintf.BprintfCleanup(cpu, ref bp);
         return ret + 1;
+    }
+
+    // Fast path of the trace helpers: integer-only formats rendered in one pass into this level's
+    // text buffer, which then holds no NUL before the end of the text.
+    private static int TraceIntFormat(in HelperContext ctx, PrintkCpu cpu, ReadOnlySpan<byte> fmt, ReadOnlySpan<ulong> args)
+    {
+        byte[] buf = cpu.Bufs[cpu.NestLevel];
+        int ret = IntFormat.Render(fmt, args, buf, cpu.BinArgs[cpu.NestLevel]);
+        if (ret < 0) return ret;
+        cpu.Trace.Write(ctx.NowNs, ctx.Current, TraceRing.PackFlags(in ctx), buf.AsSpan(0, Math.Min(ret, buf.Length - 1)));
+        return ret;
     }
 
     // trace_bpf_trace_printk(buf): the event copies the string up to its NUL.
@@ -77,9 +131,7 @@ public static class PrintkHelpers
     {
         int n = buf.IndexOf((byte)0);
         if (n < 0) n = buf.Length;
-        Span<byte> flags = stackalloc byte[5];
-        TraceFlags(in ctx, flags);
-        cpu.Trace.Write(ctx.NowNs, ctx.Current, flags, buf[..n]);
+        cpu.Trace.Write(ctx.NowNs, ctx.Current, TraceRing.PackFlags(in ctx), buf[..n]);
     }
 
     /// <summary>

@@ -21,14 +21,21 @@ public sealed class TraceRing
     private const int MaxSmallData = 112; // RB_MAX_SMALL_DATA
     private const ulong MaxDelta = (1UL << 27) - 1;
 
+    // One event's bookkeeping, kept together so a write touches one place. Flags holds what the
+    // 5-character flags field is made of (context kind, preempt depth), rendered at read time.
+    internal struct Entry
+    {
+        public ulong Ts;
+        public SimTask? Task;
+        public int Off;
+        public int Len;
+        public int Flags;
+    }
+
     internal sealed class Page
     {
         public readonly byte[] Msg = new byte[PageDataSize];
-        public readonly int[] Off = new int[MaxEntriesPerPage];
-        public readonly int[] Len = new int[MaxEntriesPerPage];
-        public readonly ulong[] Ts = new ulong[MaxEntriesPerPage];
-        public readonly SimTask?[] Task = new SimTask?[MaxEntriesPerPage];
-        public readonly byte[] Flags = new byte[MaxEntriesPerPage * 5];
+        public readonly Entry[] Entries = new Entry[MaxEntriesPerPage];
         public int Used;     // ring-buffer bytes accounted
         public int MsgUsed;  // bytes of Msg in use
         public int Count;
@@ -36,8 +43,8 @@ public sealed class TraceRing
 
         public void Reset()
         {
+            Array.Clear(Entries, 0, Count);
             Used = MsgUsed = Count = Read = 0;
-            Array.Clear(Task);
         }
     }
 
@@ -83,12 +90,15 @@ public sealed class TraceRing
         return (len + 3) & ~3;
     }
 
-    /// <summary>trace_bpf_trace_printk: records one event (msg already cut at its NUL).</summary>
-    internal void Write(ulong ts, SimTask task, ReadOnlySpan<byte> flags5, ReadOnlySpan<byte> msg)
+    /// <summary>
+    /// trace_bpf_trace_printk: records one event (msg already cut at its NUL); flags is
+    /// <see cref="PackFlags"/> of the helper's context.
+    /// </summary>
+    internal void Write(ulong ts, SimTask task, int flags, ReadOnlySpan<byte> msg)
     {
         int size = EventSize(msg.Length);
         Page? tail = _tail;
-        if (tail is not null && tail.Count > 0 && ts - tail.Ts[tail.Count - 1] > MaxDelta) size += 8;
+        if (tail is not null && tail.Count > 0 && ts - tail.Entries[tail.Count - 1].Ts > MaxDelta) size += 8;
         if (tail is null || tail.Used + size > PageDataSize || tail.Count == MaxEntriesPerPage)
         {
             tail = NewTailPage();
@@ -96,14 +106,18 @@ public sealed class TraceRing
         }
         int i = tail.Count++;
         tail.Used += size;
-        tail.Off[i] = tail.MsgUsed;
-        tail.Len[i] = msg.Length;
+        ref Entry e = ref tail.Entries[i];
+        e.Ts = ts;
+        e.Task = task;
+        e.Off = tail.MsgUsed;
+        e.Len = msg.Length;
+        e.Flags = flags;
         msg.CopyTo(tail.Msg.AsSpan(tail.MsgUsed));
         tail.MsgUsed += msg.Length;
-        tail.Ts[i] = ts;
-        tail.Task[i] = task;
-        flags5.CopyTo(tail.Flags.AsSpan(i * 5, 5));
     }
+
+    /// <summary>What <see cref="Write"/> keeps of a helper's context for the flags field.</summary>
+    internal static int PackFlags(in HelperContext ctx) => (int)ctx.Context << 8 | Math.Clamp(ctx.PreemptDepth, 0, 15);
 
     private Page NewTailPage()
     {
@@ -128,7 +142,7 @@ public sealed class TraceRing
     }
 
     /// <summary>The message of the event written last (what a printk step reports as its text).</summary>
-    public ReadOnlySpan<byte> LastMessage => _tail is { Count: > 0 } t ? t.Msg.AsSpan(t.Off[t.Count - 1], t.Len[t.Count - 1]) : default;
+    public ReadOnlySpan<byte> LastMessage => _tail is { Count: > 0 } t ? t.Msg.AsSpan(t.Entries[t.Count - 1].Off, t.Entries[t.Count - 1].Len) : default;
 
     /// <summary>The oldest unread event's timestamp, or false when empty.</summary>
     public bool TryPeek(out ulong ts)
@@ -138,7 +152,7 @@ public sealed class TraceRing
             var p = _pages[_head]!;
             if (p.Read < p.Count)
             {
-                ts = p.Ts[p.Read];
+                ts = p.Entries[p.Read].Ts;
                 return true;
             }
             if (_count == 1) break; // keep the tail page: the writer is still filling it
@@ -162,9 +176,11 @@ public sealed class TraceRing
             Append(sb, $"CPU:{Cpu} [LOST {Lost} EVENTS]\n");
             Lost = 0;
         }
-        var task = p.Task[i]!;
-        FormatHeader(sb, task, Cpu, p.Flags.AsSpan(i * 5, 5), p.Ts[i]);
-        sb.AddRange(p.Msg.AsSpan(p.Off[i], p.Len[i]));
+        ref Entry e = ref p.Entries[i];
+        Span<byte> flags = stackalloc byte[5];
+        PrintkHelpers.TraceFlags(new HelperContext(Cpu, e.Task!, (ExecContext)(e.Flags >> 8), e.Ts) { PreemptDepth = e.Flags & 0xff }, flags);
+        FormatHeader(sb, e.Task!, Cpu, flags, e.Ts);
+        sb.AddRange(p.Msg.AsSpan(e.Off, e.Len));
         sb.Add((byte)'\n');
     }
 

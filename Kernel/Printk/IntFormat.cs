@@ -1,0 +1,286 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace BpfTraceSim.Kernel.Printk;
+
+/// <summary>
+/// Fast path for bpf_bprintf_prepare followed by bstr_printf when every conversion of the format is
+/// an integer one (%[0+- ][width][l|ll]{d,i,u,x,X} and %%): one pass validates and renders straight
+/// from the raw arguments, skipping the bin-args round trip and the second scan. For these formats
+/// both scans parse a spec identically (the validator's flag set minus '#', which it refuses, equals
+/// the renderer's), every error is -EINVAL, and -ENOSPC cannot happen (at most 12 args of 8 bytes),
+/// so the result equals the general path's. The bin-args buffer is written as the validator would
+/// leave it (the renderer of a later call can read stale slots: "%p%d" validates one argument and
+/// renders two). %p, %s and %c return <see cref="NotHandled"/>: the caller then runs the general
+/// path from the start, which redoes everything observable.
+/// </summary>
+[SkipLocalsInit]
+internal static class IntFormat
+{
+    /// <summary>The format needs the general path (pointer, string or char conversion).</summary>
+    public const int NotHandled = int.MinValue;
+
+    private const int LEFT = 1, PLUS = 2, SPACE = 4, ZEROPAD = 16;
+    private const byte Plain = 0, Percent = 1, Nul = 2, Refused = 3;
+
+    // Byte classes of the main loop: one load decides plain text, '%', the end, or a refused byte.
+    private static readonly byte[] Class = BuildClass();
+
+    private static byte[] BuildClass()
+    {
+        var t = new byte[256];
+        for (int c = 1; c < 256; c++)
+            t[c] = c == '%' ? Percent : KCtype.StopsPlainText((byte)c) ? Refused : Plain;
+        t[0] = Nul;
+        return t;
+    }
+
+    private static ReadOnlySpan<byte> Digits2 =>
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"u8;
+
+    private static ReadOnlySpan<ulong> Pow10 =>
+    [
+        1UL, 10UL, 100UL, 1_000UL, 10_000UL, 100_000UL, 1_000_000UL, 10_000_000UL, 100_000_000UL,
+        1_000_000_000UL, 10_000_000_000UL, 100_000_000_000UL, 1_000_000_000_000UL, 10_000_000_000_000UL,
+        100_000_000_000_000UL, 1_000_000_000_000_000UL, 10_000_000_000_000_000UL, 100_000_000_000_000_000UL,
+        1_000_000_000_000_000_000UL, 10_000_000_000_000_000_000UL,
+    ];
+
+    /// <summary>
+    /// Validates fmt (its fmt_size bytes) against args (exactly num_args values, at most 12) and
+    /// renders it into dst (at least 1 byte) as bstr_printf would: at most dst.Length - 1 bytes and a
+    /// NUL. bin is this nest level's bin-args buffer (512 bytes). Returns the untruncated length,
+    /// -EINVAL, or <see cref="NotHandled"/>.
+    /// </summary>
+    public static int Render(ReadOnlySpan<byte> fmt, ReadOnlySpan<ulong> args, Span<byte> dst, Span<byte> bin)
+    {
+        int wideMask = 0;
+        int ret = Render(fmt, args, dst, ref wideMask, out int specs);
+        // bpf_bprintf_prepare copies the arguments it validated, unless it refused fmt for lacking a NUL.
+        if (ret >= 0 || (ret != NotHandled && specs > 0 && fmt.IndexOf((byte)0) >= 0))
+            StoreBinArgs(bin, args, specs, wideMask);
+        return ret;
+    }
+
+    // The validator's copies: 4-aligned u32 or u64 per integer argument.
+    private static void StoreBinArgs(Span<byte> bin, ReadOnlySpan<ulong> args, int count, int wideMask)
+    {
+        ref byte b = ref MemoryMarshal.GetReference(bin);
+        int tmp = 0;
+        for (int k = 0; k < count; k++)
+        {
+            tmp = (tmp + 3) & ~3;
+            if ((wideMask & (1 << k)) != 0)
+            {
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref b, tmp), args[k]);
+                tmp += 8;
+            }
+            else
+            {
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref b, tmp), (uint)args[k]);
+                tmp += 4;
+            }
+        }
+    }
+
+    private static int Render(ReadOnlySpan<byte> fmt, ReadOnlySpan<ulong> args, Span<byte> dst, ref int wideMask, out int specs)
+    {
+        ref byte f = ref MemoryMarshal.GetReference(fmt);
+        uint flen = (uint)fmt.Length;
+        ref byte d = ref MemoryMarshal.GetReference(dst);
+        ref byte cls = ref MemoryMarshal.GetArrayDataReference(Class);
+        ref ulong arg = ref MemoryMarshal.GetReference(args);
+        int numArgs = args.Length;
+        int cap = dst.Length - 1;
+        int pos = 0, spec = 0;
+        specs = 0;
+        uint i = 0;
+        while (true)
+        {
+            if (i >= flen) return -Errno.EINVAL; // no NUL within fmt_size
+            byte c = Unsafe.Add(ref f, i);
+            byte k = Unsafe.Add(ref cls, c);
+            if (k == Plain)
+            {
+                if (pos < cap) Unsafe.Add(ref d, pos) = c;
+                pos++;
+                i++;
+                continue;
+            }
+            if (k == Nul) break;
+            if (k == Refused) return -Errno.EINVAL;
+
+            // A 0 read here is the format's NUL (or past fmt_size): no branch below consumes it, so
+            // a spec cut short always ends in -EINVAL, as in the validator.
+            byte b = ++i < flen ? Unsafe.Add(ref f, i) : (byte)0;
+            if (b == '%')
+            {
+                if (pos < cap) Unsafe.Add(ref d, pos) = b;
+                pos++;
+                i++;
+                continue;
+            }
+            if (spec >= numArgs) return -Errno.EINVAL;
+
+            int flags = 0;
+            while (true)
+            {
+                int bit = b switch { (byte)'0' => ZEROPAD, (byte)'+' => PLUS, (byte)'-' => LEFT, (byte)' ' => SPACE, _ => 0 };
+                if (bit == 0) break;
+                flags |= bit;
+                b = ++i < flen ? Unsafe.Add(ref f, i) : (byte)0;
+            }
+            int width = -1;
+            if ((uint)(b - '1') <= 8)
+            {
+                int w = 0;
+                do
+                {
+                    w = unchecked(w * 10 + (b - '0'));
+                    b = ++i < flen ? Unsafe.Add(ref f, i) : (byte)0;
+                } while ((uint)(b - '0') <= 9);
+                width = Math.Clamp(w, -Vsprintf.FieldWidthMax, Vsprintf.FieldWidthMax);
+            }
+            bool wide = false;
+            if (b == 'l')
+            {
+                wide = true;
+                b = ++i < flen ? Unsafe.Add(ref f, i) : (byte)0;
+                if (b == 'l') b = ++i < flen ? Unsafe.Add(ref f, i) : (byte)0;
+                wideMask |= 1 << spec;
+            }
+            ulong num = Unsafe.Add(ref arg, spec);
+            int numBase = 10;
+            bool signed = false;
+            if (b is (byte)'d' or (byte)'i')
+            {
+                if (!wide) num = (ulong)(long)(int)(uint)num;
+                signed = true;
+            }
+            else
+            {
+                if (b == 'x') numBase = 16;
+                else if (b == 'X') numBase = 17;
+                else if (b != 'u') return !wide && b is ((byte)'p' or (byte)'s' or (byte)'c') ? NotHandled : -Errno.EINVAL;
+                if (!wide) num = (uint)num;
+            }
+            pos = Number(ref d, cap, pos, num, numBase, signed, width, flags);
+            specs = ++spec;
+            i++;
+        }
+        Unsafe.Add(ref d, Math.Min(pos, cap)) = 0;
+        return pos;
+    }
+
+    // Vsprintf.Number's layout (sign, padding, digits) with the digit count known up front so the
+    // digits go straight to their place. numBase 16 is lower-case hex, 17 upper-case.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Number(ref byte d, int cap, int pos, ulong num, int numBase, bool signed, int width, int flags)
+    {
+        if ((flags & LEFT) != 0) flags &= ~ZEROPAD;
+        byte sign = 0;
+        if (signed)
+        {
+            if ((long)num < 0) { sign = (byte)'-'; num = unchecked((ulong)-(long)num); width--; }
+            else if ((flags & PLUS) != 0) { sign = (byte)'+'; width--; }
+            else if ((flags & SPACE) != 0) { sign = (byte)' '; width--; }
+        }
+        int n = numBase == 10 ? DecimalDigits(num) : (67 - BitOperations.LeadingZeroCount(num | 1)) >> 2;
+        width -= n;
+        if (width > 0 || sign != 0)
+        {
+            if ((flags & (ZEROPAD | LEFT)) == 0) { pos = Pad(ref d, cap, pos, (byte)' ', width); width = 0; }
+            if (sign != 0)
+            {
+                if (pos < cap) Unsafe.Add(ref d, pos) = sign;
+                pos++;
+            }
+            if ((flags & LEFT) == 0) { pos = Pad(ref d, cap, pos, (flags & ZEROPAD) != 0 ? (byte)'0' : (byte)' ', width); width = 0; }
+        }
+        if (n <= cap - pos)
+        {
+            ref byte end = ref Unsafe.Add(ref d, pos + n);
+            if (numBase == 10) WriteDecimal(ref end, num);
+            else WriteHex(ref end, num, numBase == 16);
+        }
+        else if (pos < cap)
+        {
+            WritePartial(ref Unsafe.Add(ref d, pos), cap - pos, num, n, numBase);
+        }
+        pos += n;
+        return width > 0 ? Pad(ref d, cap, pos, (byte)' ', width) : pos;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int DecimalDigits(ulong v)
+    {
+        int t = ((64 - BitOperations.LeadingZeroCount(v | 1)) * 1233) >> 12;
+        return t + ((v | 1) >= Unsafe.Add(ref MemoryMarshal.GetReference(Pow10), t) ? 1 : 0);
+    }
+
+    // Writes the decimal digits of v so that the last one lands just before end.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WriteDecimal(ref byte end, ulong v)
+    {
+        ref byte pairs = ref MemoryMarshal.GetReference(Digits2);
+        int p = 0;
+        while (v > uint.MaxValue)
+        {
+            ulong q = v / 100;
+            int r = (int)(v - q * 100) * 2;
+            Unsafe.Add(ref end, --p) = Unsafe.Add(ref pairs, r + 1);
+            Unsafe.Add(ref end, --p) = Unsafe.Add(ref pairs, r);
+            v = q;
+        }
+        uint u = (uint)v;
+        while (u >= 100)
+        {
+            uint q = u / 100;
+            int r = (int)(u - q * 100) * 2;
+            Unsafe.Add(ref end, --p) = Unsafe.Add(ref pairs, r + 1);
+            Unsafe.Add(ref end, --p) = Unsafe.Add(ref pairs, r);
+            u = q;
+        }
+        if (u >= 10)
+        {
+            Unsafe.Add(ref end, --p) = Unsafe.Add(ref pairs, (int)u * 2 + 1);
+            Unsafe.Add(ref end, --p) = Unsafe.Add(ref pairs, (int)u * 2);
+        }
+        else
+        {
+            Unsafe.Add(ref end, --p) = (byte)('0' + u);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WriteHex(ref byte end, ulong v, bool lower)
+    {
+        ref byte digits = ref MemoryMarshal.GetReference(lower ? "0123456789abcdef"u8 : "0123456789ABCDEF"u8);
+        int p = 0;
+        do
+        {
+            Unsafe.Add(ref end, --p) = Unsafe.Add(ref digits, (int)(v & 15));
+            v >>= 4;
+        } while (v != 0);
+    }
+
+    // The digits straddle the end of the room: render them aside and keep the part that fits.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void WritePartial(ref byte at, int room, ulong num, int n, int numBase)
+    {
+        Span<byte> tmp = stackalloc byte[24];
+        ref byte end = ref Unsafe.Add(ref MemoryMarshal.GetReference(tmp), n);
+        if (numBase == 10) WriteDecimal(ref end, num);
+        else WriteHex(ref end, num, numBase == 16);
+        tmp[..room].CopyTo(MemoryMarshal.CreateSpan(ref at, room));
+    }
+
+    private static int Pad(ref byte d, int cap, int pos, byte b, int count)
+    {
+        if (count <= 0) return pos;
+        int room = cap - pos;
+        if (room > 0) MemoryMarshal.CreateSpan(ref Unsafe.Add(ref d, pos), Math.Min(room, count)).Fill(b);
+        return pos + count;
+    }
+}
