@@ -21,6 +21,8 @@ public sealed class CpuGrain(HostObjects objects) : Grain, ICpuGrain
 
     public Task<StepResult> Invoke(ExecStep step) => Task.FromResult(Kernel.Invoke(step));
 
+    public Task<BatchResult> InvokeBatch(ExecStep step, int count) => Task.FromResult(Kernel.InvokeBatch(step, count));
+
     public Task UpdateSlots(string map, ImmutableArray<string?> slots, long version)
     {
         Kernel.SetSlots(map, slots);

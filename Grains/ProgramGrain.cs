@@ -11,13 +11,29 @@ public sealed class ProgramGrain : Grain, IProgramGrain
 {
     private ulong _runs;
 
-    public async Task<StepResult> Invoke(ExecStep step)
+    private ICpuGrain? _cpu;
+
+    /// <summary>The CPU grain this program runs on: same host, the step's CPU.</summary>
+    private ICpuGrain Cpu(int cpu)
     {
-        var key = this.GetPrimaryKeyString();
-        int slash = key.IndexOf('/');
-        string host = key[..slash];
+        if (_cpu is null)
+        {
+            var key = this.GetPrimaryKeyString();
+            _cpu = GrainFactory.GetGrain<ICpuGrain>($"{key[..key.IndexOf('/')]}/{cpu}");
+        }
+        return _cpu;
+    }
+
+    public Task<StepResult> Invoke(ExecStep step)
+    {
         _runs++;
-        return await GrainFactory.GetGrain<ICpuGrain>($"{host}/{step.Cpu}").Invoke(step);
+        return Cpu(step.Cpu).Invoke(step);
+    }
+
+    public Task<BatchResult> InvokeBatch(ExecStep step, int count)
+    {
+        _runs += (ulong)count;
+        return Cpu(step.Cpu).InvokeBatch(step, count);
     }
 
     public Task<ProgramStats> GetStats() => Task.FromResult(new ProgramStats(_runs, 0));

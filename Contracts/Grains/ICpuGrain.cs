@@ -15,6 +15,9 @@ public interface ICpuGrain : IGrainWithStringKey
     /// <summary>A helper call made by a program running on this CPU.</summary>
     Task<StepResult> Invoke(ExecStep step);
 
+    /// <summary>The same helper call made `count` times in a row (batched invocations: one grain call, many helper calls).</summary>
+    Task<BatchResult> InvokeBatch(ExecStep step, int count);
+
     /// <summary>The host's new slot contents for one map (with the host's version number).</summary>
     Task UpdateSlots(string map, ImmutableArray<string?> slots, long version);
 
@@ -46,3 +49,7 @@ public sealed record PerfEventHandoff([property: Id(0)] string Name, [property: 
 /// <summary>One trace buffer entry, for trace_pipe's merge across CPUs.</summary>
 [GenerateSerializer, Immutable]
 public sealed record TraceEntry([property: Id(0)] ulong TimestampNs, [property: Id(1)] int Cpu, [property: Id(2)] long Sequence, [property: Id(3)] byte[] Line);
+
+/// <summary>What a batch of helper calls returned: how many calls gave each return value.</summary>
+[GenerateSerializer, Immutable]
+public sealed record BatchResult([property: Id(0)] long Calls, [property: Id(1)] ImmutableDictionary<long, long> Returns);

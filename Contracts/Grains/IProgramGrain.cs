@@ -13,5 +13,8 @@ public sealed record ProgramStats([property: Id(0)] ulong RunCount, [property: I
 public interface IProgramGrain : IGrainWithStringKey
 {
     Task<StepResult> Invoke(ExecStep step);
+
+    /// <summary>`count` invocations of the program, each making the step's helper call on this CPU.</summary>
+    Task<BatchResult> InvokeBatch(ExecStep step, int count);
     Task<ProgramStats> GetStats();
 }

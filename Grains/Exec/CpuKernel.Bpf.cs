@@ -23,9 +23,9 @@ public sealed partial class CpuKernel : IBpfTracingHost
 
     /// <summary>What printf helpers of programs see: the host's program memory, this world's kallsyms and %p key.</summary>
     PrintkWorld IBpfTracingHost.Printk =>
-        _bpfPrintk ??= new PrintkWorld(_objects.Memory(_host, _world.Cpus), _printk.Kallsyms, _world.Seed, 1);
+        _bpfPrintk ??= new PrintkWorld(_objects.Memory(_host, _world.Cpus), WorldPrintk.Kallsyms, _world.Seed, 1);
 
-    PrintkCpu IBpfTracingHost.PrintkCpu(int cpu) => _printkCpu;
+    PrintkCpu IBpfTracingHost.PrintkCpu(int cpu) => CpuPrintk;
 
     SeqFile? IBpfTracingHost.Seq(BpfVm vm) => null;
 
@@ -76,7 +76,7 @@ public sealed partial class CpuKernel : IBpfTracingHost
             ArgKind.BytesHex => arg.Bytes!,
             ArgKind.Value => LittleEndian(arg.Value, Math.Min(8, lp.Instance.GlobalBytes(step.Name!).Length - (int)step.Offset)),
             ArgKind.AddrOf => LittleEndian(lp.Instance.AddressOfGlobal(arg.Name!) + (ulong)arg.Offset, 8),
-            ArgKind.Ksym => LittleEndian(_printk.Kallsyms.AddressOf(arg.Name!) + (ulong)arg.Offset, 8),
+            ArgKind.Ksym => LittleEndian(WorldPrintk.Kallsyms.AddressOf(arg.Name!) + (ulong)arg.Offset, 8),
             ArgKind.UserBytes or ArgKind.UserStr => LittleEndian(memory.Map(AddressSpace.User, arg.Bytes!), 8),
             ArgKind.KernelBytes or ArgKind.Str => LittleEndian(memory.Map(AddressSpace.Kernel, arg.Bytes!), 8),
             ArgKind.Null => new byte[8],

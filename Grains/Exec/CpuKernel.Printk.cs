@@ -9,17 +9,21 @@ namespace BpfTraceSim.Grains.Exec;
 /// <summary>The printf-like helpers of a CPU: its bprintf buffers and its part of the trace buffer.</summary>
 public sealed partial class CpuKernel
 {
-    private PrintkCpu _printkCpu = null!;
-    private PrintkWorld _printk = null!;
+    private PrintkCpu? _printkCpuState;
+    private PrintkWorld? _printkWorld;
     private long _traceSequence;
 
-    private void InitPrintk()
+    // Allocated on first use: a CPU that never prints keeps no bprintf buffers (million-CPU fleets).
+    private PrintkCpu CpuPrintk => _printkCpuState ??= new PrintkCpu(Cpu);
+
+    /// <summary>This CPU's view of the machine: memory for the steps' arguments, kallsyms, the %p key.</summary>
+    private PrintkWorld WorldPrintk => _printkWorld ??= new PrintkWorld(_memory, WorldKallsyms(), _world.Seed, 1);
+
+    private Kallsyms WorldKallsyms()
     {
         var kallsyms = new Kallsyms();
         foreach (var (name, size) in _world.Kallsyms) kallsyms.AddOrResize(name, size);
-        _printkCpu = new PrintkCpu(Cpu);
-        // This CPU's view of the machine: memory for the steps' arguments, kallsyms, the %p key.
-        _printk = new PrintkWorld(_memory, kallsyms, _world.Seed, 1);
+        return kallsyms;
     }
 
     private StepResult InvokePrintk(in HelperContext ctx, ExecStep step) => step.Call switch
@@ -37,33 +41,33 @@ public sealed partial class CpuKernel
         string? refused = PrintkHelpers.VerifierCheck(PrintfHelper.TracePrintk, step.Fmt, Clamp(step.FmtSize), false, 0);
         if (refused is not null) return new StepResult { VerifierError = refused };
         Span<ulong> a = stackalloc ulong[3];
-        for (int i = 0; i < step.Args.Length; i++) a[i] = ArgMemory.Place(step.Args[i], _memory, _printk.Kallsyms);
-        long ret = PrintkHelpers.TracePrintk(in ctx, _printkCpu, _printk, step.Fmt.AsSpan(0, (int)step.FmtSize), a[0], a[1], a[2]);
+        for (int i = 0; i < step.Args.Length; i++) a[i] = ArgMemory.Place(step.Args[i], _memory, WorldPrintk.Kallsyms);
+        long ret = PrintkHelpers.TracePrintk(in ctx, CpuPrintk, WorldPrintk, step.Fmt.AsSpan(0, (int)step.FmtSize), a[0], a[1], a[2]);
         return Traced(ret);
     }
 
     private StepResult TraceVprintk(in HelperContext ctx, ExecStep step)
     {
-        var (data, isNull) = ArgMemory.Varargs(step, _memory, _printk.Kallsyms);
+        var (data, isNull) = ArgMemory.Varargs(step, _memory, WorldPrintk.Kallsyms);
         string? refused = PrintkHelpers.VerifierCheck(PrintfHelper.TraceVprintk, step.Fmt, Clamp(step.FmtSize), step.ArgsPtrNull, Clamp((ulong)data.Length));
         if (refused is not null) return new StepResult { VerifierError = refused };
-        long ret = PrintkHelpers.TraceVprintk(in ctx, _printkCpu, _printk, step.Fmt.AsSpan(0, (int)step.FmtSize), data, isNull);
+        long ret = PrintkHelpers.TraceVprintk(in ctx, CpuPrintk, WorldPrintk, step.Fmt.AsSpan(0, (int)step.FmtSize), data, isNull);
         return Traced(ret);
     }
 
     /// <summary>A printk step's result: its return and, when it traced, the message as traced.</summary>
     private StepResult Traced(long ret) =>
-        ret < 0 ? StepResult.Of(ret) : new StepResult { Ret = ret, Text = _printkCpu.Trace.LastMessage.ToArray() };
+        ret < 0 ? StepResult.Of(ret) : new StepResult { Ret = ret, Text = CpuPrintk.Trace.LastMessage.ToArray() };
 
     private StepResult Snprintf(in HelperContext ctx, ExecStep step)
     {
-        var (data, isNull) = ArgMemory.Varargs(step, _memory, _printk.Kallsyms);
+        var (data, isNull) = ArgMemory.Varargs(step, _memory, WorldPrintk.Kallsyms);
         // bpf_snprintf's format is validated when the program loads: a refusal never runs.
         string? refused = PrintkHelpers.VerifierCheck(PrintfHelper.Snprintf, step.Fmt, Clamp(step.FmtSize), step.ArgsPtrNull,
             Clamp(Math.Min((ulong)data.Length, (ulong)PrintkHelpers.MaxDataLen)));
         if (refused is not null) return new StepResult { VerifierError = refused };
         var str = new byte[step.Size];
-        long ret = PrintkHelpers.Snprintf(in ctx, _printkCpu, _printk, str, step.Fmt, data, isNull);
+        long ret = PrintkHelpers.Snprintf(in ctx, CpuPrintk, WorldPrintk, str, step.Fmt, data, isNull);
         if (ret < 0) return StepResult.Of(ret);
         int n = str.AsSpan().IndexOf((byte)0);
         return new StepResult { Ret = ret, Text = n < 0 ? [] : str[..n] };
@@ -73,7 +77,8 @@ public sealed partial class CpuKernel
     public ImmutableArray<TraceEntry> DrainTrace()
     {
         var entries = ImmutableArray.CreateBuilder<TraceEntry>();
-        var ring = _printkCpu.Trace;
+        if (_printkCpuState is null) return [];
+        var ring = _printkCpuState.Trace;
         var text = new List<byte>();
         while (ring.TryPeek(out ulong ts))
         {

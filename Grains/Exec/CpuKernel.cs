@@ -57,7 +57,6 @@ public sealed partial class CpuKernel
             _maps[m.Name] = new PerfEventArray((uint)m.MaxEntries);
         foreach (var (map, slots) in world.Slots)
             if (_maps.ContainsKey(map)) SetSlots(map, slots);
-        InitPrintk();
     }
 
     public int Cpu { get; }
