@@ -18,6 +18,8 @@ public static class Program
             "on simulated CPUs that are Orleans grains.");
         root.Options.Add(ClusterOption);
         root.Subcommands.Add(ExecCommand.Create());
+        root.Subcommands.Add(RunCommand.Create());
+        root.Subcommands.Add(ReportCommand.Create());
         return await root.Parse(args).InvokeAsync();
     }
 }

@@ -1,0 +1,44 @@
+using System.CommandLine;
+using System.Text.Json;
+using BpfTraceSim.Client.Reports;
+
+namespace BpfTraceSim.Client.Commands;
+
+/// <summary>`bpfsim report FILE.json`: a report.json summed up in the terminal.</summary>
+internal static class ReportCommand
+{
+    public static Command Create()
+    {
+        var file = new Argument<string>("REPORT") { Description = "A report.json written by `bpfsim run`." };
+        var top = new Option<int>("--top")
+        {
+            Description = "How many hosts to list under loss per host, and how many errors under top errors.",
+            DefaultValueFactory = _ => 10,
+            HelpName = "N",
+        };
+        var cmd = new Command("report",
+            "Print a summary of a report.json: totals, the helpers' return values, the top errors, conservation and loss per host. " +
+            "Exit code 2 if the file cannot be read or is not a report.")
+        {
+            file, top,
+        };
+        cmd.SetAction((parse, ct) =>
+        {
+            string path = parse.GetValue(file)!;
+            var stdout = parse.InvocationConfiguration.Output;
+            var stderr = parse.InvocationConfiguration.Error;
+            try
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+                stdout.Write(ReportSummary.Render(doc.RootElement, Math.Max(1, parse.GetValue(top))));
+                return Task.FromResult(0);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or ReportFormatException)
+            {
+                stderr.WriteLine($"bpfsim report: {path}: {e.Message}");
+                return Task.FromResult(2);
+            }
+        });
+        return cmd;
+    }
+}
