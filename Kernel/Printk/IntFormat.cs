@@ -123,6 +123,26 @@ internal static class IntFormat
             }
             if (spec >= numArgs) return -Errno.EINVAL;
 
+            // Common case: a bare %d/%i/%u/%x/%X, no flags, width or length.
+            if (b is (byte)'d' or (byte)'i' or (byte)'u')
+            {
+                ulong v = Unsafe.Add(ref arg, spec);
+                uint u = (uint)v;
+                if (b != 'u' && (int)u < 0)
+                {
+                    if (pos < cap) Unsafe.Add(ref d, pos) = (byte)'-';
+                    pos++;
+                    u = (uint)-(int)u;
+                }
+                int n = DecimalDigits32(u);
+                if (n <= cap - pos) WriteDecimal32(ref Unsafe.Add(ref d, pos + n), u);
+                else if (pos < cap) WritePartial(ref Unsafe.Add(ref d, pos), cap - pos, u, n, 10);
+                pos += n;
+                specs = ++spec;
+                i++;
+                continue;
+            }
+
             int flags = 0;
             while (true)
             {
@@ -186,7 +206,8 @@ internal static class IntFormat
             else if ((flags & PLUS) != 0) { sign = (byte)'+'; width--; }
             else if ((flags & SPACE) != 0) { sign = (byte)' '; width--; }
         }
-        int n = numBase == 10 ? DecimalDigits(num) : (67 - BitOperations.LeadingZeroCount(num | 1)) >> 2;
+        int n = numBase != 10 ? (67 - BitOperations.LeadingZeroCount(num | 1)) >> 2
+            : num <= uint.MaxValue ? DecimalDigits32((uint)num) : DecimalDigits(num);
         width -= n;
         if (width > 0 || sign != 0)
         {
@@ -210,6 +231,50 @@ internal static class IntFormat
         }
         pos += n;
         return width > 0 ? Pad(ref d, cap, pos, (byte)' ', width) : pos;
+    }
+
+    // Lemire's digit count for 32-bit values: adding the entry for floor(log2 v) carries into the
+    // high half exactly when v reaches the next power of ten.
+    private static readonly ulong[] Digits32 = BuildDigits32();
+
+    private static ulong[] BuildDigits32()
+    {
+        var t = new ulong[32];
+        for (int k = 0; k < 32; k++)
+        {
+            ulong lo = 1UL << k;
+            int dlo = DecimalDigits(lo), dhi = DecimalDigits((1UL << (k + 1)) - 1);
+            t[k] = dlo == dhi ? (ulong)dlo << 32 : ((ulong)(dlo + 1) << 32) - Unsafe.Add(ref MemoryMarshal.GetReference(Pow10), dlo);
+        }
+        return t;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int DecimalDigits32(uint v) =>
+        (int)((v + Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(Digits32), 31 - BitOperations.LeadingZeroCount(v | 1))) >> 32);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WriteDecimal32(ref byte end, uint u)
+    {
+        ref byte pairs = ref MemoryMarshal.GetReference(Digits2);
+        int p = 0;
+        while (u >= 100)
+        {
+            uint q = u / 100;
+            int r = (int)(u - q * 100) * 2;
+            Unsafe.Add(ref end, --p) = Unsafe.Add(ref pairs, r + 1);
+            Unsafe.Add(ref end, --p) = Unsafe.Add(ref pairs, r);
+            u = q;
+        }
+        if (u >= 10)
+        {
+            Unsafe.Add(ref end, --p) = Unsafe.Add(ref pairs, (int)u * 2 + 1);
+            Unsafe.Add(ref end, --p) = Unsafe.Add(ref pairs, (int)u * 2);
+        }
+        else
+        {
+            Unsafe.Add(ref end, --p) = (byte)('0' + u);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -274,6 +339,41 @@ internal static class IntFormat
         if (numBase == 10) WriteDecimal(ref end, num);
         else WriteHex(ref end, num, numBase == 16);
         tmp[..room].CopyTo(MemoryMarshal.CreateSpan(ref at, room));
+    }
+
+    /// <summary>Copies n bytes; short copies (the usual message) without a call into Memmove.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Copy(ref byte dst, ref byte src, int n)
+    {
+        if ((uint)n <= 16)
+        {
+            if (n >= 8)
+            {
+                ulong a = Unsafe.ReadUnaligned<ulong>(ref src), b = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref src, n - 8));
+                Unsafe.WriteUnaligned(ref dst, a);
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, n - 8), b);
+            }
+            else if (n >= 4)
+            {
+                uint a = Unsafe.ReadUnaligned<uint>(ref src), b = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref src, n - 4));
+                Unsafe.WriteUnaligned(ref dst, a);
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, n - 4), b);
+            }
+            else
+            {
+                for (int k = 0; k < n; k++) Unsafe.Add(ref dst, k) = Unsafe.Add(ref src, k);
+            }
+            return;
+        }
+        if (n <= 32)
+        {
+            var a = Unsafe.ReadUnaligned<System.Runtime.Intrinsics.Vector128<byte>>(ref src);
+            var b = Unsafe.ReadUnaligned<System.Runtime.Intrinsics.Vector128<byte>>(ref Unsafe.Add(ref src, n - 16));
+            Unsafe.WriteUnaligned(ref dst, a);
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, n - 16), b);
+            return;
+        }
+        Unsafe.CopyBlockUnaligned(ref dst, ref src, (uint)n);
     }
 
     private static int Pad(ref byte d, int cap, int pos, byte b, int count)

@@ -96,7 +96,8 @@ public static class PrintkHelpers
             if (fast < 0 && fast != IntFormat.NotHandled) return fast;
             if (fast >= 0 && (fast < scratch.Length || str.Length <= scratch.Length))
             {
-                if (str.Length > 0) scratch[..(Math.Min(fast, scratch.Length - 1) + 1)].CopyTo(str);
+                if (str.Length > 0)
+                    IntFormat.Copy(ref MemoryMarshal.GetReference(str), ref MemoryMarshal.GetReference(scratch), Math.Min(fast, scratch.Length - 1) + 1);
                 return fast + 1;
             }
         }

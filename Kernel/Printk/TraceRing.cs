@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace BpfTraceSim.Kernel.Printk;
@@ -112,7 +113,7 @@ public sealed class TraceRing
         e.Off = tail.MsgUsed;
         e.Len = msg.Length;
         e.Flags = flags;
-        msg.CopyTo(tail.Msg.AsSpan(tail.MsgUsed));
+        IntFormat.Copy(ref tail.Msg[tail.MsgUsed], ref MemoryMarshal.GetReference(msg), msg.Length);
         tail.MsgUsed += msg.Length;
     }
 

@@ -120,6 +120,23 @@ public class IntFormatPropertyTests
         Assert.True(handled > 1000, $"only {handled} samples took the fast path to a result");
     }
 
+    [Fact]
+    public void DigitCountsAroundEveryPowerOfTen()
+    {
+        var f = new PrintkFixture();
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        for (ulong p = 1; ; p *= 10)
+        {
+            foreach (ulong v in new[] { p - 1, p, p + 1 })
+            {
+                string u32 = ((uint)v).ToString(inv), s32 = ((int)(uint)v).ToString(inv);
+                Assert.Equal($"{s32}|{u32}|{s32}|{v.ToString(inv)}|{((long)v).ToString(inv)}|{u32,12}|",
+                    f.S("%d|%u|%i|%llu|%ld|%12u|", v, v, v, v, v, v));
+            }
+            if (p > ulong.MaxValue / 10) break;
+        }
+    }
+
     // "%p%d" validates one argument (the byte after %p is skipped) but renders two: the %d reads
     // bin-args offset 8, left there by the previous call at this nest level.
     private static string StaleSlot(PrintkFixture f) => f.S("%p%d", 0);
