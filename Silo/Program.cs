@@ -1,12 +1,9 @@
 using BpfTraceSim.Silo;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
-// The silo process: `dotnet run --project Silo` (configuration: appsettings.json, BpfSim__* env vars, --BpfSim:Key=value).
-var builder = Host.CreateApplicationBuilder(args);
-var options = builder.Configuration.GetSection("BpfSim").Get<SimSiloOptions>() ?? new SimSiloOptions();
-builder.Logging.SetMinimumLevel(LogLevel.Warning);
-builder.UseOrleans(silo => silo.ConfigureBpfSim(options));
-using var host = builder.Build();
+// The silo process: `dotnet run --project Silo` (configuration: appsettings.json beside the binary, env BpfSim__*,
+// --BpfSim:Key=value; docs/cluster.md). `bpfsim-silo probe URL` is the container health check.
+if (args.Length == 2 && args[0] == "probe") return await SiloHost.ProbeAsync(args[1]);
+using var host = SiloHost.Build(args);
 await host.RunAsync();
+return 0;

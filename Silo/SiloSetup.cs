@@ -1,30 +1,106 @@
+using System.Net;
 using BpfTraceSim.Grains;
-using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
+using Orleans.Hosting.Kubernetes;
+using StackExchange.Redis;
 
 namespace BpfTraceSim.Silo;
 
 /// <summary>The one place a silo is configured, for the silo process and the CLI's embedded silo alike.</summary>
 public static class SiloSetup
 {
-    public static ISiloBuilder ConfigureBpfSim(this ISiloBuilder silo, SimSiloOptions options)
+    /// <summary>Name of the grain storage that scenario checkpoints are written to (Redis when clustering uses Redis).</summary>
+    public const string CheckpointStorage = "checkpoints";
+
+    /// <summary>Environment the Kubernetes hosting package reads (set through the downward API).</summary>
+    public static readonly string[] KubernetesEnvironment =
+    [
+        KubernetesHostingOptions.PodNameEnvironmentVariable,
+        KubernetesHostingOptions.PodNamespaceEnvironmentVariable,
+        KubernetesHostingOptions.PodIPEnvironmentVariable,
+        KubernetesHostingOptions.ServiceIdEnvironmentVariable,
+        KubernetesHostingOptions.ClusterIdEnvironmentVariable,
+    ];
+
+    public static ISiloBuilder ConfigureBpfSim(this ISiloBuilder silo, SimSiloOptions options) =>
+        silo.ConfigureBpfSim(options, Environment.GetEnvironmentVariable);
+
+    /// <summary>env: how environment variables are read (tests pass their own).</summary>
+    public static ISiloBuilder ConfigureBpfSim(this ISiloBuilder silo, SimSiloOptions options, Func<string, string?> env)
     {
         int siloPort = options.SiloPort == 0 ? SimSiloOptions.FreePort() : options.SiloPort;
         int gatewayPort = options.GatewayPort == 0 ? SimSiloOptions.FreePort() : options.GatewayPort;
-        switch (options.Clustering.ToLowerInvariant())
-        {
-            case "localhost":
-                silo.UseLocalhostClustering(siloPort, gatewayPort, serviceId: options.ServiceId, clusterId: options.ClusterId);
-                break;
-            default:
-                throw new InvalidOperationException($"BpfSim:Clustering \"{options.Clustering}\" is not known (localhost)");
-        }
         silo.Configure<ClusterOptions>(o =>
         {
             o.ClusterId = options.ClusterId;
             o.ServiceId = options.ServiceId;
         });
+        switch (options.Clustering.ToLowerInvariant())
+        {
+            case "localhost":
+                silo.UseLocalhostClustering(siloPort, gatewayPort, serviceId: options.ServiceId, clusterId: options.ClusterId);
+                break;
+            case "redis":
+                silo.ConfigureEndpoints(options, siloPort, gatewayPort);
+                silo.UseRedisMembership(options);
+                break;
+            case "kubernetes":
+                var missing = KubernetesEnvironment.Where(v => string.IsNullOrWhiteSpace(env(v))).ToArray();
+                if (missing.Length > 0)
+                    throw new InvalidOperationException(
+                        $"BpfSim:Clustering \"kubernetes\" needs the environment variables {string.Join(", ", missing)} (downward API; see k8s/base/silo.yaml)");
+                // Ports only: the hosting package binds the pod's interfaces and advertises POD_IP.
+                silo.Configure<EndpointOptions>(o =>
+                {
+                    o.SiloPort = siloPort;
+                    o.GatewayPort = gatewayPort;
+                });
+                // After our ClusterOptions: ORLEANS_SERVICE_ID / ORLEANS_CLUSTER_ID win.
+                silo.UseKubernetesHosting(o => o.Configure(k => k.DeleteDefunctSiloPods = options.DeleteDefunctSiloPods));
+                silo.UseRedisMembership(options);
+                break;
+            default:
+                throw new InvalidOperationException($"BpfSim:Clustering \"{options.Clustering}\" is not known (localhost, redis, kubernetes)");
+        }
+        if (options.Tls.Enabled) silo.UseBpfSimTls(options.Tls);
+        else if (!string.IsNullOrWhiteSpace(options.Tls.CaPath))
+            throw new InvalidOperationException("BpfSim:Tls:CaPath is set but BpfSim:Tls:CertificatePath is not: a silo needs its own certificate");
         silo.AddBpfSimGrains();
         return silo;
+    }
+
+    private static void ConfigureEndpoints(this ISiloBuilder silo, SimSiloOptions options, int siloPort, int gatewayPort)
+    {
+        var listen = options.Address;
+        IPAddress? advertised = options.AdvertisedAddress is { Length: > 0 } a
+            ? SimSiloOptions.ParseAddress(a, nameof(SimSiloOptions.AdvertisedAddress))
+            : listen.Equals(IPAddress.Any) || listen.Equals(IPAddress.IPv6Any) ? null : listen;
+        silo.Configure<EndpointOptions>(o =>
+        {
+            o.SiloPort = siloPort;
+            o.GatewayPort = gatewayPort;
+            if (advertised is not null) o.AdvertisedIPAddress = advertised;
+            o.SiloListeningEndpoint = new IPEndPoint(listen, siloPort);
+            o.GatewayListeningEndpoint = new IPEndPoint(listen, gatewayPort);
+        });
+    }
+
+    private static void UseRedisMembership(this ISiloBuilder silo, SimSiloOptions options)
+    {
+        if (string.IsNullOrWhiteSpace(options.Redis))
+            throw new InvalidOperationException($"BpfSim:Clustering \"{options.Clustering}\" needs BpfSim:Redis (a connection string such as 127.0.0.1:6379)");
+        string redis = options.Redis;
+        silo.UseRedisClustering(o => o.ConfigurationOptions = RedisOptions(redis));
+        silo.AddRedisGrainStorage(CheckpointStorage, o => o.ConfigurationOptions = RedisOptions(redis));
+    }
+
+    /// <summary>StackExchange.Redis options that keep retrying while Redis starts (a pod may come up first).</summary>
+    public static ConfigurationOptions RedisOptions(string connectionString)
+    {
+        var o = ConfigurationOptions.Parse(connectionString);
+        o.AbortOnConnectFail = false;
+        return o;
     }
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using BpfTraceSim.Silo;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -26,7 +27,11 @@ public sealed class ClusterConnection : IAsyncDisposable
     public bool Embedded { get; }
 
     /// <summary>
-    /// cluster: null for an embedded silo; "host:port[,host:port]" for gateways of a running cluster.
+    /// cluster: null for an embedded silo; "host:port[,host:port]" for gateways of a running cluster;
+    /// "redis://host:port" to find the gateways in the cluster's Redis membership table.
+    /// Environment: BpfSim__ClusterId, BpfSim__ServiceId (default bpfsim) and, for a TLS cluster,
+    /// BpfSim__Tls__CertificatePath / __KeyPath / __Password / __CaPath;
+    /// BpfSim__ConnectTimeoutSeconds (default 30) bounds the wait for a gateway (docs/cluster.md).
     /// </summary>
     public static async Task<ClusterConnection> ConnectAsync(string? cluster, CancellationToken ct = default)
     {
@@ -37,6 +42,7 @@ public sealed class ClusterConnection : IAsyncDisposable
         builder.Logging.AddFilter("Orleans", LogLevel.Critical);
         builder.Logging.AddFilter("Microsoft", LogLevel.Critical);
         bool embedded = string.IsNullOrWhiteSpace(cluster);
+        int connectTimeoutSeconds = 30;
         if (embedded)
         {
             var options = new SimSiloOptions { SiloPort = 0, GatewayPort = 0, ClusterId = "bpfsim-embedded-" + Environment.ProcessId };
@@ -44,20 +50,62 @@ public sealed class ClusterConnection : IAsyncDisposable
         }
         else
         {
-            var gateways = ParseGateways(cluster!);
+            var env = new ConfigurationBuilder().AddEnvironmentVariables().Build().GetSection(SimSiloOptions.Section);
+            var tls = env.GetSection("Tls").Get<SimTlsOptions>() ?? new SimTlsOptions();
+            connectTimeoutSeconds = env.GetValue("ConnectTimeoutSeconds", 30);
+            string? redis = ParseRedis(cluster!);
+            var gateways = redis is null ? ParseGateways(cluster!) : null;
             builder.UseOrleansClient(client =>
             {
-                client.UseStaticClustering(gateways);
+                if (redis is not null) client.UseRedisClustering(o => o.ConfigurationOptions = SiloSetup.RedisOptions(redis));
+                else client.UseStaticClustering(gateways!);
                 client.Configure<ClusterOptions>(o =>
                 {
-                    o.ClusterId = Environment.GetEnvironmentVariable("BpfSim__ClusterId") ?? "bpfsim";
-                    o.ServiceId = Environment.GetEnvironmentVariable("BpfSim__ServiceId") ?? "bpfsim";
+                    o.ClusterId = env["ClusterId"] ?? "bpfsim";
+                    o.ServiceId = env["ServiceId"] ?? "bpfsim";
                 });
+                if (tls.ClientEnabled) client.UseBpfSimTls(tls);
             });
         }
         var host = builder.Build();
-        await host.StartAsync(ct);
+        if (embedded)
+        {
+            await host.StartAsync(ct);
+            return new ClusterConnection(host, embedded);
+        }
+        // A gateway that refuses our TLS certificate closes the connection and the client would retry forever.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(connectTimeoutSeconds));
+        try
+        {
+            await host.StartAsync(timeout.Token);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            host.Dispose();
+            throw new TimeoutException($"--cluster {cluster}: no gateway accepted the connection within {connectTimeoutSeconds} s " +
+                "(check the address, BpfSim__ClusterId and, with TLS, the certificate and CA)");
+        }
         return new ClusterConnection(host, embedded);
+    }
+
+    /// <summary>"redis://[:password@]host:port[/db]" as a StackExchange.Redis connection string; null if spec is not a redis:// URI.</summary>
+    internal static string? ParseRedis(string spec)
+    {
+        if (!spec.StartsWith("redis://", StringComparison.OrdinalIgnoreCase)) return null;
+        if (!Uri.TryCreate(spec, UriKind.Absolute, out var uri) || uri.Host.Length == 0)
+            throw new ArgumentException($"--cluster: \"{spec}\" is not redis://host:port");
+        string cs = uri.Host + ":" + (uri.IsDefaultPort || uri.Port < 0 ? 6379 : uri.Port);
+        string user = Uri.UnescapeDataString(uri.UserInfo);
+        int colon = user.IndexOf(':');
+        if (colon >= 0 && colon + 1 < user.Length) cs += ",password=" + user[(colon + 1)..];
+        string db = uri.AbsolutePath.Trim('/');
+        if (db.Length > 0)
+        {
+            if (!int.TryParse(db, out int n) || n < 0) throw new ArgumentException($"--cluster: \"{spec}\": database \"{db}\" is not a number");
+            cs += ",defaultDatabase=" + n;
+        }
+        return cs;
     }
 
     internal static IPEndPoint[] ParseGateways(string spec)
