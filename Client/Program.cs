@@ -20,6 +20,9 @@ public static class Program
         root.Subcommands.Add(ExecCommand.Create());
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(ReportCommand.Create());
+        root.Subcommands.Add(IterCommand.Create());
+        root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(LoadCommand.Create());
         return await root.Parse(args).InvokeAsync();
     }
 }

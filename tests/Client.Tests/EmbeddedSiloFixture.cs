@@ -17,6 +17,8 @@ public sealed class EmbeddedSiloFixture : IAsyncLifetime
         if (_cluster is not null) await _cluster.DisposeAsync();
     }
 
+    public Task<IGrainFactory> Grains() => Task.FromResult(_cluster!.Grains);
+
     /// <summary>Runs an exec document as `bpfsim exec` would: output lines, error text and exit code.</summary>
     public async Task<(int Exit, List<JsonElement> Lines, string Stderr)> Exec(string document, string? baseDir = null)
     {
