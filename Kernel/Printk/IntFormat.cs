@@ -11,8 +11,8 @@ namespace BpfTraceSim.Kernel.Printk;
 /// both scans parse a spec identically (the validator's flag set minus '#', which it refuses, equals
 /// the renderer's), every error is -EINVAL, and -ENOSPC cannot happen (at most 12 args of 8 bytes),
 /// so the result equals the general path's. The bin-args buffer is written as the validator would
-/// leave it (the renderer of a later call can read stale slots: "%p%d" validates one argument and
-/// renders two). %p, %s and %c return <see cref="NotHandled"/>: the caller then runs the general
+/// leave it, also on -EINVAL (the renderer of a later call can read stale slots: "%p%d" validates
+/// one argument and renders two). %p, %s and %c return <see cref="NotHandled"/>: the caller then runs the general
 /// path from the start, which redoes everything observable.
 /// </summary>
 [SkipLocalsInit]
@@ -50,55 +50,27 @@ internal static class IntFormat
     /// <summary>
     /// Validates fmt (its fmt_size bytes) against args (exactly num_args values, at most 12) and
     /// renders it into dst (at least 1 byte) as bstr_printf would: at most dst.Length - 1 bytes and a
-    /// NUL. bin is this nest level's bin-args buffer (512 bytes). Returns the untruncated length,
-    /// -EINVAL, or <see cref="NotHandled"/>.
+    /// NUL. bin is this nest level's bin-args buffer (512 bytes), filled as the validator fills it.
+    /// Returns the untruncated length, -EINVAL, or <see cref="NotHandled"/>.
     /// </summary>
     public static int Render(ReadOnlySpan<byte> fmt, ReadOnlySpan<ulong> args, Span<byte> dst, Span<byte> bin)
     {
-        int wideMask = 0;
-        int ret = Render(fmt, args, dst, ref wideMask, out int specs);
-        // bpf_bprintf_prepare copies the arguments it validated, unless it refused fmt for lacking a NUL.
-        if (ret >= 0 || (ret != NotHandled && specs > 0 && fmt.IndexOf((byte)0) >= 0))
-            StoreBinArgs(bin, args, specs, wideMask);
-        return ret;
+        if (args.Length > BpfFlags.MAX_BPRINTF_VARARGS || bin.Length < BpfFlags.MAX_BPRINTF_BIN_ARGS || dst.IsEmpty)
+            return NotHandled;
+        // bpf_bprintf_prepare refuses a format without a NUL before copying anything. Knowing the NUL
+        // is there also bounds the scan below: it never reads past it (no branch consumes a 0).
+        if ((fmt.IsEmpty || fmt[^1] != 0) && fmt.IndexOf((byte)0) < 0) return -Errno.EINVAL;
+        return Scan(ref MemoryMarshal.GetReference(fmt), ref MemoryMarshal.GetReference(args), args.Length,
+            ref MemoryMarshal.GetReference(dst), dst.Length - 1, ref MemoryMarshal.GetReference(bin));
     }
 
-    // The validator's copies: 4-aligned u32 or u64 per integer argument.
-    private static void StoreBinArgs(Span<byte> bin, ReadOnlySpan<ulong> args, int count, int wideMask)
+    private static int Scan(ref byte f, ref ulong arg, int numArgs, ref byte d, int cap, ref byte bin)
     {
-        ref byte b = ref MemoryMarshal.GetReference(bin);
-        int tmp = 0;
-        for (int k = 0; k < count; k++)
-        {
-            tmp = (tmp + 3) & ~3;
-            if ((wideMask & (1 << k)) != 0)
-            {
-                Unsafe.WriteUnaligned(ref Unsafe.Add(ref b, tmp), args[k]);
-                tmp += 8;
-            }
-            else
-            {
-                Unsafe.WriteUnaligned(ref Unsafe.Add(ref b, tmp), (uint)args[k]);
-                tmp += 4;
-            }
-        }
-    }
-
-    private static int Render(ReadOnlySpan<byte> fmt, ReadOnlySpan<ulong> args, Span<byte> dst, ref int wideMask, out int specs)
-    {
-        ref byte f = ref MemoryMarshal.GetReference(fmt);
-        uint flen = (uint)fmt.Length;
-        ref byte d = ref MemoryMarshal.GetReference(dst);
         ref byte cls = ref MemoryMarshal.GetArrayDataReference(Class);
-        ref ulong arg = ref MemoryMarshal.GetReference(args);
-        int numArgs = args.Length;
-        int cap = dst.Length - 1;
-        int pos = 0, spec = 0;
-        specs = 0;
-        uint i = 0;
+        int pos = 0, spec = 0, tmp = 0;
+        nint i = 0;
         while (true)
         {
-            if (i >= flen) return -Errno.EINVAL; // no NUL within fmt_size
             byte c = Unsafe.Add(ref f, i);
             byte k = Unsafe.Add(ref cls, c);
             if (k == Plain)
@@ -111,9 +83,7 @@ internal static class IntFormat
             if (k == Nul) break;
             if (k == Refused) return -Errno.EINVAL;
 
-            // A 0 read here is the format's NUL (or past fmt_size): no branch below consumes it, so
-            // a spec cut short always ends in -EINVAL, as in the validator.
-            byte b = ++i < flen ? Unsafe.Add(ref f, i) : (byte)0;
+            byte b = Unsafe.Add(ref f, ++i);
             if (b == '%')
             {
                 if (pos < cap) Unsafe.Add(ref d, pos) = b;
@@ -122,12 +92,15 @@ internal static class IntFormat
                 continue;
             }
             if (spec >= numArgs) return -Errno.EINVAL;
+            ulong num = Unsafe.Add(ref arg, spec++);
 
-            // Common case: a bare %d/%i/%u/%x/%X, no flags, width or length.
+            // Common case: a bare %d/%i/%u, no flags, width or length.
             if (b is (byte)'d' or (byte)'i' or (byte)'u')
             {
-                ulong v = Unsafe.Add(ref arg, spec);
-                uint u = (uint)v;
+                tmp = (tmp + 3) & ~3;
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref bin, tmp), (uint)num);
+                tmp += 4;
+                uint u = (uint)num;
                 if (b != 'u' && (int)u < 0)
                 {
                     if (pos < cap) Unsafe.Add(ref d, pos) = (byte)'-';
@@ -138,7 +111,6 @@ internal static class IntFormat
                 if (n <= cap - pos) WriteDecimal32(ref Unsafe.Add(ref d, pos + n), u);
                 else if (pos < cap) WritePartial(ref Unsafe.Add(ref d, pos), cap - pos, u, n, 10);
                 pos += n;
-                specs = ++spec;
                 i++;
                 continue;
             }
@@ -149,7 +121,7 @@ internal static class IntFormat
                 int bit = b switch { (byte)'0' => ZEROPAD, (byte)'+' => PLUS, (byte)'-' => LEFT, (byte)' ' => SPACE, _ => 0 };
                 if (bit == 0) break;
                 flags |= bit;
-                b = ++i < flen ? Unsafe.Add(ref f, i) : (byte)0;
+                b = Unsafe.Add(ref f, ++i);
             }
             int width = -1;
             if ((uint)(b - '1') <= 8)
@@ -158,7 +130,7 @@ internal static class IntFormat
                 do
                 {
                     w = unchecked(w * 10 + (b - '0'));
-                    b = ++i < flen ? Unsafe.Add(ref f, i) : (byte)0;
+                    b = Unsafe.Add(ref f, ++i);
                 } while ((uint)(b - '0') <= 9);
                 width = Math.Clamp(w, -Vsprintf.FieldWidthMax, Vsprintf.FieldWidthMax);
             }
@@ -166,11 +138,9 @@ internal static class IntFormat
             if (b == 'l')
             {
                 wide = true;
-                b = ++i < flen ? Unsafe.Add(ref f, i) : (byte)0;
-                if (b == 'l') b = ++i < flen ? Unsafe.Add(ref f, i) : (byte)0;
-                wideMask |= 1 << spec;
+                b = Unsafe.Add(ref f, ++i);
+                if (b == 'l') b = Unsafe.Add(ref f, ++i);
             }
-            ulong num = Unsafe.Add(ref arg, spec);
             int numBase = 10;
             bool signed = false;
             if (b is (byte)'d' or (byte)'i')
@@ -185,8 +155,19 @@ internal static class IntFormat
                 else if (b != 'u') return !wide && b is ((byte)'p' or (byte)'s' or (byte)'c') ? NotHandled : -Errno.EINVAL;
                 if (!wide) num = (uint)num;
             }
+            // The validator's copy: 4-aligned, u64 for l/ll, else u32 (what num now holds in its low half).
+            tmp = (tmp + 3) & ~3;
+            if (wide)
+            {
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref bin, tmp), num);
+                tmp += 8;
+            }
+            else
+            {
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref bin, tmp), (uint)num);
+                tmp += 4;
+            }
             pos = Number(ref d, cap, pos, num, numBase, signed, width, flags);
-            specs = ++spec;
             i++;
         }
         Unsafe.Add(ref d, Math.Min(pos, cap)) = 0;
