@@ -3,9 +3,12 @@ using BpfTraceSim.Contracts.Exec;
 using BpfTraceSim.Contracts.Grains;
 using BpfTraceSim.Grains.Exec;
 
+using BpfTraceSim.Grains.Placement;
+
 namespace BpfTraceSim.Grains;
 
 /// <summary>One simulated CPU: owns a CpuKernel and serves the helper calls made on this CPU.</summary>
+[SimHostPlacement]
 public sealed class CpuGrain(HostObjects objects) : Grain, ICpuGrain
 {
     private CpuKernel? _kernel;

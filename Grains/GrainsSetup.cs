@@ -9,6 +9,6 @@ public static class GrainsSetup
     public static ISiloBuilder AddBpfSimGrains(this ISiloBuilder silo)
     {
         silo.Services.AddSingleton<HostObjects>();
-        return silo;
+        return silo.AddSimHostPlacement();
     }
 }

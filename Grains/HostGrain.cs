@@ -5,12 +5,15 @@ using BpfTraceSim.Grains.Exec;
 using BpfTraceSim.Kernel.Perf;
 using BpfTraceSim.Kernel.Printk;
 
+using BpfTraceSim.Grains.Placement;
+
 namespace BpfTraceSim.Grains;
 
 /// <summary>
 /// A simulated host: its tasks, which event each perf event array slot holds, and its CPU grains.
 /// Map updates are checked here as bpf_map_update_elem checks them, then pushed to every CPU.
 /// </summary>
+[SimHostPlacement]
 public sealed class HostGrain(HostObjects objects) : Grain, IHostGrain
 {
     private WorldSpec? _world;

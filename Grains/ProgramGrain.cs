@@ -1,12 +1,15 @@
 using BpfTraceSim.Contracts.Exec;
 using BpfTraceSim.Contracts.Grains;
 
+using BpfTraceSim.Grains.Placement;
+
 namespace BpfTraceSim.Grains;
 
 /// <summary>
 /// A program loaded on a host, running on one CPU: its helper calls go to that CPU's grain.
 /// Keeps run count and (simulated) run time as bpf_prog_info does.
 /// </summary>
+[SimHostPlacement]
 public sealed class ProgramGrain : Grain, IProgramGrain
 {
     private ulong _runs;

@@ -8,12 +8,15 @@ using BpfTraceSim.Kernel.Btf;
 using BpfTraceSim.Kernel.Printk;
 using BpfTraceSim.Kernel.Seq;
 
+using BpfTraceSim.Grains.Placement;
+
 namespace BpfTraceSim.Grains;
 
 /// <summary>
 /// A bpf_iter seq_file: the iterator program's helper calls are recorded per object and run when
 /// user space reads, exactly as bpf_seq_read runs (and re-runs) the program for each object.
 /// </summary>
+[SimHostPlacement]
 public sealed class SeqFileGrain : Grain, ISeqFileGrain
 {
     private RecordedBpfIter? _iter;
