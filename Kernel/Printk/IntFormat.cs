@@ -22,19 +22,21 @@ internal static class IntFormat
     public const int NotHandled = int.MinValue;
 
     private const int LEFT = 1, PLUS = 2, SPACE = 4, ZEROPAD = 16;
-    private const byte Plain = 0, Percent = 1, Nul = 2, Refused = 3;
+    internal const byte Plain = 0, Percent = 1, Nul = 2, Refused = 3;
 
-    // Byte classes of the main loop: one load decides plain text, '%', the end, or a refused byte.
-    private static readonly byte[] Class = BuildClass();
-
-    private static byte[] BuildClass()
-    {
-        var t = new byte[256];
-        for (int c = 1; c < 256; c++)
-            t[c] = c == '%' ? Percent : KCtype.StopsPlainText((byte)c) ? Refused : Plain;
-        t[0] = Nul;
-        return t;
-    }
+    // Byte classes of the main loop: one load tells plain text (0), '%' (1), the NUL (2) and the
+    // bytes the validator refuses (3, KCtype.StopsPlainText); a test keeps the two in step.
+    internal static ReadOnlySpan<byte> Class =>
+    [
+        2, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+        0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
 
     private static ReadOnlySpan<byte> Digits2 =>
         "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"u8;
@@ -66,7 +68,7 @@ internal static class IntFormat
 
     private static int Scan(ref byte f, ref ulong arg, int numArgs, ref byte d, int cap, ref byte bin)
     {
-        ref byte cls = ref MemoryMarshal.GetArrayDataReference(Class);
+        ref byte cls = ref MemoryMarshal.GetReference(Class);
         int pos = 0, spec = 0, tmp = 0;
         nint i = 0;
         while (true)
@@ -115,63 +117,87 @@ internal static class IntFormat
                 continue;
             }
 
-            int flags = 0;
-            while (true)
-            {
-                int bit = b switch { (byte)'0' => ZEROPAD, (byte)'+' => PLUS, (byte)'-' => LEFT, (byte)' ' => SPACE, _ => 0 };
-                if (bit == 0) break;
-                flags |= bit;
-                b = Unsafe.Add(ref f, ++i);
-            }
-            int width = -1;
-            if ((uint)(b - '1') <= 8)
-            {
-                int w = 0;
-                do
-                {
-                    w = unchecked(w * 10 + (b - '0'));
-                    b = Unsafe.Add(ref f, ++i);
-                } while ((uint)(b - '0') <= 9);
-                width = Math.Clamp(w, -Vsprintf.FieldWidthMax, Vsprintf.FieldWidthMax);
-            }
-            bool wide = false;
-            if (b == 'l')
-            {
-                wide = true;
-                b = Unsafe.Add(ref f, ++i);
-                if (b == 'l') b = Unsafe.Add(ref f, ++i);
-            }
-            int numBase = 10;
-            bool signed = false;
-            if (b is (byte)'d' or (byte)'i')
-            {
-                if (!wide) num = (ulong)(long)(int)(uint)num;
-                signed = true;
-            }
-            else
-            {
-                if (b == 'x') numBase = 16;
-                else if (b == 'X') numBase = 17;
-                else if (b != 'u') return !wide && b is ((byte)'p' or (byte)'s' or (byte)'c') ? NotHandled : -Errno.EINVAL;
-                if (!wide) num = (uint)num;
-            }
-            // The validator's copy: 4-aligned, u64 for l/ll, else u32 (what num now holds in its low half).
-            tmp = (tmp + 3) & ~3;
-            if (wide)
-            {
-                Unsafe.WriteUnaligned(ref Unsafe.Add(ref bin, tmp), num);
-                tmp += 8;
-            }
-            else
-            {
-                Unsafe.WriteUnaligned(ref Unsafe.Add(ref bin, tmp), (uint)num);
-                tmp += 4;
-            }
-            pos = Number(ref d, cap, pos, num, numBase, signed, width, flags);
-            i++;
+            var cur = new Cursor { I = i, Pos = pos, Tmp = tmp };
+            int st = Spec(ref f, ref d, cap, ref bin, num, ref cur);
+            if (st != 0) return st;
+            i = cur.I;
+            pos = cur.Pos;
+            tmp = cur.Tmp;
         }
         Unsafe.Add(ref d, Math.Min(pos, cap)) = 0;
         return pos;
+    }
+
+    private struct Cursor
+    {
+        public nint I;   // at the byte after '%'; left after the conversion
+        public int Pos;
+        public int Tmp;
+    }
+
+    // A spec with flags, width or length, or a hex one: parsed, checked, copied to bin-args and
+    // rendered. Kept out of the main loop so the common case keeps its values in registers.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int Spec(ref byte f, ref byte d, int cap, ref byte bin, ulong num, ref Cursor c)
+    {
+        nint i = c.I;
+        byte b = Unsafe.Add(ref f, i);
+        int flags = 0;
+        while (true)
+        {
+            int bit = b switch { (byte)'0' => ZEROPAD, (byte)'+' => PLUS, (byte)'-' => LEFT, (byte)' ' => SPACE, _ => 0 };
+            if (bit == 0) break;
+            flags |= bit;
+            b = Unsafe.Add(ref f, ++i);
+        }
+        int width = -1;
+        if ((uint)(b - '1') <= 8)
+        {
+            int w = 0;
+            do
+            {
+                w = unchecked(w * 10 + (b - '0'));
+                b = Unsafe.Add(ref f, ++i);
+            } while ((uint)(b - '0') <= 9);
+            width = Math.Clamp(w, -Vsprintf.FieldWidthMax, Vsprintf.FieldWidthMax);
+        }
+        bool wide = false;
+        if (b == 'l')
+        {
+            wide = true;
+            b = Unsafe.Add(ref f, ++i);
+            if (b == 'l') b = Unsafe.Add(ref f, ++i);
+        }
+        int numBase = 10;
+        bool signed = false;
+        if (b is (byte)'d' or (byte)'i')
+        {
+            if (!wide) num = (ulong)(long)(int)(uint)num;
+            signed = true;
+        }
+        else
+        {
+            if (b == 'x') numBase = 16;
+            else if (b == 'X') numBase = 17;
+            else if (b != 'u') return !wide && b is ((byte)'p' or (byte)'s' or (byte)'c') ? NotHandled : -Errno.EINVAL;
+            if (!wide) num = (uint)num;
+        }
+        // The validator's copy: 4-aligned, u64 for l/ll, else u32 (what num now holds in its low half).
+        int tmp = (c.Tmp + 3) & ~3;
+        if (wide)
+        {
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref bin, tmp), num);
+            tmp += 8;
+        }
+        else
+        {
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref bin, tmp), (uint)num);
+            tmp += 4;
+        }
+        c.Pos = Number(ref d, cap, c.Pos, num, numBase, signed, width, flags);
+        c.Tmp = tmp;
+        c.I = i + 1;
+        return 0;
     }
 
     // Vsprintf.Number's layout (sign, padding, digits) with the digit count known up front so the
@@ -214,25 +240,20 @@ internal static class IntFormat
         return width > 0 ? Pad(ref d, cap, pos, (byte)' ', width) : pos;
     }
 
-    // Lemire's digit count for 32-bit values: adding the entry for floor(log2 v) carries into the
-    // high half exactly when v reaches the next power of ten.
-    private static readonly ulong[] Digits32 = BuildDigits32();
-
-    private static ulong[] BuildDigits32()
-    {
-        var t = new ulong[32];
-        for (int k = 0; k < 32; k++)
-        {
-            ulong lo = 1UL << k;
-            int dlo = DecimalDigits(lo), dhi = DecimalDigits((1UL << (k + 1)) - 1);
-            t[k] = dlo == dhi ? (ulong)dlo << 32 : ((ulong)(dlo + 1) << 32) - Unsafe.Add(ref MemoryMarshal.GetReference(Pow10), dlo);
-        }
-        return t;
-    }
+    // Lemire's digit count for 32-bit values: entry k (for floor(log2 v) = k) is digits << 32 when
+    // all of [2^k, 2^(k+1)) have the same count d, else ((d + 1) << 32) - 10^d, so that adding it
+    // carries into the high half exactly when v reaches 10^d. A test checks every power of ten.
+    private static ReadOnlySpan<ulong> Digits32 =>
+    [
+        4294967296, 4294967296, 4294967296, 8589934582, 8589934592, 8589934592, 12884901788, 12884901888,
+        12884901888, 17179868184, 17179869184, 17179869184, 17179869184, 21474826480, 21474836480, 21474836480,
+        25769703776, 25769803776, 25769803776, 30063771072, 30064771072, 30064771072, 30064771072, 34349738368,
+        34359738368, 34359738368, 38554705664, 38654705664, 38654705664, 41949672960, 42949672960, 42949672960,
+    ];
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int DecimalDigits32(uint v) =>
-        (int)((v + Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(Digits32), 31 - BitOperations.LeadingZeroCount(v | 1))) >> 32);
+        (int)((v + Unsafe.Add(ref MemoryMarshal.GetReference(Digits32), 31 - BitOperations.LeadingZeroCount(v | 1))) >> 32);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void WriteDecimal32(ref byte end, uint u)

@@ -121,6 +121,17 @@ public class IntFormatPropertyTests
     }
 
     [Fact]
+    public void TheFastPathClassifiesFormatBytesAsTheValidatorDoes()
+    {
+        for (int c = 0; c < 256; c++)
+        {
+            byte expected = c == 0 ? IntFormat.Nul : c == '%' ? IntFormat.Percent
+                : KCtype.StopsPlainText((byte)c) ? IntFormat.Refused : IntFormat.Plain;
+            Assert.True(expected == IntFormat.Class[c], $"byte 0x{c:x2}");
+        }
+    }
+
+    [Fact]
     public void DigitCountsAroundEveryPowerOfTen()
     {
         var f = new PrintkFixture();
