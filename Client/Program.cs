@@ -23,6 +23,7 @@ public static class Program
         root.Subcommands.Add(IterCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(LoadCommand.Create());
+        root.Subcommands.Add(TracePipeCommand.Create());
         return await root.Parse(args).InvokeAsync();
     }
 }
