@@ -62,15 +62,58 @@ internal static class IntFormat
         // bpf_bprintf_prepare refuses a format without a NUL before copying anything. Knowing the NUL
         // is there also bounds the scan below: it never reads past it (no branch consumes a 0).
         if ((fmt.IsEmpty || fmt[^1] != 0) && fmt.IndexOf((byte)0) < 0) return -Errno.EINVAL;
-        return Scan(ref MemoryMarshal.GetReference(fmt), ref MemoryMarshal.GetReference(args), args.Length,
+        return FastScan(ref MemoryMarshal.GetReference(fmt), ref MemoryMarshal.GetReference(args), args.Length,
             ref MemoryMarshal.GetReference(dst), dst.Length - 1, ref MemoryMarshal.GetReference(bin));
     }
 
-    private static int Scan(ref byte f, ref ulong arg, int numArgs, ref byte d, int cap, ref byte bin)
+    // The loop for plain text and bare %d/%i/%u with room to spare: no calls, so everything stays in
+    // registers. Anything else continues in Scan from the same '%' with the same state.
+    private static int FastScan(ref byte f, ref ulong arg, int numArgs, ref byte d, int cap, ref byte bin)
     {
         ref byte cls = ref MemoryMarshal.GetReference(Class);
         int pos = 0, spec = 0, tmp = 0;
         nint i = 0;
+        while (true)
+        {
+            byte c = Unsafe.Add(ref f, i);
+            byte k = Unsafe.Add(ref cls, c);
+            if (k == Plain)
+            {
+                if (pos < cap) Unsafe.Add(ref d, pos) = c;
+                pos++;
+                i++;
+                continue;
+            }
+            if (k == Nul) break;
+            if (k == Refused) return -Errno.EINVAL;
+
+            byte b = Unsafe.Add(ref f, i + 1);
+            // Sign and 10 digits fit: no per-byte room checks.
+            if (b is not ((byte)'d' or (byte)'i' or (byte)'u') || spec >= numArgs || cap - pos < 11)
+                return Scan(ref f, i, ref arg, spec, numArgs, ref d, pos, cap, ref bin, tmp);
+            uint u = (uint)Unsafe.Add(ref arg, spec++);
+            tmp = (tmp + 3) & ~3;
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref bin, tmp), u);
+            tmp += 4;
+            if (b != 'u' && (int)u < 0)
+            {
+                Unsafe.Add(ref d, pos++) = (byte)'-';
+                u = (uint)-(int)u;
+            }
+            int n = DecimalDigits32(u);
+            pos += n;
+            WriteDecimal32(ref Unsafe.Add(ref d, pos), u);
+            i += 2;
+        }
+        Unsafe.Add(ref d, Math.Min(pos, cap)) = 0;
+        return pos;
+    }
+
+    // The general loop, entered at byte i of fmt with the state FastScan had there.
+    private static int Scan(ref byte f, nint i, ref ulong arg, int spec, int numArgs, ref byte d, int pos, int cap,
+        ref byte bin, int tmp)
+    {
+        ref byte cls = ref MemoryMarshal.GetReference(Class);
         while (true)
         {
             byte c = Unsafe.Add(ref f, i);
