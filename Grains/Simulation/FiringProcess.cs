@@ -11,6 +11,8 @@ internal struct FiringState
     public long Counter;
     /// <summary>Constant/Poisson: the current rate (per second); a `rate` action changes it.</summary>
     public double Rate;
+    /// <summary>1e9 / Rate: the mean gap in ns.</summary>
+    public double GapNs;
     /// <summary>Poisson: the exact (fractional ns) time of the last arrival drawn.</summary>
     public double Clock;
     /// <summary>Constant (also within a piecewise step): start of the evenly spaced run and the index of its next firing.</summary>
@@ -25,6 +27,15 @@ internal struct FiringState
     public Xoshiro256 BodyRng;
 }
 
+internal enum FireKind : byte
+{
+    None,
+    Constant,
+    Poisson,
+    Bursts,
+    Piecewise,
+}
+
 /// <summary>
 /// When programs fire. Constant: the k-th firing of a run that starts at S with rate R is at
 /// S + floor(k * 1e9 / R) (no drift); Poisson: exponential gaps accumulated in fractional ns, a
@@ -34,15 +45,24 @@ internal struct FiringState
 /// </summary>
 internal static class FiringProcess
 {
-    public static void Start(ref FiringState fs, FireSpec fire, long now)
+    public static FireKind KindOf(FireSpec fire) => fire switch
     {
-        switch (fire)
+        ConstantFire => FireKind.Constant,
+        PoissonFire => FireKind.Poisson,
+        BurstsFire => FireKind.Bursts,
+        PiecewiseFire => FireKind.Piecewise,
+        _ => FireKind.None,
+    };
+
+    public static void Start(ref FiringState fs, ProgramPlan prog, long now)
+    {
+        switch (prog.Fire)
         {
             case ConstantFire c:
-                SetRate(ref fs, fire, c.RatePerSec, now);
+                SetRate(ref fs, prog, c.RatePerSec, now);
                 break;
             case PoissonFire p:
-                SetRate(ref fs, fire, p.RatePerSec, now);
+                SetRate(ref fs, prog, p.RatePerSec, now);
                 break;
             case BurstsFire b:
                 fs.BurstIndex = 0;
@@ -62,10 +82,11 @@ internal static class FiringProcess
     }
 
     /// <summary>A new rate from now on (constant: a new evenly spaced run whose first firing is now; Poisson: redrawn from now).</summary>
-    public static void SetRate(ref FiringState fs, FireSpec fire, double rate, long now)
+    public static void SetRate(ref FiringState fs, ProgramPlan prog, double rate, long now)
     {
         fs.Rate = rate;
-        if (fire is PoissonFire)
+        fs.GapNs = rate > 0 ? 1e9 / rate : 0;
+        if (prog.Kind == FireKind.Poisson)
         {
             fs.Clock = now;
             NextPoisson(ref fs);
@@ -79,13 +100,17 @@ internal static class FiringProcess
     }
 
     /// <summary>Schedules the firing after the one that just happened.</summary>
-    public static void Next(ref FiringState fs, FireSpec fire)
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public static void Next(ref FiringState fs, ProgramPlan prog)
     {
-        switch (fire)
+        if (prog.Kind == FireKind.Poisson) NextPoisson(ref fs);
+        else NextOther(ref fs, prog);
+    }
+
+    private static void NextOther(ref FiringState fs, ProgramPlan prog)
+    {
+        switch (prog.Fire)
         {
-            case PoissonFire:
-                NextPoisson(ref fs);
-                break;
             case ConstantFire:
                 NextConstant(ref fs);
                 break;
@@ -112,6 +137,7 @@ internal static class FiringProcess
         return index != 0 && t / index != every ? long.MaxValue : t;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private static void NextPoisson(ref FiringState fs)
     {
         if (!(fs.Rate > 0))
@@ -119,7 +145,7 @@ internal static class FiringProcess
             fs.NextNs = long.MaxValue;
             return;
         }
-        fs.Clock += fs.FireRng.NextExponential() * (1e9 / fs.Rate);
+        fs.Clock += fs.FireRng.NextExponential() * fs.GapNs;
         fs.NextNs = ToTime(fs.Clock);
     }
 
@@ -130,7 +156,7 @@ internal static class FiringProcess
             fs.NextNs = long.MaxValue;
             return;
         }
-        double offset = fs.K * (1e9 / fs.Rate);
+        double offset = fs.K * fs.GapNs;
         fs.K++;
         fs.NextNs = offset >= long.MaxValue / 2 ? long.MaxValue : fs.SegStart + (long)offset;
     }

@@ -67,8 +67,11 @@ internal sealed class ProgramPlan
     public int Index;
     public required bool[] OnCpu;
     public required FireSpec Fire;
+    public FireKind Kind;
     public ExecContext Context;
     public required CallPlan[] Body;
+    /// <summary>Index of the body's first call among all call sites of the plan.</summary>
+    public int SiteBase;
 }
 
 internal sealed class ConsumerPlan
@@ -115,6 +118,8 @@ internal sealed class HostPlan
     public PrintkWorld? SharedWorld;
     public ulong IdleCommAddress;
     public string[] EventNames = [];
+    /// <summary>Body calls over all programs (each is a call site with its own return-count cache per CPU).</summary>
+    public int CallSites;
 
     public static HostPlan For(Scenario scenario, int groupIndex)
     {
@@ -268,11 +273,17 @@ internal sealed class HostPlan
                 Index = p,
                 OnCpu = on,
                 Fire = ps.Fire,
+                Kind = FiringProcess.KindOf(ps.Fire),
                 Context = (ExecContext)(int)ps.Context,
                 Body = body,
             });
         }
         plan0.Programs = programs.ToArray();
+        foreach (var pp in plan0.Programs)
+        {
+            pp.SiteBase = plan0.CallSites;
+            plan0.CallSites += pp.Body.Length;
+        }
 
         var tl = new List<TimelineAction>();
         foreach (var a in s.Timeline)

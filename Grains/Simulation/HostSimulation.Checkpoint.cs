@@ -72,8 +72,10 @@ public sealed partial class HostSimulation
                 w.Write(r.BatchCount);
                 w.Write(r.BatchPos);
                 w.Write(r.WakeAfterStall);
+                w.Write(r.DrainAll);
                 WriteBits(w, r.NonEmptyBits);
                 WriteBits(w, r.SignaledBits);
+                WriteBits(w, r.BatchBits);
             }
         }
         return ms.ToArray();
@@ -158,8 +160,10 @@ public sealed partial class HostSimulation
             rd.BatchCount = r.ReadInt32();
             rd.BatchPos = r.ReadInt32();
             rd.WakeAfterStall = r.ReadBoolean();
+            rd.DrainAll = r.ReadBoolean();
             ReadBits(r, rd.NonEmptyBits);
             ReadBits(r, rd.SignaledBits);
+            ReadBits(r, rd.BatchBits);
         }
         if (r.BaseStream.Position != r.BaseStream.Length) throw new CheckpointMismatchException($"{HostName}: trailing bytes in the checkpoint");
     }
@@ -297,6 +301,7 @@ public sealed partial class HostSimulation
         fs.NextNs = r.ReadInt64();
         fs.Counter = r.ReadInt64();
         fs.Rate = r.ReadDouble();
+        fs.GapNs = fs.Rate > 0 ? 1e9 / fs.Rate : 0;
         fs.Clock = r.ReadDouble();
         fs.SegStart = r.ReadInt64();
         fs.K = r.ReadInt64();

@@ -85,12 +85,12 @@ public sealed partial class HostSimulation
     {
         int p = _plan.ProgramIndex(program);
         if (p < 0) return; // not loaded on this group
-        var fire = _plan.Programs[p].Fire;
-        if (fire is not (ConstantFire or PoissonFire)) return;
+        var prog = _plan.Programs[p];
+        if (prog.Kind is not (FireKind.Constant or FireKind.Poisson)) return;
         for (int cpu = 0; cpu < _cpus; cpu++)
         {
             ref var fs = ref _fire[cpu * _progCount + p];
-            if (fs.Attached) FiringProcess.SetRate(ref fs, fire, rate, t);
+            if (fs.Attached) FiringProcess.SetRate(ref fs, prog, rate, t);
         }
         RebuildHeap();
     }

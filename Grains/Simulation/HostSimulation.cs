@@ -26,6 +26,7 @@ public sealed partial class HostSimulation
     private readonly HostPlan _plan;
     private readonly int _cpus;
     private readonly int _progCount;
+    private readonly long _durationNs;
 
     // Tasks and CPUs.
     private readonly int[] _taskCpu;
@@ -44,7 +45,8 @@ public sealed partial class HostSimulation
 
     // Programs.
     private readonly FiringState[] _fire; // [cpu * programs + program]
-    private readonly FiringHeap _heap = new();
+    private readonly FiringHeap _heap;
+    private readonly ProgramPlan[] _programs;
 
     // Readers, timeline, migrations.
     private readonly Reader[] _readers;
@@ -58,11 +60,14 @@ public sealed partial class HostSimulation
     private byte[]? _scratch;
 
     // Window accounting (per CPU), reset at every window start.
-    private readonly long[] _wFirings, _wAttempts, _wWritten, _wBytes, _wLost, _wLostReported, _wConsumed,
+    private readonly long[] _wFirings, _wWritten, _wBytes, _wLost, _wLostReported, _wConsumed,
         _wOverwritten, _wInvisible, _wFillMax, _wWakeups;
     private readonly long[] _inRing; // samples in rings by writing CPU (persistent)
     private readonly LagHistogram.Builder?[] _lag;
     private readonly ReturnCounter _returns = new();
+    // Per (CPU, call site): the last return value and how often it repeated since, flushed into _returns when it changes.
+    private readonly long[] _siteKey, _siteCount;
+    private readonly int _sites;
     private List<CapturedRecord>? _records;
 
     /// <summary>Builds the host at time 0.</summary>
@@ -85,6 +90,7 @@ public sealed partial class HostSimulation
         HostName = scenario.Fleet[groupIndex].HostName(hostIndex);
         _plan = HostPlan.For(scenario, groupIndex);
         _cpus = _plan.Cpus;
+        _durationNs = scenario.DurationNs;
         _progCount = _plan.Programs.Length;
 
         _taskCpu = new int[_plan.Tasks.Length];
@@ -96,11 +102,14 @@ public sealed partial class HostSimulation
         Array.Fill(_online, true);
         _onlineCount = _cpus;
 
-        _wFirings = new long[_cpus]; _wAttempts = new long[_cpus]; _wWritten = new long[_cpus];
+        _wFirings = new long[_cpus]; _wWritten = new long[_cpus];
         _wBytes = new long[_cpus]; _wLost = new long[_cpus]; _wLostReported = new long[_cpus];
         _wConsumed = new long[_cpus]; _wOverwritten = new long[_cpus]; _wInvisible = new long[_cpus];
         _wFillMax = new long[_cpus]; _wWakeups = new long[_cpus]; _inRing = new long[_cpus];
         _lag = new LagHistogram.Builder?[_cpus];
+        _sites = _plan.CallSites;
+        _siteKey = new long[_cpus * _sites];
+        _siteCount = new long[_cpus * _sites];
 
         // perf_event_open of every instance, in event order then CPU / task order; ids from 1.
         _instances = new EventInstance[_plan.Events.Length][];
@@ -151,7 +160,11 @@ public sealed partial class HostSimulation
             }
         }
 
+        _programs = _plan.Programs;
         _fire = new FiringState[_cpus * _progCount];
+        _heap = new FiringHeap(Math.Max(1, _fire.Length));
+        if (scenario.DurationNs > _heap.MaxTime)
+            throw new SimulationSetupException($"duration {scenario.DurationNs} ns is too long for {_fire.Length} (CPU, program) pairs (at most {_heap.MaxTime} ns)");
         for (int cpu = 0; cpu < _cpus; cpu++)
         {
             for (int p = 0; p < _progCount; p++)
@@ -162,7 +175,7 @@ public sealed partial class HostSimulation
                 fs.FireRng = Xoshiro256.FromSeed(StreamSeeds.Program(scenario.Seed, HostName, cpu, prog.Name, "fire"));
                 fs.BodyRng = Xoshiro256.FromSeed(StreamSeeds.Program(scenario.Seed, HostName, cpu, prog.Name, "body"));
                 fs.Attached = true;
-                FiringProcess.Start(ref fs, prog.Fire, 0);
+                FiringProcess.Start(ref fs, prog, 0);
             }
         }
         RebuildHeap();
@@ -246,12 +259,15 @@ public sealed partial class HostSimulation
         return new ConservationResult(HostName, rings);
     }
 
+    /// <summary>The event instances in open order (tests).</summary>
+    internal IReadOnlyList<EventInstance> InstancesForTest => _allInstances;
+
     /// <summary>Approximate bytes of managed state this host keeps between windows (for capacity planning).</summary>
     public long EstimateStateBytes()
     {
         const int obj = 24; // object header + method table + array length, roughly
         long b = 400 + 8L * 12 * _cpus + (4 + 1 + 4) * (long)_cpus + _taskCpu.Length * 4L;
-        b += (long)_fire.Length * Unsafe.SizeOf<FiringState>() + 16L * _heap.Count;
+        b += (long)_fire.Length * Unsafe.SizeOf<FiringState>() + 8L * _heap.Count;
         foreach (var arr in _cpuTasks) b += obj + 4L * arr.Length;
         foreach (var inst in _allInstances)
         {
@@ -268,13 +284,41 @@ public sealed partial class HostSimulation
 
     private void RunUntil(long end)
     {
-        var heap = _heap;
         var timeline = _plan.Timeline;
-        var readers = _readers;
         while (true)
         {
             long tT = _timelineNext < timeline.Length ? timeline[_timelineNext].AtNs : long.MaxValue;
             long tM = _nextMigrate;
+            // Same-time order: timeline, migrations, readers, firings.
+            if (tT <= tM && tT < end)
+            {
+                RunReadersAndFirings(tT);
+                ApplyTimeline(timeline[_timelineNext++], tT);
+                SkipTimelineOfOtherHosts();
+                continue;
+            }
+            if (tM < end)
+            {
+                RunReadersAndFirings(tM);
+                MigrateAll(tM);
+                _nextMigrate = tM + _plan.Group.MigrateEveryNs!.Value;
+                continue;
+            }
+            RunReadersAndFirings(end);
+            return;
+        }
+    }
+
+    /// <summary>Runs reader events and firings due before `limit` (readers first at equal times). Always true.</summary>
+    private bool RunReadersAndFirings(long limit)
+    {
+        var heap = _heap;
+        var readers = _readers;
+        int shift = heap.SlotBits;
+        ulong slotMask = heap.SlotMask;
+        int progs = _progCount;
+        while (true)
+        {
             long tR = long.MaxValue;
             int ri = -1;
             for (int i = 0; i < readers.Length; i++)
@@ -285,68 +329,55 @@ public sealed partial class HostSimulation
                     ri = i;
                 }
             }
-            long tF = heap.Count > 0 ? heap.Top.Time : long.MaxValue;
-            // Same-time order: timeline, migrations, readers, firings.
-            if (tT <= tM && tT <= tR && tT <= tF)
+            ulong top = heap.Count > 0 ? heap.Top : ulong.MaxValue;
+            if (tR < limit && (ulong)tR <= top >> shift)
             {
-                if (tT >= end) return;
-                ApplyTimeline(timeline[_timelineNext++], tT);
-                SkipTimelineOfOtherHosts();
-                continue;
-            }
-            if (tM <= tR && tM <= tF)
-            {
-                if (tM >= end) return;
-                MigrateAll(tM);
-                _nextMigrate = tM + _plan.Group.MigrateEveryNs!.Value;
-                continue;
-            }
-            if (tR <= tF)
-            {
-                if (tR >= end) return;
                 readers[ri].Step(tR);
                 continue;
             }
-            if (tF >= end) return;
-            // Firings until something else is due.
-            long limit = Math.Min(Math.Min(tT, tM), Math.Min(tR, end));
+            // Firings before the reader's next event and the limit (keys below stopKey).
+            long stop = Math.Min(tR, limit);
+            ulong stopKey = (ulong)stop << shift;
+            if (top >= stopKey) return true;
             do
             {
-                ref var top = ref heap.Top;
-                int cpu = top.Cpu, p = top.Prog;
-                long t = top.Time;
-                ref var fs = ref _fire[cpu * _progCount + p];
-                if (_online[cpu]) RunBody(cpu, p, t, ref fs);
-                var prog = _plan.Programs[p];
-                FiringProcess.Next(ref fs, prog.Fire);
-                if (fs.NextNs == long.MaxValue) heap.Pop();
-                else heap.ReplaceTopTime(fs.NextNs);
+                int slot = (int)(top & slotMask);
+                long t = (long)(top >> shift);
+                ref var fs = ref _fire[slot];
+                int cpu = progs == 1 ? slot : slot / progs;
+                var prog = _programs[slot - cpu * progs];
+                if (_online[cpu]) RunBody(cpu, prog, t, ref fs);
+                FiringProcess.Next(ref fs, prog);
+                if (fs.NextNs < _durationNs) heap.ReplaceTop(((ulong)fs.NextNs << shift) | (uint)slot);
+                else heap.Pop();
                 // A firing may have woken a reader: it goes before later firings.
                 for (int i = 0; i < readers.Length; i++)
-                    if (readers[i].NextTime < limit) limit = readers[i].NextTime;
-            } while (heap.Count > 0 && heap.Top.Time < limit);
+                {
+                    if (readers[i].NextTime < stop)
+                    {
+                        stop = readers[i].NextTime;
+                        stopKey = (ulong)stop << shift;
+                    }
+                }
+                top = heap.Count > 0 ? heap.Top : ulong.MaxValue;
+            } while (top < stopKey);
         }
     }
 
     private void RebuildHeap()
     {
         _heap.Clear();
-        for (int cpu = 0; cpu < _cpus; cpu++)
+        for (int slot = 0; slot < _fire.Length; slot++)
         {
-            for (int p = 0; p < _progCount; p++)
-            {
-                ref var fs = ref _fire[cpu * _progCount + p];
-                if (fs.Attached && fs.NextNs != long.MaxValue)
-                    _heap.Push(new FiringEntry { Time = fs.NextNs, Cpu = cpu, Prog = p });
-            }
+            ref var fs = ref _fire[slot];
+            if (fs.Attached && fs.NextNs < _durationNs) _heap.Push(_heap.Key(fs.NextNs, slot));
         }
     }
 
     // ------------------------------------------------------------------ a firing
 
-    private void RunBody(int cpu, int p, long t, ref FiringState fs)
+    private void RunBody(int cpu, ProgramPlan prog, long t, ref FiringState fs)
     {
-        var prog = _plan.Programs[p];
         int task = CurrentTask(cpu);
         var current = task < 0 ? SimTask.Idle : _plan.Tasks[task].Task;
         var ctx = new HelperContext(cpu, current, prog.Context, (ulong)t);
@@ -362,7 +393,15 @@ public sealed partial class HostSimulation
                 HelperKind.PerfEventReadValue => ReadValue(in ctx, call, t),
                 _ => Printf(in ctx, call, ref fs, task),
             };
-            _returns.Add(ReturnCounter.Key(cpu, (int)call.Kind, ret));
+            long key = ReturnCounter.Key(cpu, (int)call.Kind, ret);
+            int site = cpu * _sites + prog.SiteBase + i;
+            if (_siteKey[site] == key) _siteCount[site]++;
+            else
+            {
+                if (_siteCount[site] != 0) _returns.Add(_siteKey[site], _siteCount[site]);
+                _siteKey[site] = key;
+                _siteCount[site] = 1;
+            }
         }
         fs.Counter++;
     }
@@ -427,7 +466,6 @@ public sealed partial class HostSimulation
         {
             inst!.Attempts++;
             inst.Lost++;
-            _wAttempts[ctx.Cpu]++;
             _wLost[ctx.Cpu]++;
         }
         return ret;
@@ -439,7 +477,6 @@ public sealed partial class HostSimulation
         int recSize = (ushort)(inst.FixedSize + (inst.HasRaw ? (size + 4 + 7) & ~7 : 0));
         inst.Attempts++;
         inst.Written++;
-        _wAttempts[cpu]++;
         _wWritten[cpu]++;
         _wBytes[cpu] += recSize;
         var q = inst.Queue!;
@@ -599,6 +636,12 @@ public sealed partial class HostSimulation
 
     private WindowStats EndWindow(long index, long start, long end)
     {
+        for (int site = 0; site < _siteCount.Length; site++)
+        {
+            if (_siteCount[site] == 0) continue;
+            _returns.Add(_siteKey[site], _siteCount[site]);
+            _siteCount[site] = 0;
+        }
         var perCpu = new List<HelperReturnCount>?[_cpus];
         _returns.ForEach((key, count) =>
         {
@@ -615,7 +658,7 @@ public sealed partial class HostSimulation
             {
                 Firings = _wFirings[c],
                 Helpers = perCpu[c] is { } l ? HelperReturns.From(l) : HelperReturns.Empty,
-                Attempts = _wAttempts[c],
+                Attempts = _wWritten[c] + _wLost[c],
                 RecordsWritten = _wWritten[c],
                 BytesWritten = _wBytes[c],
                 Lost = _wLost[c],
@@ -631,7 +674,7 @@ public sealed partial class HostSimulation
             cpus[c] = new CpuWindowStats(c, counters);
             totals = totals.Plus(counters);
         }
-        Array.Clear(_wFirings); Array.Clear(_wAttempts); Array.Clear(_wWritten); Array.Clear(_wBytes);
+        Array.Clear(_wFirings); Array.Clear(_wWritten); Array.Clear(_wBytes);
         Array.Clear(_wLost); Array.Clear(_wLostReported); Array.Clear(_wConsumed); Array.Clear(_wOverwritten);
         Array.Clear(_wInvisible); Array.Clear(_wFillMax); Array.Clear(_wWakeups);
 

@@ -5,13 +5,16 @@ namespace BpfTraceSim.Grains.Simulation;
 
 /// <summary>
 /// A consumer on one host (libbpf's perf_buffer): a single server for all the rings it reads.
-/// It sleeps until a ring signals (wakeup_events / watermark) or its poll timeout fires; after
-/// wakeup_latency it starts a batch: it acknowledges the signals, then visits its rings with
-/// unread records in index order, and from each takes the records it finds there when it gets to
-/// it, one at a time, each costing a service time (a LOST record costs none, it only adds its
-/// count). per_record: the tail passes each record when its service ends; per_batch: the tail
-/// passes the ring's whole batch when its last record ends. After a batch, a signal that came in
-/// meanwhile starts the next batch at once; otherwise the reader sleeps again, the poll timeout
+/// It sleeps until a ring signals (wakeup_events / watermark: epoll readiness) or its poll
+/// timeout fires; wakeup_latency later it starts a batch. A batch started by signals visits the
+/// rings that signalled (epoll's ready list; rings that did not reach their wake-up threshold
+/// are not read, as with perf_buffer__poll); one started by the timeout visits every ring with
+/// unread records (as perf_buffer__consume). Rings are visited in index order; from each the
+/// reader takes the records it finds there when it gets to it, one at a time, each costing a
+/// service time (a LOST record costs none, it only adds its count). per_record: the tail passes
+/// each record when its service ends; per_batch: the tail passes the ring's whole batch when its
+/// last record ends. After a batch, signals that came in meanwhile start the next batch at once
+/// (epoll_wait returns without sleeping); otherwise the reader sleeps again, the poll timeout
 /// counting from then. A stall postpones whatever the reader was doing by its length.
 /// </summary>
 internal sealed class Reader
@@ -32,9 +35,11 @@ internal sealed class Reader
     private readonly EventInstance[] _rings;
     private readonly ulong[] _nonEmpty;
     private readonly ulong[] _signaled;
+    private readonly ulong[] _batch; // rings the current batch still has to visit
     private readonly bool _perRecord;
     private readonly long _latency, _pollTimeout;
-    private readonly ServiceSpec _service;
+    private readonly int _serviceKind; // 0 fixed, 1 exponential, 2 uniform
+    private readonly long _serviceA, _serviceB;
 
     public Xoshiro256 Rng;
     public ReaderState State;
@@ -43,6 +48,8 @@ internal sealed class Reader
     public int CurRing = -1, ScanPos, BatchCount, BatchPos;
     /// <summary>A wake-up (signal or timeout) was pending when a stall began.</summary>
     public bool WakeAfterStall;
+    /// <summary>The pending wake-up is the poll timeout's: the batch reads every ring with records.</summary>
+    public bool DrainAll;
 
     public Reader(HostSimulation host, ConsumerSpec spec, EventInstance[] rings, Xoshiro256 rng)
     {
@@ -50,10 +57,25 @@ internal sealed class Reader
         _rings = rings;
         _nonEmpty = new ulong[(rings.Length + 63) / 64];
         _signaled = new ulong[(rings.Length + 63) / 64];
+        _batch = new ulong[(rings.Length + 63) / 64];
         _perRecord = spec.TailUpdate == TailUpdate.PerRecord;
         _latency = spec.WakeupLatencyNs;
         _pollTimeout = Math.Max(1, spec.PollTimeoutNs);
-        _service = spec.Service;
+        switch (spec.Service)
+        {
+            case ExponentialService e:
+                _serviceKind = 1;
+                _serviceA = e.MeanNs;
+                break;
+            case UniformService u:
+                _serviceKind = 2;
+                _serviceA = u.MinNs;
+                _serviceB = u.MaxNs;
+                break;
+            case FixedService f:
+                _serviceA = f.Ns;
+                break;
+        }
         Rng = rng;
         State = ReaderState.Idle;
         NextTime = _pollTimeout;
@@ -62,6 +84,7 @@ internal sealed class Reader
     public int RingCount => _rings.Length;
     internal ulong[] NonEmptyBits => _nonEmpty;
     internal ulong[] SignaledBits => _signaled;
+    internal ulong[] BatchBits => _batch;
 
     /// <summary>Samples of ring the reader has served but whose space the tail still holds (per_batch mid-batch).</summary>
     public long ServedNotReleased(int ring)
@@ -98,7 +121,7 @@ internal sealed class Reader
                 break;
             case ReaderState.Waking:
                 State = ReaderState.Stalled;
-                WakeAfterStall = true;
+                WakeAfterStall = true; // DrainAll stays as the wake-up set it
                 NextTime = Math.Max(NextTime, t + d);
                 break;
             case ReaderState.Stalled:
@@ -118,6 +141,7 @@ internal sealed class Reader
             case ReaderState.Idle:
                 // Poll timeout: wakes without a signal.
                 State = ReaderState.Waking;
+                DrainAll = true;
                 NextTime = t + _latency;
                 if (_latency == 0) StartBatch(t);
                 break;
@@ -151,6 +175,10 @@ internal sealed class Reader
 
     private void StartBatch(long t)
     {
+        // The rings to visit: those that signalled, or every ring with records after a timeout.
+        if (DrainAll) _nonEmpty.CopyTo(_batch, 0);
+        else _signaled.CopyTo(_batch, 0);
+        DrainAll = false;
         // poll() consumes the readiness of every ring that signalled.
         for (int w = 0; w < _signaled.Length; w++)
         {
@@ -169,11 +197,12 @@ internal sealed class Reader
         Continue(t);
     }
 
-    private int NextNonEmpty(int from)
+    /// <summary>The next ring of the batch with records, from `from` on; -1 when the batch is done.</summary>
+    private int NextInBatch(int from)
     {
-        for (int w = from >> 6; w < _nonEmpty.Length; w++)
+        for (int w = from >> 6; w < _batch.Length; w++)
         {
-            ulong bits = _nonEmpty[w];
+            ulong bits = _batch[w] & _nonEmpty[w];
             if (w == from >> 6) bits &= ~0UL << (from & 63);
             if (bits != 0) return (w << 6) + BitOperations.TrailingZeroCount(bits);
         }
@@ -187,7 +216,7 @@ internal sealed class Reader
         {
             if (CurRing < 0)
             {
-                int r = NextNonEmpty(ScanPos);
+                int r = NextInBatch(ScanPos);
                 if (r < 0)
                 {
                     EndBatch(t);
@@ -226,6 +255,7 @@ internal sealed class Reader
                 }
             }
             if (q.Count == 0) _nonEmpty[CurRing >> 6] &= ~(1UL << CurRing);
+            _batch[CurRing >> 6] &= ~(1UL << CurRing);
             ScanPos = CurRing + 1;
             CurRing = -1;
         }
@@ -254,18 +284,11 @@ internal sealed class Reader
         else Sleep(t);
     }
 
-    private long ServiceTime()
+    /// <summary>One record's service time in whole ns (exponential: rounded to nearest; uniform: an integer in [a, b]).</summary>
+    private long ServiceTime() => _serviceKind switch
     {
-        switch (_service)
-        {
-            case FixedService f:
-                return f.Ns;
-            case ExponentialService e:
-                return (long)Math.Round(Rng.NextExponential() * e.MeanNs, MidpointRounding.ToEven);
-            case UniformService u:
-                return Rng.NextInclusive(u.MinNs, u.MaxNs);
-            default:
-                return 0;
-        }
-    }
+        0 => _serviceA,
+        1 => (long)Math.Round(Rng.NextExponential() * _serviceA, MidpointRounding.ToEven),
+        _ => Rng.NextInclusive(_serviceA, _serviceB),
+    };
 }

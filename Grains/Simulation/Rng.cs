@@ -52,9 +52,34 @@ public struct Xoshiro256
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public double NextDouble() => (Next() >> 11) * (1.0 / (1UL << 53));
 
-    /// <summary>Exponential with mean 1: -ln(1 - U), U in [0, 1), so the argument is in (0, 1].</summary>
+    /// <summary>
+    /// Exponential with mean 1, by Marsaglia and Tsang's ziggurat (256 layers): one 64-bit draw
+    /// and a table look-up almost always (the layer from the low 8 bits, the abscissa from the
+    /// high 32, so the two are independent); the tail beyond R is R + Exp(1) by inversion.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public double NextExponential() => -Math.Log(1.0 - NextDouble());
+    public double NextExponential()
+    {
+        ulong r = Next();
+        int i = (int)(r & 0xff);
+        uint j = (uint)(r >> 32);
+        if (j < ExpZiggurat.K[i]) return j * ExpZiggurat.W[i];
+        return ExpSlow(i, j);
+    }
+
+    private double ExpSlow(int i, uint j)
+    {
+        while (true)
+        {
+            if (i == 0) return ExpZiggurat.R - Math.Log(1.0 - NextDouble());
+            double x = j * ExpZiggurat.W[i];
+            if (ExpZiggurat.F[i] + NextDouble() * (ExpZiggurat.F[i - 1] - ExpZiggurat.F[i]) < Math.Exp(-x)) return x;
+            ulong r = Next();
+            i = (int)(r & 0xff);
+            j = (uint)(r >> 32);
+            if (j < ExpZiggurat.K[i]) return j * ExpZiggurat.W[i];
+        }
+    }
 
     /// <summary>Uniform integer in [min, max] (Lemire's multiply-shift; max - min below 2^63).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -63,6 +88,38 @@ public struct Xoshiro256
         ulong range = (ulong)(max - min) + 1;
         if (range == 0) return (long)Next(); // the whole 64-bit range
         return min + (long)Math.BigMul(Next(), range, out _);
+    }
+}
+
+/// <summary>The tables of the exponential ziggurat (Marsaglia and Tsang 2000, 256 layers, 32-bit abscissae).</summary>
+internal static class ExpZiggurat
+{
+    /// <summary>Start of the tail.</summary>
+    public const double R = 7.69711747013104972;
+    private const double Area = 3.949659822581572e-3; // area of each layer
+    public static readonly uint[] K = new uint[256];
+    public static readonly double[] W = new double[256];
+    public static readonly double[] F = new double[256];
+
+    static ExpZiggurat()
+    {
+        const double m2 = 4294967296.0;
+        double de = R, te = de;
+        double q = Area / Math.Exp(-de);
+        K[0] = (uint)(de / q * m2);
+        K[1] = 0;
+        W[0] = q / m2;
+        W[255] = de / m2;
+        F[0] = 1.0;
+        F[255] = Math.Exp(-de);
+        for (int i = 254; i >= 1; i--)
+        {
+            de = -Math.Log(Area / de + Math.Exp(-de));
+            K[i + 1] = (uint)(de / te * m2);
+            te = de;
+            F[i] = Math.Exp(-de);
+            W[i] = de / m2;
+        }
     }
 }
 

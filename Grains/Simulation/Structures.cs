@@ -2,30 +2,39 @@ using System.Runtime.CompilerServices;
 
 namespace BpfTraceSim.Grains.Simulation;
 
-/// <summary>The next firing of one (CPU, program): ordered by time, then CPU, then program, so ties break the same way every run.</summary>
-internal struct FiringEntry
-{
-    public long Time;
-    public int Cpu;
-    public int Prog;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly bool Before(in FiringEntry o) =>
-        Time < o.Time || (Time == o.Time && (Cpu < o.Cpu || (Cpu == o.Cpu && Prog < o.Prog)));
-}
-
-/// <summary>A binary min-heap of firings stored in a struct array (no allocation per operation).</summary>
+/// <summary>
+/// A binary min-heap of pending firings, one per (CPU, program). A key is (time &lt;&lt; SlotBits) |
+/// slot with slot = cpu * programs + program, so keys order by time, then CPU, then program (ties
+/// break the same way every run) and a comparison is one unsigned compare.
+/// </summary>
 internal sealed class FiringHeap
 {
-    private FiringEntry[] _a = new FiringEntry[16];
+    private ulong[] _a = new ulong[16];
+
+    public FiringHeap(int slots)
+    {
+        int bits = 1;
+        while ((1L << bits) < slots) bits++;
+        SlotBits = bits;
+        SlotMask = (1UL << bits) - 1;
+        MaxTime = (long)(ulong.MaxValue >> bits);
+    }
+
+    public int SlotBits { get; }
+    public ulong SlotMask { get; }
+    /// <summary>The latest time a key can hold.</summary>
+    public long MaxTime { get; }
 
     public int Count { get; private set; }
 
-    public ref FiringEntry Top => ref _a[0];
+    public ulong Top => _a[0];
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ulong Key(long time, int slot) => ((ulong)time << SlotBits) | (uint)slot;
 
     public void Clear() => Count = 0;
 
-    public void Push(in FiringEntry e)
+    public void Push(ulong key)
     {
         if (Count == _a.Length) Array.Resize(ref _a, _a.Length * 2);
         int i = Count++;
@@ -33,22 +42,16 @@ internal sealed class FiringHeap
         while (i > 0)
         {
             int parent = (i - 1) >> 1;
-            if (!e.Before(in a[parent])) break;
+            if (key >= a[parent]) break;
             a[i] = a[parent];
             i = parent;
         }
-        a[i] = e;
+        a[i] = key;
     }
 
-    /// <summary>Gives the top a new time (its next firing) and restores the order; the common case after a firing.</summary>
+    /// <summary>Replaces the top (the firing that just ran) by the same slot's next firing.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void ReplaceTopTime(long time)
-    {
-        var a = _a;
-        var e = a[0];
-        e.Time = time;
-        SiftDown(e, 0);
-    }
+    public void ReplaceTop(ulong key) => SiftDown(key, 0);
 
     public void Pop()
     {
@@ -57,7 +60,7 @@ internal sealed class FiringHeap
         SiftDown(_a[n], 0);
     }
 
-    private void SiftDown(FiringEntry e, int i)
+    private void SiftDown(ulong key, int i)
     {
         var a = _a;
         int n = Count;
@@ -65,13 +68,18 @@ internal sealed class FiringHeap
         {
             int child = 2 * i + 1;
             if (child >= n) break;
+            ulong c = a[child];
             int right = child + 1;
-            if (right < n && a[right].Before(in a[child])) child = right;
-            if (!a[child].Before(in e)) break;
-            a[i] = a[child];
+            if (right < n && a[right] < c)
+            {
+                child = right;
+                c = a[right];
+            }
+            if (c >= key) break;
+            a[i] = c;
             i = child;
         }
-        a[i] = e;
+        a[i] = key;
     }
 }
 
@@ -183,7 +191,9 @@ internal sealed class ReturnCounter
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Add(long key)
+    public void Add(long key) => Add(key, 1);
+
+    public void Add(long key, long n)
     {
         int i = (int)((ulong)(key * unchecked((long)0x9e37_79b9_7f4a_7c15UL)) >> 32) & _mask;
         var keys = _keys;
@@ -192,14 +202,14 @@ internal sealed class ReturnCounter
             long k = keys[i];
             if (k == key)
             {
-                _counts[i]++;
+                _counts[i] += n;
                 return;
             }
             if (k == Empty) break;
             i = (i + 1) & _mask;
         }
         keys[i] = key;
-        _counts[i] = 1;
+        _counts[i] = n;
         if (++_used * 2 > keys.Length) Rehash();
     }
 
