@@ -78,13 +78,13 @@ public sealed class ScenarioRunner(ConnectCluster connect, TextWriter stderr, bo
             CaptureRecords = req.Records is not null,
             Parallelism = req.Parallelism,
         };
-        using var trace = req.TracePipe is null ? null : PendingFile.Create(req.TracePipe);
-        using var records = req.Records is null ? null : PendingFile.Create(req.Records);
-
+        PendingFile? trace = null, records = null;
         IAsyncDisposable? owner = null;
         IScenarioGrain? grain = null;
         try
         {
+            trace = req.TracePipe is null ? null : PendingFile.Create(req.TracePipe);
+            records = req.Records is null ? null : PendingFile.Create(req.Records);
             var (grains, o) = await connect(req.Cluster, ct);
             owner = o;
             string runId = $"{SafeName(scenario.Name)}-{Guid.NewGuid():N}";
@@ -128,8 +128,26 @@ public sealed class ScenarioRunner(ConnectCluster connect, TextWriter stderr, bo
             await stderr.WriteLineAsync($"bpfsim run: {req.ScenarioPath}: {e.Message}");
             return ExitFailed;
         }
+        catch (ArgumentException e) when (grain is null)
+        {
+            // --cluster that is not host:port[,host:port]
+            await stderr.WriteLineAsync($"bpfsim run: {e.Message}");
+            return ScenarioException.ExitCode;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            await stderr.WriteLineAsync($"bpfsim run: cannot write the output: {e.Message}; nothing written");
+            return ExitFailed;
+        }
+        catch (OrleansException e)
+        {
+            await stderr.WriteLineAsync($"bpfsim run: the cluster failed: {e.Message}; nothing written");
+            return ExitFailed;
+        }
         finally
         {
+            trace?.Dispose();
+            records?.Dispose();
             if (grain is not null)
             {
                 try { await grain.Shutdown(); } catch (Exception) { /* best effort: the grains idle out anyway */ }

@@ -164,3 +164,40 @@ public sealed class ReportJsonTests
         Assert.Equal(value, JsonSerializer.Deserialize<string>(json));
     }
 }
+
+/// <summary>report.html built from a hand-made report: stable bytes, unique SVG ids, every plot present.</summary>
+public sealed class ReportHtmlTests
+{
+    [Fact]
+    public void The_same_report_renders_the_same_page_with_unique_ids()
+    {
+        var (report, perCpu) = ReportJsonTests.Sample();
+        string a = ReportHtml.Render(report, perCpu);
+        string b = ReportHtml.Render(report, perCpu); // Skia's id counters have moved on in between
+        Assert.Equal(a, b);
+        var ids = System.Text.RegularExpressions.Regex.Matches(a, "\\bid=\"([^\"]+)\"").Select(m => m.Groups[1].Value).ToList();
+        Assert.Equal(ids.Count, ids.Distinct().Count());
+        Assert.DoesNotContain("<?xml", a);
+        foreach (var title in new[] { ReportHtml.Titles.LossHeatCpu, ReportHtml.Titles.Helper("bpf_perf_event_output"), ReportHtml.Titles.Helper("bpf_trace_printk"),
+                                      ReportHtml.Titles.RingFill, ReportHtml.Titles.ConsumerLag, ReportHtml.Titles.Records })
+            Assert.Contains($"data-title=\"{title}\"", a);
+        Assert.Equal(6, System.Text.RegularExpressions.Regex.Matches(a, "<svg ").Count);
+    }
+
+    [Fact]
+    public void Without_cpus_the_heat_map_has_a_row_per_host()
+    {
+        var (report, _) = ReportJsonTests.Sample();
+        string html = ReportHtml.Render(report with { PerCpuListed = false }, []);
+        Assert.Contains($"data-title=\"{ReportHtml.Titles.LossHeatHost}\"", html);
+        Assert.DoesNotContain(ReportHtml.Titles.LossHeatCpu, html);
+    }
+
+    [Fact]
+    public void Svg_ids_and_their_references_are_renumbered_per_plot()
+    {
+        const string svg = "<?xml version=\"1.0\"?>\n<svg><clipPath id=\"cl_17\"><rect/></clipPath><g clip-path=\"url(#cl_17)\"><image id=\"img_3\" width=\"2\"/></g><use xlink:href=\"#img_3\"/></svg>";
+        Assert.Equal("<svg><clipPath id=\"p4-0\"><rect/></clipPath><g clip-path=\"url(#p4-0)\"><image style=\"image-rendering:pixelated\" id=\"p4-1\" width=\"2\"/></g><use xlink:href=\"#p4-1\"/></svg>",
+            ReportHtml.InlineSvg(svg, "p4"));
+    }
+}

@@ -103,6 +103,31 @@ public sealed class ScenarioRunTests(ScenarioSiloFixture silo)
     }
 
     [Fact]
+    public async Task An_out_path_that_is_a_file_is_refused_before_running()
+    {
+        using var tmp = ScenarioSiloFixture.Temp();
+        Directory.CreateDirectory(tmp.Path);
+        File.WriteAllText(tmp["taken"], "x");
+        var r = await silo.Bpfsim("run", ScenarioSiloFixture.Example("quick.yaml"), "--out", tmp["taken"]);
+        Assert.Equal(2, r.Exit);
+        Assert.Equal($"bpfsim run: --out {tmp["taken"]} is a file, not a directory\n", r.Stderr);
+        Assert.Equal("x", File.ReadAllText(tmp["taken"]));
+    }
+
+    [Fact]
+    public async Task A_capture_file_that_cannot_be_created_fails_without_output()
+    {
+        using var tmp = ScenarioSiloFixture.Temp();
+        Directory.CreateDirectory(tmp.Path);
+        File.WriteAllText(tmp["file"], "x");
+        var r = await silo.Bpfsim("run", ScenarioSiloFixture.Example("quick.yaml"), "--out", tmp["out"], "--trace-pipe", Path.Combine(tmp["file"], "trace.txt"));
+        Assert.Equal(1, r.Exit);
+        Assert.StartsWith("bpfsim run: cannot write the output: ", r.Stderr);
+        Assert.EndsWith("; nothing written\n", r.Stderr);
+        Assert.False(Directory.Exists(tmp["out"]));
+    }
+
+    [Fact]
     public void Large_fleet_parses_and_would_not_list_per_cpu_without_the_option()
     {
         var s = ScenarioParser.ParseFile(ScenarioSiloFixture.Example("large-fleet.yaml"));
@@ -260,5 +285,72 @@ internal static class ReportChecks
             foreach (var ret in h.Value.EnumerateObject())
                 totalHelpers[h.Name + "/" + ret.Name] = ret.Value.GetInt64();
         Assert.Equal(totalHelpers.OrderBy(kv => kv.Key, StringComparer.Ordinal), perCpuHelpers.OrderBy(kv => kv.Key, StringComparer.Ordinal));
+    }
+}
+
+/// <summary>Fleets past 4,096 CPUs: per_cpu only with --per-cpu, read from the hosts in pages.</summary>
+[Collection(ScenarioSiloCollection.Name)]
+public sealed class LargeFleetReportTests(ScenarioSiloFixture silo)
+{
+    // 70 hosts x 64 CPUs = 4,480 CPUs; little traffic so the test is about the report's shape.
+    private const string Yaml = """
+        name: wide
+        seed: 9
+        duration: 200ms
+        window: 100ms
+        fleet:
+          - group: w
+            hosts: 70
+            cpus: 64
+        events:
+          out: { per: cpu, ring_pages: 1 }
+        maps:
+          events: { max_entries: cpus }
+        slots:
+          events: per_cpu
+        programs:
+          p:
+            fire: { process: constant, rate: 20/s }
+            body:
+              - perf_event_output: { map: events, size: 8 }
+        consumers:
+          agent:
+            events: out
+            service: { fixed: 1us }
+        """;
+
+    [Fact]
+    public async Task Per_cpu_is_listed_past_4096_cpus_only_with_the_option_and_both_runs_agree()
+    {
+        using var tmp = ScenarioSiloFixture.Temp();
+        Directory.CreateDirectory(tmp.Path);
+        File.WriteAllText(tmp["wide.yaml"], Yaml);
+        var plain = await silo.Bpfsim("run", tmp["wide.yaml"], "--out", tmp["plain"], "--quiet");
+        var listed = await silo.Bpfsim("run", tmp["wide.yaml"], "--out", tmp["listed"], "--quiet", "--per-cpu");
+        Assert.True(plain.Exit == 0 && listed.Exit == 0, plain.Stderr + listed.Stderr);
+        using var a = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(tmp["plain"], "report.json")));
+        using var b = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(tmp["listed"], "report.json")));
+        Assert.Equal(4480, a.RootElement.GetProperty("cpus").GetInt64());
+        Assert.Equal(0, a.RootElement.GetProperty("per_cpu").GetArrayLength());
+        Assert.False(a.RootElement.GetProperty("per_cpu_listed").GetBoolean());
+        var perCpu = b.RootElement.GetProperty("per_cpu");
+        Assert.Equal(4480, perCpu.GetArrayLength());
+        Assert.True(b.RootElement.GetProperty("per_cpu_listed").GetBoolean());
+        // Fleet order: host by host, CPU by CPU; past the heat map's limit no per-window losses are kept per CPU.
+        int i = 0;
+        foreach (var c in perCpu.EnumerateArray())
+        {
+            Assert.Equal($"w-{i / 64}", c.GetProperty("host").GetString());
+            Assert.Equal(i % 64, c.GetProperty("cpu").GetInt32());
+            Assert.Equal(0, c.GetProperty("lost_per_window").GetArrayLength());
+            i++;
+        }
+        // Everything but per_cpu is the same with and without the option.
+        foreach (var name in new[] { "totals", "windows", "conservation", "per_host" })
+            Assert.Equal(a.RootElement.GetProperty(name).GetRawText(), b.RootElement.GetProperty(name).GetRawText());
+        ReportChecks.SumsAgree(b.RootElement);
+        Assert.Equal(70, a.RootElement.GetProperty("per_host").GetArrayLength());
+        string html = File.ReadAllText(Path.Combine(tmp["plain"], "report.html"));
+        Assert.Contains($"data-title=\"{Reports.ReportHtml.Titles.LossHeatHost}\"", html);
     }
 }
