@@ -95,7 +95,7 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
             for (long w = 0; w < windows && !_cancel; w++)
             {
                 long window = w;
-                await ForEachHost(async h => results[h] = await _hosts[h].Grain.RunWindow(window));
+                await ForEachHost(async h => results[h] = await Retry(() => _hosts[h].Grain.RunWindow(window)));
                 Aggregate(window, results);
                 Array.Clear(results);
                 _windowsDone = w + 1;
@@ -114,7 +114,7 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
             }
 
             var finals = new HostFinal[_hosts.Length];
-            await ForEachHost(async h => finals[h] = await _hosts[h].Grain.Finish());
+            await ForEachHost(async h => finals[h] = await Retry(() => _hosts[h].Grain.Finish()));
             _report = BuildReport(scenario, finals, cpuHeat);
             if (!_report.Conservation.Ok)
             {
@@ -138,6 +138,24 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
     {
         while (e is AggregateException { InnerExceptions.Count: 1 } a) e = a.InnerExceptions[0];
         return e is ScenarioRunException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+    }
+
+    /// <summary>
+    /// A host window can outlast the response timeout; the call is repeated, and the host grain
+    /// answers a repeat with the result it kept (it runs each window once).
+    /// </summary>
+    private static async Task<T> Retry<T>(Func<Task<T>> call)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await call();
+            }
+            catch (TimeoutException) when (attempt < 10)
+            {
+            }
+        }
     }
 
     private static long[][] NewJagged(long rows, long cols)
