@@ -15,8 +15,8 @@ namespace BpfTraceSim.Grains;
 /// </summary>
 public sealed class ScenarioGrain : Grain, IScenarioGrain
 {
-    /// <summary>Hosts times windows up to which each host's lost count per window is kept (heat map by host).</summary>
-    private const long MaxHostWindowCells = 4_000_000;
+    /// <summary>Rows times windows up to which lost counts per window are kept per host and per CPU (the heat maps).</summary>
+    private const long MaxHeatCells = 4_000_000;
 
     private Scenario? _scenario;
     private ScenarioRunOptions _options = new();
@@ -71,7 +71,7 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
         {
             long windows = scenario.WindowCount;
             long cpus = scenario.CpuCount;
-            bool cpuHeat = cpus <= ScenarioRunOptions.PerCpuLimit;
+            bool cpuHeat = cpus <= ScenarioRunOptions.PerCpuLimit && cpus * windows <= MaxHeatCells;
             var hostOptions = new HostRunOptions
             {
                 CaptureTrace = _options.CaptureTrace,
@@ -87,7 +87,7 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
                 flat += _hosts[h].Cpus;
             }
             if (cpuHeat) _cpuLost = NewJagged(cpus, windows);
-            if ((long)_hosts.Length * windows <= MaxHostWindowCells) _hostLost = NewJagged(_hosts.Length, windows);
+            if ((long)_hosts.Length * windows <= MaxHeatCells) _hostLost = NewJagged(_hosts.Length, windows);
 
             await ForEachHost(h => _hosts[h].Grain.Init(scenario, _hosts[h].Group, _hosts[h].Index, hostOptions));
 
@@ -115,7 +115,7 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
 
             var finals = new HostFinal[_hosts.Length];
             await ForEachHost(async h => finals[h] = await Retry(() => _hosts[h].Grain.Finish()));
-            _report = BuildReport(scenario, finals, cpuHeat);
+            _report = BuildReport(scenario, finals);
             if (!_report.Conservation.Ok)
             {
                 var failures = _report.Conservation.Failures;
@@ -236,7 +236,7 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
         _lost += lost;
     }
 
-    private ScenarioReport BuildReport(Scenario scenario, HostFinal[] finals, bool cpuHeat)
+    private ScenarioReport BuildReport(Scenario scenario, HostFinal[] finals)
     {
         var helpers = new Dictionary<(string, long), long>();
         long firings = 0, written = 0, bytes = 0, consumed = 0, inRing = 0, lost = 0, high = 0, wakeups = 0;
