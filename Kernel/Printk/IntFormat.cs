@@ -12,8 +12,8 @@ namespace BpfTraceSim.Kernel.Printk;
 /// the renderer's), every error is -EINVAL, and -ENOSPC cannot happen (at most 12 args of 8 bytes),
 /// so the result equals the general path's. The bin-args buffer is written as the validator would
 /// leave it, also on -EINVAL (the renderer of a later call can read stale slots: "%p%d" validates
-/// one argument and renders two). %p, %s and %c return <see cref="NotHandled"/>: the caller then runs the general
-/// path from the start, which redoes everything observable.
+/// one argument and renders two). %p, %s and %c return <see cref="NotHandled"/>: the caller then
+/// runs the general path from the start, which redoes everything observable.
 /// </summary>
 [SkipLocalsInit]
 internal static class IntFormat
@@ -173,7 +173,7 @@ internal static class IntFormat
 
     private struct Cursor
     {
-        public nint I;   // at the byte after '%'; left after the conversion
+        public nint I;   // in: the byte after '%'; out: the byte after the conversion
         public int Pos;
         public int Tmp;
     }
