@@ -1,0 +1,45 @@
+using BpfTraceSim.Grains.Simulation;
+using Xunit.Abstractions;
+
+namespace BpfTraceSim.Grains.Tests.Simulation;
+
+/// <summary>
+/// A simulated CPU must stay small: the large fleet is 8192 hosts x 128 CPUs, to be held in
+/// 24 GiB (25 KB per CPU for everything). Accounting-mode rings hold no payload.
+/// </summary>
+public class MemoryTests(ITestOutputHelper output)
+{
+    private double BytesPerCpu(global::BpfTraceSim.Contracts.Scenarios.Scenario s, int hosts, int windows)
+    {
+        var keep = new HostSimulation[hosts];
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        long before = GC.GetTotalMemory(true);
+        for (int h = 0; h < hosts; h++)
+        {
+            int g = h % s.Fleet.Length;
+            keep[h] = new HostSimulation(s, g, h / s.Fleet.Length % s.Fleet[g].Hosts); // a host may repeat: memory is what counts
+            for (int w = 0; w < windows; w++) keep[h].RunWindow(w);
+        }
+        long after = GC.GetTotalMemory(true);
+        double perCpu = (double)(after - before) / (hosts * keep[0].CpuCount);
+        output.WriteLine($"{s.Name}: {perCpu:F0} bytes per simulated CPU (measured), {keep[0].EstimateStateBytes() / (double)keep[0].CpuCount:F0} estimated");
+        GC.KeepAlive(keep);
+        return perCpu;
+    }
+
+    [Fact]
+    public void A_large_fleet_cpu_costs_about_a_kilobyte()
+    {
+        var s = SimTestUtil.Example("large-fleet.yaml");
+        Assert.InRange(BytesPerCpu(s, 16, 2), 100, 2048);
+    }
+
+    [Fact]
+    public void A_cpu_whose_program_prints_stays_small_too()
+    {
+        var s = SimTestUtil.Example("cpu-offline.yaml") with { DurationNs = 1_000_000_000 };
+        Assert.InRange(BytesPerCpu(s, 16, 3), 100, 4096);
+    }
+}
