@@ -24,6 +24,7 @@ public static class Program
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(LoadCommand.Create());
         root.Subcommands.Add(TracePipeCommand.Create());
+        root.Subcommands.Add(SweepCommand.Create());
         return await root.Parse(args).InvokeAsync();
     }
 }

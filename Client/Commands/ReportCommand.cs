@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using BpfTraceSim.Client.Reports;
+using BpfTraceSim.Client.Sweeps;
 
 namespace BpfTraceSim.Client.Commands;
 
@@ -9,7 +10,7 @@ internal static class ReportCommand
 {
     public static Command Create()
     {
-        var file = new Argument<string>("REPORT") { Description = "A report.json written by `bpfsim run`." };
+        var file = new Argument<string>("REPORT") { Description = "A report.json written by `bpfsim run`, or a sweep.json written by `bpfsim sweep`." };
         var top = new Option<int>("--top")
         {
             Description = "How many hosts to list under loss per host, and how many errors under top errors.",
@@ -17,7 +18,8 @@ internal static class ReportCommand
             HelpName = "N",
         };
         var cmd = new Command("report",
-            "Print a summary of a report.json: totals, the helpers' return values, the top errors, conservation and loss per host. " +
+            "Print a summary of a report.json: totals, the helpers' return values, the top errors, conservation and loss per host; " +
+            "or of a sweep.json: one line per point (its seeds summed up) and the sweep's answer. " +
             "Exit code 2 if the file cannot be read or is not a report.")
         {
             file, top,
@@ -30,7 +32,9 @@ internal static class ReportCommand
             try
             {
                 using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
-                stdout.Write(ReportSummary.Render(doc.RootElement, Math.Max(1, parse.GetValue(top))));
+                stdout.Write(SweepJson.IsSweep(doc.RootElement)
+                    ? SweepTable.Render(SweepJson.Load(doc.RootElement))
+                    : ReportSummary.Render(doc.RootElement, Math.Max(1, parse.GetValue(top))));
                 return Task.FromResult(0);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or ReportFormatException)
