@@ -7,6 +7,7 @@ namespace BpfTraceSim.Grains.Tests.Simulation;
 /// A simulated CPU must stay small: the large fleet is 8192 hosts x 128 CPUs, to be held in
 /// 24 GiB (25 KB per CPU for everything). Accounting-mode rings hold no payload.
 /// </summary>
+[Collection(nameof(MemoryTests))]
 public class MemoryTests(ITestOutputHelper output)
 {
     private double BytesPerCpu(global::BpfTraceSim.Contracts.Scenarios.Scenario s, int hosts, int windows)
@@ -43,3 +44,7 @@ public class MemoryTests(ITestOutputHelper output)
         Assert.InRange(BytesPerCpu(s, 16, 3), 100, 4096);
     }
 }
+
+/// <summary>Heap measurements need the process to themselves: this collection never runs beside another.</summary>
+[CollectionDefinition(nameof(MemoryTests), DisableParallelization = true)]
+public class MemoryTestsCollection;
