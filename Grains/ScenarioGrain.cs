@@ -2,6 +2,9 @@ using System.Collections.Immutable;
 using BpfTraceSim.Contracts.Grains;
 using BpfTraceSim.Contracts.Scenarios;
 using BpfTraceSim.Grains.Simulation;
+using BpfTraceSim.Grains.Checkpoints;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Serialization;
 using ContractReturn = BpfTraceSim.Contracts.Grains.HelperReturnCount;
 
 namespace BpfTraceSim.Grains;
@@ -12,11 +15,19 @@ namespace BpfTraceSim.Grains;
 /// order, never in the order replies arrive, so the report is the same whatever the silos and the
 /// scheduling. At the end each host checks conservation of its rings; a failure fails the run.
 /// The run goes on in the background of the activation; the client polls progress.
+/// Failover: a host call that fails because the host's silo was lost (or timed out) is answered by
+/// resuming that host at the window asked (IScenarioHostRecovery.Resume: its last checkpoint, then
+/// the windows in between again) and asking again; a window is summed once, from one answer per
+/// host, so nothing is counted twice. The grain checkpoints itself at the same boundaries as the
+/// hosts and, once done, its outcome: a new activation (its own silo was lost) reads it and goes on
+/// by itself from the last boundary (the client only has to keep polling).
 /// </summary>
 public sealed class ScenarioGrain : Grain, IScenarioGrain
 {
     /// <summary>Rows times windows up to which lost counts per window are kept per host and per CPU (the heat maps).</summary>
     private const long MaxHeatCells = 4_000_000;
+    /// <summary>How long a host may stay unreachable before the run fails (membership must declare its silo dead first).</summary>
+    private static readonly TimeSpan RecoveryLimit = TimeSpan.FromMinutes(3);
 
     private Scenario? _scenario;
     private ScenarioRunOptions _options = new();
@@ -24,6 +35,8 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
     private ScenarioRunState _state = ScenarioRunState.NotStarted;
     private string? _error;
     private bool _cancel;
+    private int _every;
+    private HostRunOptions _hostOptions = new();
 
     private long _windowsDone, _helperCalls, _firings, _lost;
     private readonly List<WindowReport> _windows = [];
@@ -36,9 +49,27 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
     private readonly Queue<string> _records = new();
     private TaskCompletionSource? _captureTaken;
 
-    private sealed record HostRef(int Group, int Index, string Name, int Cpus, IScenarioHostGrain Grain);
+    private ICheckpointSlot? _slot;
+    private ICheckpointSlot Slot => _slot ??= CheckpointStore.Open(ServiceProvider, this.GetGrainId());
 
-    public Task Start(Scenario scenario, ScenarioRunOptions options)
+    private sealed record HostRef(int Group, int Index, string Name, int Cpus, IScenarioHostGrain Grain, IScenarioHostRecovery Recovery);
+
+    /// <summary>Host calls that failed for a lost silo or a timeout and were recovered (tests, logs).</summary>
+    internal long Recoveries { get; private set; }
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // A new activation of a started run: its silo was lost (or it was collected); go on from the checkpoint.
+        var blob = await Slot.ReadAsync();
+        if (blob is null) return;
+        var serializer = ServiceProvider.GetRequiredService<Serializer>();
+        var c = serializer.Deserialize<ScenarioCheckpoint>(blob.Data)
+            ?? throw new ScenarioRunException($"run {this.GetPrimaryKeyString()}: the stored checkpoint is empty");
+        Restore(c);
+        if (_state == ScenarioRunState.Running) _ = RunAsync(resumed: true);
+    }
+
+    public async Task Start(Scenario scenario, ScenarioRunOptions options)
     {
         if (_state != ScenarioRunState.NotStarted)
             throw new ScenarioRunException($"run {this.GetPrimaryKeyString()} was already started");
@@ -47,6 +78,17 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
         _scenario = scenario;
         _options = options;
         _state = ScenarioRunState.Running;
+        _every = CheckpointPolicy.Every(CheckpointPolicy.Configured(ServiceProvider), scenario.HostCount);
+        Setup();
+        await SaveCheckpoint();
+        // Runs on this activation's scheduler, between the calls it serves (progress polls).
+        _ = RunAsync(resumed: false);
+    }
+
+    /// <summary>Host list, CPU offsets, heat maps and host options: all derived from the scenario and options.</summary>
+    private void Setup()
+    {
+        var scenario = _scenario!;
         string run = this.GetPrimaryKeyString();
         var hosts = new List<HostRef>();
         for (int g = 0; g < scenario.Fleet.Length; g++)
@@ -55,51 +97,57 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
             for (int i = 0; i < group.Hosts; i++)
             {
                 string name = group.HostName(i);
-                hosts.Add(new HostRef(g, i, name, group.Cpus, GrainFactory.GetGrain<IScenarioHostGrain>(ScenarioHostKey.Of(run, name))));
+                string key = ScenarioHostKey.Of(run, name);
+                hosts.Add(new HostRef(g, i, name, group.Cpus, GrainFactory.GetGrain<IScenarioHostGrain>(key), GrainFactory.GetGrain<IScenarioHostRecovery>(key)));
             }
         }
         _hosts = [.. hosts];
-        // Runs on this activation's scheduler, between the calls it serves (progress polls).
-        _ = RunAsync();
-        return Task.CompletedTask;
+        long windows = scenario.WindowCount;
+        long cpus = scenario.CpuCount;
+        bool cpuHeat = cpus <= ScenarioRunOptions.PerCpuLimit && cpus * windows <= MaxHeatCells;
+        _hostOptions = new HostRunOptions
+        {
+            CaptureTrace = _options.CaptureTrace,
+            CaptureRecords = _options.CaptureRecords,
+            CpuLostPerWindow = cpuHeat,
+            PrefixTraceWithHost = _hosts.Length > 1,
+        };
+        _cpuBase = new long[_hosts.Length];
+        long flat = 0;
+        for (int h = 0; h < _hosts.Length; h++)
+        {
+            _cpuBase[h] = flat;
+            flat += _hosts[h].Cpus;
+        }
+        _cpuLost = cpuHeat ? NewJagged(cpus, windows) : null;
+        _hostLost = (long)_hosts.Length * windows <= MaxHeatCells ? NewJagged(_hosts.Length, windows) : null;
     }
 
-    private async Task RunAsync()
+    private async Task RunAsync(bool resumed)
     {
         var scenario = _scenario!;
         try
         {
             long windows = scenario.WindowCount;
-            long cpus = scenario.CpuCount;
-            bool cpuHeat = cpus <= ScenarioRunOptions.PerCpuLimit && cpus * windows <= MaxHeatCells;
-            var hostOptions = new HostRunOptions
+            long from = _windowsDone;
+            // Every host to window `from`: a fresh engine at the start; after a resume, whatever each host has to do.
+            await ForEachHost(h => CallHost(h, from, async r =>
             {
-                CaptureTrace = _options.CaptureTrace,
-                CaptureRecords = _options.CaptureRecords,
-                CpuLostPerWindow = cpuHeat,
-                PrefixTraceWithHost = _hosts.Length > 1,
-            };
-            _cpuBase = new long[_hosts.Length];
-            long flat = 0;
-            for (int h = 0; h < _hosts.Length; h++)
-            {
-                _cpuBase[h] = flat;
-                flat += _hosts[h].Cpus;
-            }
-            if (cpuHeat) _cpuLost = NewJagged(cpus, windows);
-            if ((long)_hosts.Length * windows <= MaxHeatCells) _hostLost = NewJagged(_hosts.Length, windows);
-
-            await ForEachHost(h => _hosts[h].Grain.Init(scenario, _hosts[h].Group, _hosts[h].Index, hostOptions));
+                await r.Resume(scenario, _hosts[h].Group, _hosts[h].Index, _hostOptions, from, _every);
+                return 0;
+            }, resumeFirst: false));
 
             var results = new HostWindowStats[_hosts.Length];
-            for (long w = 0; w < windows && !_cancel; w++)
+            for (long w = from; w < windows && !_cancel; w++)
             {
                 long window = w;
-                await ForEachHost(async h => results[h] = await Retry(() => _hosts[h].Grain.RunWindow(window)));
+                await ForEachHost(async h => results[h] = await CallHost(h, window, _ => _hosts[h].Grain.RunWindow(window)));
                 Aggregate(window, results);
                 Array.Clear(results);
                 _windowsDone = w + 1;
                 this.DelayDeactivation(TimeSpan.FromMinutes(10));
+                // Before any host is asked the next window: hosts never store a boundary past this grain's.
+                if (CheckpointPolicy.IsBoundary(_windowsDone, _every, windows)) await SaveCheckpoint();
                 while (_traceLines.Count + _records.Count > _options.MaxPendingCaptureLines && !_cancel)
                 {
                     _captureTaken = new TaskCompletionSource();
@@ -110,11 +158,12 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
             {
                 _state = ScenarioRunState.Cancelled;
                 _error = $"cancelled after {_windowsDone} of {windows} windows";
+                await SaveCheckpoint();
                 return;
             }
 
             var finals = new HostFinal[_hosts.Length];
-            await ForEachHost(async h => finals[h] = await Retry(() => _hosts[h].Grain.Finish()));
+            await ForEachHost(async h => finals[h] = await CallHost(h, windows, _ => _hosts[h].Grain.Finish()));
             _report = BuildReport(scenario, finals);
             if (!_report.Conservation.Ok)
             {
@@ -123,14 +172,17 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
                          $"{failures.Length} ring(s)): " + string.Join("; ", failures.Take(10)) +
                          (failures.Length > 10 ? $"; and {failures.Length - 10} more" : "");
                 _state = ScenarioRunState.Failed;
+                await SaveCheckpoint();
                 return;
             }
             _state = ScenarioRunState.Done;
+            await SaveCheckpoint();
         }
         catch (Exception e)
         {
             _error = Describe(e);
             _state = ScenarioRunState.Failed;
+            try { await SaveCheckpoint(); } catch (Exception) { /* the failure stands in memory */ }
         }
     }
 
@@ -141,21 +193,112 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
     }
 
     /// <summary>
-    /// A host window can outlast the response timeout; the call is repeated, and the host grain
-    /// answers a repeat with the result it kept (it runs each window once).
+    /// What a lost host looks like to its caller: the call timed out (a window can also outlast
+    /// the response timeout: the host then answers the repeat from the window it kept), the silo
+    /// was declared dead, the message could not be delivered, or the activation is new.
     /// </summary>
-    private static async Task<T> Retry<T>(Func<Task<T>> call)
+    internal static bool IsHostLoss(Exception e) =>
+        e is TimeoutException or SiloUnavailableException or OrleansMessageRejectionException or HostLostException
+        || e.GetType().Name == "ConnectionFailedException"
+        || (e is OrleansException && e.InnerException is { } inner && IsHostLoss(inner));
+
+    /// <summary>
+    /// Calls host h; when the host is lost, resumes it at window (its checkpoint, then the windows
+    /// in between again, on whichever silo the placement now gives it) and calls again.
+    /// </summary>
+    private async Task<T> CallHost<T>(int h, long window, Func<IScenarioHostRecovery, Task<T>> call, bool resumeFirst = true, bool finishAfterResume = false)
     {
+        var host = _hosts[h];
+        long start = Environment.TickCount64;
+        int delayMs = 100;
         for (int attempt = 1; ; attempt++)
         {
             try
             {
-                return await call();
+                return await call(host.Recovery);
             }
-            catch (TimeoutException) when (attempt < 10)
+            catch (Exception e) when (IsHostLoss(e) && Environment.TickCount64 - start < RecoveryLimit.TotalMilliseconds)
+            {
+            }
+            Recoveries++;
+            if (attempt > 1)
+            {
+                await Task.Delay(delayMs);
+                delayMs = Math.Min(delayMs * 2, 2000);
+            }
+            if (!resumeFirst) continue;
+            try
+            {
+                await host.Recovery.Resume(_scenario!, host.Group, host.Index, _hostOptions, window, _every);
+                if (finishAfterResume) await host.Grain.Finish();
+            }
+            catch (Exception e) when (IsHostLoss(e) && Environment.TickCount64 - start < RecoveryLimit.TotalMilliseconds)
             {
             }
         }
+    }
+
+    /// <summary>This grain at the boundary it has reached (or its outcome), in its checkpoint slot.</summary>
+    private async Task SaveCheckpoint()
+    {
+        if (_every == 0 && _state == ScenarioRunState.Running && _windowsDone > 0) return;
+        var c = new ScenarioCheckpoint
+        {
+            Scenario = _scenario!,
+            Options = _options,
+            State = _state,
+            Error = _error,
+            WindowsDone = _windowsDone,
+            HelperCalls = _helperCalls,
+            Firings = _firings,
+            Lost = _lost,
+            Windows = [.. _windows],
+            CpuLost = Flatten(_cpuLost, _windowsDone),
+            HostLost = Flatten(_hostLost, _windowsDone),
+            TraceLines = [.. _traceLines],
+            Records = [.. _records],
+            Report = _report,
+            Every = _every,
+        };
+        var serializer = ServiceProvider.GetRequiredService<Serializer>();
+        await Slot.WriteAsync(new CheckpointBlob { Window = _windowsDone, Data = serializer.SerializeToArray(c) });
+    }
+
+    private void Restore(ScenarioCheckpoint c)
+    {
+        _scenario = c.Scenario;
+        _options = c.Options;
+        _state = c.State;
+        _error = c.Error;
+        _every = c.Every;
+        Setup();
+        _windowsDone = c.WindowsDone;
+        _helperCalls = c.HelperCalls;
+        _firings = c.Firings;
+        _lost = c.Lost;
+        _windows.Clear();
+        _windows.AddRange(c.Windows);
+        Unflatten(c.CpuLost, _cpuLost, c.WindowsDone);
+        Unflatten(c.HostLost, _hostLost, c.WindowsDone);
+        _traceLines.Clear();
+        foreach (var l in c.TraceLines) _traceLines.Enqueue(l);
+        _records.Clear();
+        foreach (var r in c.Records) _records.Enqueue(r);
+        _report = c.Report;
+    }
+
+    private static long[]? Flatten(long[][]? rows, long columns)
+    {
+        if (rows is null) return null;
+        var flat = new long[rows.LongLength * columns];
+        for (long i = 0; i < rows.LongLength; i++) Array.Copy(rows[i], 0, flat, i * columns, columns);
+        return flat;
+    }
+
+    private static void Unflatten(long[]? flat, long[][]? rows, long columns)
+    {
+        if (flat is null || rows is null) return;
+        for (long i = 0; i < rows.LongLength; i++) Array.Copy(flat, i * columns, rows[i], 0, columns);
     }
 
     private static long[][] NewJagged(long rows, long cols)
@@ -367,7 +510,9 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
         if (!_options.ListsPerCpu(_scenario!.CpuCount)) return [];
         long end = Math.Min(_hosts.Length, firstHost + Math.Max(hostCount, 0));
         if (firstHost < 0 || firstHost >= end) return [];
-        var pages = await Task.WhenAll(Enumerable.Range((int)firstHost, (int)(end - firstHost)).Select(h => _hosts[h].Grain.GetPerCpu()));
+        long windows = _scenario.WindowCount;
+        var pages = await Task.WhenAll(Enumerable.Range((int)firstHost, (int)(end - firstHost))
+            .Select(h => CallHost(h, windows, _ => _hosts[h].Grain.GetPerCpu(), finishAfterResume: true)));
         var b = ImmutableArray.CreateBuilder<CpuReport>();
         for (int i = 0; i < pages.Length; i++)
         {
@@ -388,6 +533,7 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
     public async Task Shutdown()
     {
         _cancel = true;
+        await Slot.ClearAsync();
         _captureTaken?.TrySetResult();
         var hosts = _hosts;
         int parallelism = _options.Parallelism > 0 ? _options.Parallelism : Environment.ProcessorCount * 4;

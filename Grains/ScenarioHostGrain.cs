@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using BpfTraceSim.Contracts.Grains;
 using BpfTraceSim.Contracts.Scenarios;
+using BpfTraceSim.Grains.Checkpoints;
 using BpfTraceSim.Grains.Placement;
 using BpfTraceSim.Grains.Simulation;
 using ContractReturn = BpfTraceSim.Contracts.Grains.HelperReturnCount;
@@ -13,11 +14,17 @@ namespace BpfTraceSim.Grains;
 /// One simulated host of one scenario run: owns its <see cref="HostSimulation"/>, runs it a window
 /// at a time for the scenario grain, and keeps each CPU's totals so that only host sums travel per
 /// window. Placed by host, so the engine and any other grain of the host share a silo.
+/// At the window boundaries the checkpoint policy names, it stores the engine's checkpoint and its
+/// totals (Grains/Checkpoints); a new activation (its silo was lost) is brought back by
+/// <see cref="Resume"/>: the newest stored boundary at or before the window asked, then the windows
+/// in between run again. The engine is deterministic, so the host answers as if nothing happened.
 /// </summary>
 [SimHostPlacement]
-public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain
+public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHostRecovery
 {
     private HostSimulation? _sim;
+    private Scenario? _scenario;
+    private int _group, _hostIndex;
     private HostRunOptions _options = new();
     private string _host = "";
     private SimCounters[] _cpuTotals = [];
@@ -26,51 +33,111 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain
     private HostFinal? _final;
     private string? _failure;
 
+    private ICheckpointSlot? _slot;
+    private int _every;
+    private long _storedWindow = -1;   // boundary of the checkpoint written last (or being written)
+    private Task _writing = Task.CompletedTask;
+
+    private ICheckpointSlot Slot => _slot ??= CheckpointStore.Open(ServiceProvider, this.GetGrainId());
+
     public Task Init(Scenario scenario, int group, int hostIndex, HostRunOptions options)
     {
+        Build(scenario, group, hostIndex, options);
+        _every = CheckpointPolicy.Every(CheckpointPolicy.Configured(ServiceProvider), scenario.HostCount);
+        return Task.CompletedTask;
+    }
+
+    private void Build(Scenario scenario, int group, int hostIndex, HostRunOptions options, HostCheckpoint? from = null)
+    {
+        _scenario = scenario;
+        _group = group;
+        _hostIndex = hostIndex;
         _options = options;
         _host = scenario.Fleet[group].HostName(hostIndex);
         try
         {
-            _sim = new HostSimulation(scenario, group, hostIndex, options.CaptureRecords, options.CaptureTrace);
+            _sim = from is null
+                ? new HostSimulation(scenario, group, hostIndex, options.CaptureRecords, options.CaptureTrace)
+                : HostSimulation.Restore(scenario, group, hostIndex, from.Engine, options.CaptureRecords, options.CaptureTrace);
         }
         catch (SimulationSetupException e)
         {
             throw new ScenarioRunException($"{_host}: {e.Message}");
         }
-        _cpuTotals = new SimCounters[_sim.CpuCount];
-        Array.Fill(_cpuTotals, SimCounters.Zero);
-        _totals = SimCounters.Zero;
+        catch (CheckpointMismatchException e)
+        {
+            throw new ScenarioRunException($"{_host}: cannot resume: {e.Message}");
+        }
+        if (from is null)
+        {
+            _cpuTotals = new SimCounters[_sim.CpuCount];
+            Array.Fill(_cpuTotals, SimCounters.Zero);
+            _totals = SimCounters.Zero;
+        }
+        else
+        {
+            if (from.CpuTotals.Length != _sim.CpuCount)
+                throw new ScenarioRunException($"{_host}: cannot resume: the checkpoint has {from.CpuTotals.Length} CPUs, the host {_sim.CpuCount}");
+            _cpuTotals = (SimCounters[])from.CpuTotals.Clone();
+            _totals = from.Totals;
+        }
         _last = null;
         _final = null;
         _failure = null;
-        return Task.CompletedTask;
     }
+
+    public async Task Resume(Scenario scenario, int group, int hostIndex, HostRunOptions options, long window, int every)
+    {
+        _every = every;
+        if (window < 0 || window > scenario.WindowCount)
+            throw new ScenarioRunException($"{this.GetPrimaryKeyString()}: resume at window {window} of {scenario.WindowCount}");
+        if (_failure is not null) throw new ScenarioRunException(_failure);
+        if (IsReadyFor(window)) return;
+        if (_final is not null && window == scenario.WindowCount) return;
+
+        // Behind or far ahead (the scenario grain went back to its own checkpoint): from storage.
+        await _writing;
+        var blob = await Slot.ReadAsync();
+        bool canRunOn = _sim is not null && _sim.NextWindow <= window && _group == group && _hostIndex == hostIndex &&
+                        ScenarioDigest.Compute(_scenario!) == ScenarioDigest.Compute(scenario);
+        if (blob is not null && blob.Window <= window && (!canRunOn || blob.Window > _sim!.NextWindow))
+        {
+            Build(scenario, group, hostIndex, options, HostCheckpointCodec.Decode(blob.Data));
+            _storedWindow = blob.Window;
+            if (_sim!.NextWindow != blob.Window)
+                throw new ScenarioRunException($"{_host}: cannot resume: the checkpoint stored for window {blob.Window} is at window {_sim.NextWindow}");
+        }
+        else if (!canRunOn)
+        {
+            Build(scenario, group, hostIndex, options);
+            _storedWindow = blob?.Window ?? -1;
+        }
+        // The windows in between: their statistics were summed before; run them for the state only.
+        while (_sim!.NextWindow < window)
+        {
+            if (CheckpointPolicy.IsBoundary(_sim.NextWindow, _every, scenario.WindowCount) && _storedWindow < _sim.NextWindow)
+                StartWrite();
+            Advance(_sim.NextWindow);
+        }
+        _last = null;
+    }
+
+    private bool IsReadyFor(long window) =>
+        _sim is not null && (_sim.NextWindow == window || (_last is not null && _last.Window == window && _sim.NextWindow == window + 1));
 
     public Task<HostWindowStats> RunWindow(long window)
     {
-        var sim = _sim ?? throw new ScenarioRunException($"{this.GetPrimaryKeyString()}: the host was not initialised (or was already finished)");
         if (_failure is not null) throw new ScenarioRunException(_failure);
+        var sim = _sim ?? throw (_final is not null
+            ? new ScenarioRunException($"{_host}: window {window} asked after the host finished")
+            : (Exception)new HostLostException($"{this.GetPrimaryKeyString()}: the host is not running here (new activation)"));
         // A retried call (the reply was lost) gets the same answer instead of a second run.
         if (_last is not null && _last.Window == window) return Task.FromResult(_last);
         if (window != sim.NextWindow)
             throw new ScenarioRunException($"{_host}: window {window} asked, but the next window is {sim.NextWindow}");
-        WindowStats stats;
-        try
-        {
-            stats = sim.RunWindow(window);
-        }
-        catch (ConservationException e)
-        {
-            _failure = e.Message;
-            throw new ScenarioRunException(e.Message);
-        }
-        for (int i = 0; i < stats.Cpus.Count; i++)
-        {
-            var c = stats.Cpus[i];
-            _cpuTotals[c.Cpu] = _cpuTotals[c.Cpu].FollowedBy(c.Counters);
-        }
-        _totals = _totals.FollowedBy(stats.Totals);
+        if (CheckpointPolicy.IsBoundary(window, _every, sim.Scenario.WindowCount) && _storedWindow < window)
+            StartWrite();
+        var stats = Advance(window);
         ImmutableArray<long> cpuLost = [];
         if (_options.CpuLostPerWindow)
         {
@@ -90,6 +157,53 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain
         return Task.FromResult(_last);
     }
 
+    /// <summary>Runs one window on the engine and adds it to the totals.</summary>
+    private WindowStats Advance(long window)
+    {
+        var sim = _sim!;
+        WindowStats stats;
+        try
+        {
+            stats = sim.RunWindow(window);
+        }
+        catch (ConservationException e)
+        {
+            _failure = e.Message;
+            throw new ScenarioRunException(e.Message);
+        }
+        for (int i = 0; i < stats.Cpus.Count; i++)
+        {
+            var c = stats.Cpus[i];
+            _cpuTotals[c.Cpu] = _cpuTotals[c.Cpu].FollowedBy(c.Counters);
+        }
+        _totals = _totals.FollowedBy(stats.Totals);
+        return stats;
+    }
+
+    /// <summary>
+    /// Takes the checkpoint now (the state before window NextWindow) and writes it behind the run:
+    /// writes go one at a time, in order. A write still in flight when the silo dies only means a
+    /// longer replay from the checkpoint before.
+    /// </summary>
+    private void StartWrite()
+    {
+        var sim = _sim!;
+        var blob = new CheckpointBlob
+        {
+            Window = sim.NextWindow,
+            Data = HostCheckpointCodec.Encode(new HostCheckpoint(sim.Checkpoint(), (SimCounters[])_cpuTotals.Clone(), _totals)),
+        };
+        _storedWindow = blob.Window;
+        var previous = _writing;
+        var slot = Slot;
+        _writing = Write();
+        async Task Write()
+        {
+            await previous;
+            await slot.WriteAsync(blob);
+        }
+    }
+
     private ImmutableArray<string> TraceLines(IReadOnlyList<string> lines)
     {
         var b = ImmutableArray.CreateBuilder<string>(lines.Count);
@@ -101,12 +215,15 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain
         return b.MoveToImmutable();
     }
 
-    public Task<HostFinal> Finish()
+    public async Task<HostFinal> Finish()
     {
-        if (_final is not null) return Task.FromResult(_final);
-        var sim = _sim ?? throw new ScenarioRunException($"{this.GetPrimaryKeyString()}: the host was not initialised");
+        if (_final is not null) return _final;
+        var sim = _sim ?? throw new HostLostException($"{this.GetPrimaryKeyString()}: the host is not running here (new activation)");
         if (!sim.Finished)
             throw new ScenarioRunException($"{_host}: finished after {sim.NextWindow} of {sim.Scenario.WindowCount} windows");
+        // The last boundary is always stored: a host lost after this can still give its per-CPU totals.
+        if (_every > 0 && _storedWindow < sim.NextWindow) StartWrite();
+        await _writing;
         ConservationReport conservation;
         try
         {
@@ -130,26 +247,32 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain
             Conservation = conservation,
         };
         _sim = null; // the engine's rings and streams are not needed any more; the totals are
-        return Task.FromResult(_final);
+        return _final;
     }
 
     public Task<ImmutableArray<CpuReport>> GetPerCpu()
     {
-        if (_final is null) throw new ScenarioRunException($"{this.GetPrimaryKeyString()}: per-CPU totals asked before the host finished");
+        if (_final is null)
+        {
+            if (_sim is null && _cpuTotals.Length == 0)
+                throw new HostLostException($"{this.GetPrimaryKeyString()}: the host is not running here (new activation)");
+            throw new ScenarioRunException($"{this.GetPrimaryKeyString()}: per-CPU totals asked before the host finished");
+        }
         var b = ImmutableArray.CreateBuilder<CpuReport>(_cpuTotals.Length);
         for (int c = 0; c < _cpuTotals.Length; c++)
             b.Add(new CpuReport { Host = _host, Cpu = c, Counters = ScenarioConvert.Counters(_cpuTotals[c]) });
         return Task.FromResult(b.MoveToImmutable());
     }
 
-    public Task Shutdown()
+    public async Task Shutdown()
     {
         _sim = null;
         _cpuTotals = [];
         _last = null;
         _final = null;
+        try { await _writing; } catch (Exception) { /* the checkpoint goes anyway */ }
+        await Slot.ClearAsync();
         DeactivateOnIdle();
-        return Task.CompletedTask;
     }
 }
 
