@@ -111,7 +111,9 @@ public sealed unsafe partial class BpfVm
         Context = hc;
         _calls = null;
         _rand = seed ^ 0x9e3779b97f4a7c15UL;
-        _stack.AsSpan().Clear();
+        // The stack is not zeroed between runs, as the kernel's is not: only a program reading stack
+        // it never wrote (which the verifier refuses) could see the previous run's bytes, and even
+        // then runs stay reproducible, because a VM's runs happen in a deterministic order.
     }
 
     /// <summary>

@@ -1,0 +1,83 @@
+using System.Runtime.CompilerServices;
+using BenchmarkDotNet.Attributes;
+using BpfTraceSim.Bpf.Helpers;
+using BpfTraceSim.Bpf.Loader;
+using BpfTraceSim.Bpf.Vm;
+using BpfTraceSim.Kernel;
+using BpfTraceSim.Kernel.Btf;
+using BpfTraceSim.Kernel.Perf;
+using BpfTraceSim.Kernel.Printk;
+using BpfTraceSim.Kernel.Seq;
+
+namespace BpfTraceSim.Bench;
+
+/// <summary>
+/// tests/bpf/perf_only.bpf.o calls bpf_perf_event_output (8 bytes, BPF_F_CURRENT_CPU) once per run:
+/// the run through the IL-compiled program and the interpreter against the same call made directly
+/// on the Kernel model. The ring is drained when half full so every write succeeds.
+/// </summary>
+[MemoryDiagnoser]
+public class BpfHelperCallBenchmarks : IBpfTracingHost
+{
+    private readonly HelperContext _ctx = new(0, SimTask.Idle, ExecContext.Task, 0);
+    private readonly PerfCpu _cpu = new(0);
+    private readonly PrintkWorld _printk = new(new SimMemory(), new Kallsyms(), 1);
+    private PerfEventArray _array = null!;
+    private PerfRing _ring = null!;
+    private BpfVm _interp = null!;
+    private BpfVm _compiled = null!;
+    private readonly byte[] _value = BitConverter.GetBytes(0x1122334455667788UL);
+
+    PerfCpu IBpfTracingHost.PerfCpu(int cpu) => _cpu;
+    PrintkWorld IBpfTracingHost.Printk => _printk;
+    PrintkCpu IBpfTracingHost.PrintkCpu(int cpu) => _printk.Cpu(cpu);
+    SeqFile? IBpfTracingHost.Seq(BpfVm vm) => null;
+    Btf? IBpfTracingHost.VmlinuxBtf => null;
+
+    private static string ObjectPath([CallerFilePath] string here = "") =>
+        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "..", "tests", "bpf", "perf_only.bpf.o"));
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        PerfEvent.PerfEventOpen(PerfEventAttr.BpfOutput(), -1, 0, 1, false, 64, false, true, out var ev);
+        _ring = ev!.Ring!;
+        _array = new PerfEventArray(4);
+        _array.Update(0, ev);
+        var obj = BpfObject.Load(ObjectPath());
+        var helpers = TracingHelpers.Register(BpfHelperTable.CreateGeneric(), this);
+        var instance = new BpfInstance(obj, new SimMemory());
+        instance.Map("events").External = _array;
+        _interp = new BpfVm(instance, obj.Programs[0], helpers) { RecordHelperCalls = false };
+        _compiled = new BpfVm(instance, obj.Programs[0], helpers) { RecordHelperCalls = false };
+        _compiled.Compile();
+        if (_compiled.RunCompiled([], _ctx).Ret != 0 || _interp.Run([], _ctx).Ret != 0)
+            throw new InvalidOperationException("perf_only.bpf.o did not write its record");
+    }
+
+    private void Drain()
+    {
+        if (_ring.Used > _ring.Size / 2) _ring.ConsumeAll();
+    }
+
+    [Benchmark(Baseline = true)]
+    public long KernelModelDirect()
+    {
+        Drain();
+        return PerfHelpers.PerfEventOutput(in _ctx, _cpu, _array, BpfFlags.BPF_F_CURRENT_CPU, _value);
+    }
+
+    [Benchmark]
+    public long CompiledProgram()
+    {
+        Drain();
+        return _compiled.RunCompiled([], _ctx).Ret;
+    }
+
+    [Benchmark]
+    public long InterpretedProgram()
+    {
+        Drain();
+        return _interp.Run([], _ctx).Ret;
+    }
+}
