@@ -180,3 +180,20 @@ public sealed class SweepSearchTests : IDisposable
         Assert.Equal((1, 2), (a.Scenario.Events[0].RingPages!.Value, b.Scenario.Events[0].RingPages!.Value));
     }
 }
+
+/// <summary>The example sweeps build with the --vary lists their headers document.</summary>
+public sealed class SweepExampleTests
+{
+    [Theory]
+    [InlineData("sweep-ring-pages.yaml", 9, "events.out.ring_pages=1..256*2")]
+    [InlineData("sweep-ring-pages.yaml", 64, "events.out.ring_pages=1..128*2", "programs.exec_trace.fire.rate=5000/s..40000/s+5000/s")]
+    [InlineData("sweep-consumer-speed.yaml", 14, "consumers.agent.service.exponential=4us..30us+2us")]
+    [InlineData("sweep-wakeup-events.yaml", 11, "events.out.wakeup_events=1..1024*2")]
+    public void Example_sweeps_build(string example, int points, params string[] vary)
+    {
+        string file = ScenarioSiloFixture.Example(example);
+        foreach (var v in vary) Assert.Contains("--vary " + v, File.ReadAllText(file));
+        var plan = SweepPlan.Build(file, [.. vary.Select(SweepParameter.Parse)], 8);
+        Assert.Equal(points, plan.Points.Length);
+    }
+}
