@@ -43,7 +43,7 @@ public sealed partial class HostSimulation
             {
                 w.Write(_rr[c]);
                 w.Write(_online[c]);
-                w.Write(_inRing[c]);
+                w.Write(_cw[c].InRing);
             }
 
             w.Write(_allInstances.Count);
@@ -125,7 +125,7 @@ public sealed partial class HostSimulation
         {
             _rr[c] = r.ReadInt32();
             _online[c] = r.ReadBoolean();
-            _inRing[c] = r.ReadInt64();
+            _cw[c].InRing = r.ReadInt64();
             if (_online[c]) _onlineCount++;
         }
 

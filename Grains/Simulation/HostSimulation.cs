@@ -60,13 +60,11 @@ public sealed partial class HostSimulation
     private byte[]? _scratch;
 
     // Window accounting (per CPU), reset at every window start.
-    private readonly long[] _wFirings, _wWritten, _wBytes, _wLost, _wLostReported, _wConsumed,
-        _wOverwritten, _wInvisible, _wFillMax, _wWakeups;
-    private readonly long[] _inRing; // samples in rings by writing CPU (persistent)
+    private readonly CpuWindow[] _cw; // one cache-friendly block of counters per CPU
     private readonly LagHistogram.Builder?[] _lag;
     private readonly ReturnCounter _returns = new();
     // Per (CPU, call site): the last return value and how often it repeated since, flushed into _returns when it changes.
-    private readonly long[] _siteKey, _siteCount;
+    private readonly SiteCount[] _site;
     private readonly int _sites;
     private List<CapturedRecord>? _records;
 
@@ -102,14 +100,10 @@ public sealed partial class HostSimulation
         Array.Fill(_online, true);
         _onlineCount = _cpus;
 
-        _wFirings = new long[_cpus]; _wWritten = new long[_cpus];
-        _wBytes = new long[_cpus]; _wLost = new long[_cpus]; _wLostReported = new long[_cpus];
-        _wConsumed = new long[_cpus]; _wOverwritten = new long[_cpus]; _wInvisible = new long[_cpus];
-        _wFillMax = new long[_cpus]; _wWakeups = new long[_cpus]; _inRing = new long[_cpus];
+        _cw = new CpuWindow[_cpus];
         _lag = new LagHistogram.Builder?[_cpus];
         _sites = _plan.CallSites;
-        _siteKey = new long[_cpus * _sites];
-        _siteCount = new long[_cpus * _sites];
+        _site = new SiteCount[_cpus * _sites];
 
         // perf_event_open of every instance, in event order then CPU / task order; ids from 1.
         _instances = new EventInstance[_plan.Events.Length][];
@@ -381,7 +375,7 @@ public sealed partial class HostSimulation
         int task = CurrentTask(cpu);
         var current = task < 0 ? SimTask.Idle : _plan.Tasks[task].Task;
         var ctx = new HelperContext(cpu, current, prog.Context, (ulong)t);
-        _wFirings[cpu]++;
+        _cw[cpu].Firings++;
         var body = prog.Body;
         for (int i = 0; i < body.Length; i++)
         {
@@ -395,12 +389,13 @@ public sealed partial class HostSimulation
             };
             long key = ReturnCounter.Key(cpu, (int)call.Kind, ret);
             int site = cpu * _sites + prog.SiteBase + i;
-            if (_siteKey[site] == key) _siteCount[site]++;
+            ref var sc = ref _site[site];
+            if (sc.Key == key) sc.Count++;
             else
             {
-                if (_siteCount[site] != 0) _returns.Add(_siteKey[site], _siteCount[site]);
-                _siteKey[site] = key;
-                _siteCount[site] = 1;
+                if (sc.Count != 0) _returns.Add(sc.Key, sc.Count);
+                sc.Key = key;
+                sc.Count = 1;
             }
         }
         fs.Counter++;
@@ -466,7 +461,7 @@ public sealed partial class HostSimulation
         {
             inst!.Attempts++;
             inst.Lost++;
-            _wLost[ctx.Cpu]++;
+            _cw[ctx.Cpu].Lost++;
         }
         return ret;
     }
@@ -477,8 +472,9 @@ public sealed partial class HostSimulation
         int recSize = (ushort)(inst.FixedSize + (inst.HasRaw ? (size + 4 + 7) & ~7 : 0));
         inst.Attempts++;
         inst.Written++;
-        _wWritten[cpu]++;
-        _wBytes[cpu] += recSize;
+        ref var cw = ref _cw[cpu];
+        cw.Written++;
+        cw.Bytes += recSize;
         var q = inst.Queue!;
         ulong head = ring.DataHead;
         if (lostPending != 0)
@@ -487,12 +483,12 @@ public sealed partial class HostSimulation
         {
             q.Push(new RingEntry { Time = t, Start = head - (ulong)recSize, Lost = -1, Cpu = cpu, Size = recSize });
             inst.Unread++;
-            _inRing[cpu]++;
+            cw.InRing++;
         }
         else
         {
             inst.Invisible++;
-            _wInvisible[cpu]++;
+            cw.Invisible++;
         }
         if (ring.Overwrite)
         {
@@ -501,16 +497,16 @@ public sealed partial class HostSimulation
                 var e = q.PopOldest();
                 inst.Overwritten++;
                 inst.Unread--;
-                _inRing[e.Cpu]--;
-                _wOverwritten[e.Cpu]++;
+                _cw[e.Cpu].InRing--;
+                _cw[e.Cpu].Overwritten++;
             }
         }
         long used = (long)ring.Used;
-        if (used > _wFillMax[cpu]) _wFillMax[cpu] = used;
+        if (used > cw.FillMax) cw.FillMax = used;
         var reader = inst.Reader;
         if (ring.Wakeups != wakeups)
         {
-            _wWakeups[cpu]++;
+            cw.Wakeups++;
             reader?.Signal(inst.ReaderRing, t);
         }
         if (reader is not null && q.Count > 0) reader.MarkNonEmpty(inst.ReaderRing);
@@ -601,15 +597,16 @@ public sealed partial class HostSimulation
     {
         inst.Consumed++;
         inst.Unread--;
-        _wConsumed[e.Cpu]++;
-        _inRing[e.Cpu]--;
+        ref var cw = ref _cw[e.Cpu];
+        cw.Consumed++;
+        cw.InRing--;
         (_lag[e.Cpu] ??= new LagHistogram.Builder()).Record(t - e.Time);
         if (_records is not null) Capture(inst, e, t);
     }
 
     internal void OnLostSeen(EventInstance inst, in RingEntry e, long t)
     {
-        _wLostReported[e.Cpu] += e.Lost;
+        _cw[e.Cpu].LostReported += e.Lost;
         if (_records is not null) Capture(inst, e, t);
     }
 
@@ -630,17 +627,18 @@ public sealed partial class HostSimulation
         {
             if (inst.Ring is not { } ring || inst.Task >= 0) continue;
             long used = (long)ring.Used;
-            if (used > _wFillMax[inst.Key]) _wFillMax[inst.Key] = used;
+            if (used > _cw[inst.Key].FillMax) _cw[inst.Key].FillMax = used;
         }
     }
 
     private WindowStats EndWindow(long index, long start, long end)
     {
-        for (int site = 0; site < _siteCount.Length; site++)
+        for (int site = 0; site < _site.Length; site++)
         {
-            if (_siteCount[site] == 0) continue;
-            _returns.Add(_siteKey[site], _siteCount[site]);
-            _siteCount[site] = 0;
+            ref var sc = ref _site[site];
+            if (sc.Count == 0) continue;
+            _returns.Add(sc.Key, sc.Count);
+            sc.Count = 0;
         }
         var perCpu = new List<HelperReturnCount>?[_cpus];
         _returns.ForEach((key, count) =>
@@ -651,32 +649,22 @@ public sealed partial class HostSimulation
         _returns.Clear();
 
         var cpus = new CpuWindowStats[_cpus];
-        var totals = SimCounters.Zero;
+        var lags = new List<LagHistogram>();
+        var allReturns = new List<HelperReturnCount>();
+        var sum = new CpuWindow();
         for (int c = 0; c < _cpus; c++)
         {
-            var counters = new SimCounters
-            {
-                Firings = _wFirings[c],
-                Helpers = perCpu[c] is { } l ? HelperReturns.From(l) : HelperReturns.Empty,
-                Attempts = _wWritten[c] + _wLost[c],
-                RecordsWritten = _wWritten[c],
-                BytesWritten = _wBytes[c],
-                Lost = _wLost[c],
-                LostReported = _wLostReported[c],
-                RecordsConsumed = _wConsumed[c],
-                RecordsInRing = _inRing[c],
-                RecordsOverwritten = _wOverwritten[c],
-                RecordsInvisible = _wInvisible[c],
-                RingFillMaxBytes = _wFillMax[c],
-                Wakeups = _wWakeups[c],
-                ConsumerLag = _lag[c] is { Count: > 0 } b ? b.Build() : LagHistogram.Empty,
-            };
-            cpus[c] = new CpuWindowStats(c, counters);
-            totals = totals.Plus(counters);
+            ref var cw = ref _cw[c];
+            var lag = _lag[c] is { Count: > 0 } b ? b.Build() : LagHistogram.Empty;
+            if (lag.Count > 0) lags.Add(lag);
+            if (perCpu[c] is { } l) allReturns.AddRange(l);
+            cpus[c] = new CpuWindowStats(c, cw.ToCounters(perCpu[c] is { } l2 ? HelperReturns.From(l2) : HelperReturns.Empty, lag));
+            sum.Add(in cw);
+            long inRing = cw.InRing;
+            cw = default; // window counters start over; samples in rings stay
+            cw.InRing = inRing;
         }
-        Array.Clear(_wFirings); Array.Clear(_wWritten); Array.Clear(_wBytes);
-        Array.Clear(_wLost); Array.Clear(_wLostReported); Array.Clear(_wConsumed); Array.Clear(_wOverwritten);
-        Array.Clear(_wInvisible); Array.Clear(_wFillMax); Array.Clear(_wWakeups);
+        var totals = sum.ToCounters(HelperReturns.From(allReturns), LagHistogram.Sum(lags));
 
         IReadOnlyList<CapturedRecord> records = [];
         if (_records is { Count: > 0 })

@@ -100,6 +100,27 @@ public sealed class LagHistogram : IEquatable<LagHistogram>
         return new LagHistogram(first, counts, Count + other.Count, Math.Min(Min, other.Min), Math.Max(Max, other.Max));
     }
 
+    /// <summary>The sum of many histograms in one pass (one allocation).</summary>
+    public static LagHistogram Sum(IReadOnlyList<LagHistogram> parts)
+    {
+        int first = int.MaxValue, end = 0;
+        long n = 0, min = long.MaxValue, max = 0;
+        foreach (var h in parts)
+        {
+            if (h.Count == 0) continue;
+            first = Math.Min(first, h.FirstBucket);
+            end = Math.Max(end, h.FirstBucket + h._counts.Length);
+            n += h.Count;
+            min = Math.Min(min, h.Min);
+            max = Math.Max(max, h.Max);
+        }
+        if (n == 0) return Empty;
+        var counts = new long[end - first];
+        foreach (var h in parts)
+            for (int i = 0; i < h._counts.Length; i++) counts[h.FirstBucket - first + i] += h._counts[i];
+        return new LagHistogram(first, counts, n, min, max);
+    }
+
     /// <summary>Rebuilds a histogram from its parts (deserialisation).</summary>
     public static LagHistogram FromParts(int firstBucket, long[] counts, long min, long max)
     {

@@ -9,7 +9,9 @@ namespace BpfTraceSim.Grains.Simulation;
 /// </summary>
 internal sealed class FiringHeap
 {
-    private ulong[] _a = new ulong[16];
+    // _a[Count] is always ulong.MaxValue: a sentinel right child, so sift-down needs no bounds
+    // test for it and picks the smaller child without a branch.
+    private ulong[] _a = CreateArray(16);
 
     public FiringHeap(int slots)
     {
@@ -18,6 +20,13 @@ internal sealed class FiringHeap
         SlotBits = bits;
         SlotMask = (1UL << bits) - 1;
         MaxTime = (long)(ulong.MaxValue >> bits);
+    }
+
+    private static ulong[] CreateArray(int n)
+    {
+        var a = new ulong[n];
+        a.AsSpan().Fill(ulong.MaxValue);
+        return a;
     }
 
     public int SlotBits { get; }
@@ -32,13 +41,23 @@ internal sealed class FiringHeap
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong Key(long time, int slot) => ((ulong)time << SlotBits) | (uint)slot;
 
-    public void Clear() => Count = 0;
+    public void Clear()
+    {
+        _a.AsSpan(0, Count + 1).Fill(ulong.MaxValue);
+        Count = 0;
+    }
 
     public void Push(ulong key)
     {
-        if (Count == _a.Length) Array.Resize(ref _a, _a.Length * 2);
+        if (Count + 1 >= _a.Length)
+        {
+            var bigger = CreateArray(_a.Length * 2);
+            _a.AsSpan(0, Count).CopyTo(bigger);
+            _a = bigger;
+        }
         int i = Count++;
         var a = _a;
+        a[Count] = ulong.MaxValue;
         while (i > 0)
         {
             int parent = (i - 1) >> 1;
@@ -56,8 +75,10 @@ internal sealed class FiringHeap
     public void Pop()
     {
         int n = --Count;
+        ulong last = _a[n];
+        _a[n] = ulong.MaxValue;
         if (n == 0) return;
-        SiftDown(_a[n], 0);
+        SiftDown(last, 0);
     }
 
     private void SiftDown(ulong key, int i)
@@ -68,13 +89,10 @@ internal sealed class FiringHeap
         {
             int child = 2 * i + 1;
             if (child >= n) break;
-            ulong c = a[child];
-            int right = child + 1;
-            if (right < n && a[right] < c)
-            {
-                child = right;
-                c = a[right];
-            }
+            ulong l = a[child], r = a[child + 1]; // a[n] is the sentinel
+            bool right = r < l;
+            ulong c = right ? r : l;
+            child += right ? 1 : 0;
             if (c >= key) break;
             a[i] = c;
             i = child;
@@ -244,4 +262,53 @@ internal sealed class ReturnCounter
         _keys.AsSpan().Fill(Empty);
         _used = 0;
     }
+}
+
+/// <summary>One CPU's counters for the current window (and the samples it wrote that are still unread).</summary>
+internal struct CpuWindow
+{
+    public long Firings, Written, Bytes, Lost, LostReported, Consumed, Overwritten, Invisible, FillMax, Wakeups;
+    /// <summary>Samples written by this CPU not yet consumed: carried from window to window.</summary>
+    public long InRing;
+
+    /// <summary>Adds another CPU's counters (fill: the maximum).</summary>
+    public void Add(in CpuWindow o)
+    {
+        Firings += o.Firings;
+        Written += o.Written;
+        Bytes += o.Bytes;
+        Lost += o.Lost;
+        LostReported += o.LostReported;
+        Consumed += o.Consumed;
+        Overwritten += o.Overwritten;
+        Invisible += o.Invisible;
+        if (o.FillMax > FillMax) FillMax = o.FillMax;
+        Wakeups += o.Wakeups;
+        InRing += o.InRing;
+    }
+
+    public readonly SimCounters ToCounters(HelperReturns helpers, LagHistogram lag) => new()
+    {
+        Firings = Firings,
+        Helpers = helpers,
+        Attempts = Written + Lost,
+        RecordsWritten = Written,
+        BytesWritten = Bytes,
+        Lost = Lost,
+        LostReported = LostReported,
+        RecordsConsumed = Consumed,
+        RecordsInRing = InRing,
+        RecordsOverwritten = Overwritten,
+        RecordsInvisible = Invisible,
+        RingFillMaxBytes = FillMax,
+        Wakeups = Wakeups,
+        ConsumerLag = lag,
+    };
+}
+
+/// <summary>A call site's last return key on one CPU and how often it repeated.</summary>
+internal struct SiteCount
+{
+    public long Key;
+    public long Count;
 }
