@@ -51,11 +51,15 @@ public static class SiloSetup
                 if (missing.Length > 0)
                     throw new InvalidOperationException(
                         $"BpfSim:Clustering \"kubernetes\" needs the environment variables {string.Join(", ", missing)} (downward API; see k8s/base/silo.yaml)");
-                // Ports only: the hosting package binds the pod's interfaces and advertises POD_IP.
+                string podIpText = env(KubernetesHostingOptions.PodIPEnvironmentVariable)!;
+                var podIp = IPAddress.TryParse(podIpText, out var ip) ? ip : throw new InvalidOperationException($"POD_IP \"{podIpText}\" is not an IP address");
+                // The hosting package binds the pod's interfaces; it advertises POD_IP only if nothing chose an
+                // address before it, and Orleans' defaults do: say it here.
                 silo.Configure<EndpointOptions>(o =>
                 {
                     o.SiloPort = siloPort;
                     o.GatewayPort = gatewayPort;
+                    o.AdvertisedIPAddress = podIp;
                 });
                 // After our ClusterOptions: ORLEANS_SERVICE_ID / ORLEANS_CLUSTER_ID win.
                 silo.UseKubernetesHosting(o => o.Configure(k => k.DeleteDefunctSiloPods = options.DeleteDefunctSiloPods));

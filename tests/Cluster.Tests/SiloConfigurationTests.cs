@@ -2,7 +2,11 @@ using System.Diagnostics.Metrics;
 using BpfTraceSim.Cluster.Tests.Infra;
 using BpfTraceSim.Grains.Telemetry;
 using BpfTraceSim.Silo;
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 
 namespace BpfTraceSim.Cluster.Tests;
 
@@ -56,6 +60,44 @@ public sealed class SiloConfigurationTests
         Assert.Equal("BpfSim:Clustering \"kubernetes\" needs the environment variables POD_IP (downward API; see k8s/base/silo.yaml)",
             Configure(new SimSiloOptions { Clustering = "kubernetes", Redis = "redis:6379" }, partial)?.Message);
         Assert.Null(Configure(new SimSiloOptions { Clustering = "kubernetes", Redis = "redis:6379" }, PodEnv));
+    }
+
+    [Fact]
+    public void Kubernetes_clustering_takes_ids_and_address_from_the_pod()
+    {
+        // The hosting package reads the process environment itself (variables no other test uses).
+        foreach (var (k, v) in PodEnv) Environment.SetEnvironmentVariable(k, v);
+        Environment.SetEnvironmentVariable("ORLEANS_CLUSTER_ID", "from-pod-label");
+        try
+        {
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            builder.UseOrleans(silo => silo.ConfigureBpfSim(
+                new SimSiloOptions { Clustering = "kubernetes", Redis = "redis:6379", ClusterId = "from-config" }, Environment.GetEnvironmentVariable));
+            using var host = builder.Build();
+            var cluster = host.Services.GetRequiredService<IOptions<ClusterOptions>>().Value;
+            Assert.Equal(("from-pod-label", "bpfsim"), (cluster.ClusterId, cluster.ServiceId));
+            var endpoints = host.Services.GetRequiredService<IOptions<EndpointOptions>>().Value;
+            Assert.Equal(IPAddress.Parse("10.1.2.3"), endpoints.AdvertisedIPAddress);
+            Assert.Equal(new IPEndPoint(IPAddress.Any, 11111), endpoints.SiloListeningEndpoint);
+            Assert.Equal(new IPEndPoint(IPAddress.Any, 30000), endpoints.GatewayListeningEndpoint);
+            Assert.Equal("bpfsim-silo-0", host.Services.GetRequiredService<IOptions<SiloOptions>>().Value.SiloName);
+        }
+        finally
+        {
+            foreach (var k in PodEnv.Keys) Environment.SetEnvironmentVariable(k, null);
+        }
+    }
+
+    [Fact]
+    public void Redis_clustering_binds_and_advertises_the_configured_addresses()
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.UseOrleans(silo => silo.ConfigureBpfSim(new SimSiloOptions { Clustering = "redis", Redis = "127.0.0.1:1", SiloPort = 12000, GatewayPort = 12001 }));
+        using var host = builder.Build();
+        var endpoints = host.Services.GetRequiredService<IOptions<EndpointOptions>>().Value;
+        Assert.Equal(IPAddress.Loopback, endpoints.AdvertisedIPAddress);
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, 12000), endpoints.SiloListeningEndpoint);
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, 12001), endpoints.GatewayListeningEndpoint);
     }
 
     [Fact]
