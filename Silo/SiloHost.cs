@@ -79,6 +79,15 @@ public static class SiloHost
             options.Clustering, options.ClusterId, options.SiloPort, options.GatewayPort,
             http ? options.HttpAddress + ":" + options.HttpPort : "off", dashboard ? options.DashboardAddress + ":" + options.DashboardPort : "off",
             options.Tls.Enabled ? "on" : "off"));
+        // A stop that outlives its timeout (e.g. Redis gone: membership retries without end) would leave the process
+        // hanging; end it as Kubernetes would at terminationGracePeriodSeconds.
+        app.Lifetime.ApplicationStopping.Register(() => _ = Task.Run(async () =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds + 5));
+            log.LogCritical("bpfsim-silo: shutdown still running {Seconds} s after it began; killing the process", options.ShutdownTimeoutSeconds + 5);
+            await Task.Delay(500); // let the console logger write it
+            System.Diagnostics.Process.GetCurrentProcess().Kill();
+        }));
         return app;
     }
 
