@@ -116,6 +116,58 @@ public class HelperSemanticsTests
         Assert.Equal(0, t.Attempts);
     }
 
+    [Fact]
+    public void An_overwrite_ring_never_loses_and_keeps_the_newest_records()
+    {
+        // spec §10: 300 writes of 64 bytes (80-byte records) on one page all return 0; the ring keeps 51.
+        var t = SimTestUtil.Sum(Run("""
+            name: t
+            duration: 100ms
+            fleet: [ { group: g, cpus: 1 } ]
+            events: { out: { per: cpu, ring_pages: 1, overwrite: true } }
+            maps: { m: { } }
+            slots: { m: per_cpu }
+            programs:
+              p:
+                fire: { process: bursts, size: 300, every: 1s }
+                body: [ { perf_event_output: { map: m, size: 64 } } ]
+            """));
+        Assert.Equal(300, t.Helpers.Get(Out, 0));
+        Assert.Equal(300, t.RecordsWritten);
+        Assert.Equal(24000, t.BytesWritten);
+        Assert.Equal(0, t.Lost);
+        Assert.Equal(51, t.RecordsInRing);
+        Assert.Equal(249, t.RecordsOverwritten);
+    }
+
+    [Fact]
+    public void Records_whose_u16_size_wraps_are_written_but_shrink()
+    {
+        // 65517 bytes: a 65536-byte record, header.size 0 (nothing visible); 65527: 65544 -> an 8-byte header.
+        var t = SimTestUtil.Sum(Run("""
+            name: t
+            duration: 100ms
+            fleet: [ { group: g, cpus: 1 } ]
+            events: { out: { per: cpu, ring_pages: 32 } }
+            maps: { m: { } }
+            slots: { m: per_cpu }
+            programs:
+              p:
+                fire: { process: bursts, size: 1, every: 1s }
+                body:
+                  - perf_event_output: { map: m, size: 65517 }
+                  - perf_event_output: { map: m, size: 65527 }
+            consumers:
+              c: { events: out, service: { fixed: 1us }, tail_update: per_record }
+            """));
+        Assert.Equal(2, t.Helpers.Get(Out, 0));
+        Assert.Equal(2, t.RecordsWritten);
+        Assert.Equal(1, t.RecordsInvisible);
+        Assert.Equal(8, t.BytesWritten);
+        Assert.Equal(1, t.RecordsConsumed);
+        Assert.Equal(0, t.RecordsInRing);
+    }
+
     /// <summary>Records of 4088 bytes (payload 4076): after one loss, LOST + record never fit again.</summary>
     [Theory]
     [InlineData(4076, 1, 19, 0)]  // 4088-byte records: the ring locks up after the first loss
