@@ -490,6 +490,7 @@ public sealed partial class HostSimulation
             inst.Invisible++;
             cw.Invisible++;
         }
+        long used;
         if (ring.Overwrite)
         {
             while (q.Count > ring.RecordCount)
@@ -500,8 +501,9 @@ public sealed partial class HostSimulation
                 _cw[e.Cpu].InRing--;
                 _cw[e.Cpu].Overwritten++;
             }
+            used = (long)ring.Used;
         }
-        long used = (long)ring.Used;
+        else used = (long)(head - ring.DataTail);
         if (used > cw.FillMax) cw.FillMax = used;
         var reader = inst.Reader;
         if (ring.Wakeups != wakeups)
@@ -509,7 +511,8 @@ public sealed partial class HostSimulation
             cw.Wakeups++;
             reader?.Signal(inst.ReaderRing, t);
         }
-        if (reader is not null && q.Count > 0) reader.MarkNonEmpty(inst.ReaderRing);
+        // Setting the bit again is harmless; above 2 entries the ring was not empty before, so it is set.
+        if (reader is not null && q.Count <= 2) reader.MarkNonEmpty(inst.ReaderRing);
     }
 
     private long Read(in HelperContext ctx, CallPlan call, long t)
