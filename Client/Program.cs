@@ -7,7 +7,7 @@ public static class Program
 {
     public static readonly Option<string?> ClusterOption = new("--cluster")
     {
-        Description = "Gateways of a running cluster (host:port[,host:port]). Without it, an embedded silo runs in this process.",
+        Description = "A running cluster: its gateways (host:port[,host:port]) or its Redis membership (redis://host:port). Without it, an embedded silo runs in this process.",
         Recursive = true,
     };
 
@@ -25,6 +25,15 @@ public static class Program
         root.Subcommands.Add(LoadCommand.Create());
         root.Subcommands.Add(TracePipeCommand.Create());
         root.Subcommands.Add(SweepCommand.Create());
-        return await root.Parse(args).InvokeAsync();
+        try
+        {
+            return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception ex) when (ex is TimeoutException || (ex is ArgumentException a && a.Message.StartsWith("--cluster", StringComparison.Ordinal)))
+        {
+            // A cluster that cannot be reached is the user's setup, not our bug: one line, no stack.
+            Console.Error.WriteLine($"bpfsim: {ex.Message}");
+            return 1;
+        }
     }
 }
