@@ -4,6 +4,7 @@ using BpfTraceSim.Contracts.Grains;
 using BpfTraceSim.Grains.Exec;
 
 using BpfTraceSim.Grains.Placement;
+using BpfTraceSim.Grains.Telemetry;
 
 namespace BpfTraceSim.Grains;
 
@@ -22,9 +23,32 @@ public sealed class CpuGrain(HostObjects objects) : Grain, ICpuGrain
         return Task.CompletedTask;
     }
 
-    public Task<StepResult> Invoke(ExecStep step) => Task.FromResult(Kernel.Invoke(step));
+    public Task<StepResult> Invoke(ExecStep step)
+    {
+        var result = Kernel.Invoke(step);
+        if (result.Ret is long ret && HelperName(step.Call) is { } helper) SimMetrics.HelperCall(helper, ret);
+        return Task.FromResult(result);
+    }
 
-    public Task<BatchResult> InvokeBatch(ExecStep step, int count) => Task.FromResult(Kernel.InvokeBatch(step, count));
+    public Task<BatchResult> InvokeBatch(ExecStep step, int count)
+    {
+        var result = Kernel.InvokeBatch(step, count);
+        if (HelperName(step.Call) is { } helper)
+            foreach (var (ret, n) in result.Returns) SimMetrics.HelperCall(helper, ret, n);
+        return Task.FromResult(result);
+    }
+
+    /// <summary>The kernel helper a step calls (metrics are tagged with it), or null for other steps.</summary>
+    private static string? HelperName(StepCall call) => call switch
+    {
+        StepCall.PerfEventOutput => "bpf_perf_event_output",
+        StepCall.PerfEventRead => "bpf_perf_event_read",
+        StepCall.PerfEventReadValue => "bpf_perf_event_read_value",
+        StepCall.TracePrintk => "bpf_trace_printk",
+        StepCall.TraceVprintk => "bpf_trace_vprintk",
+        StepCall.Snprintf => "bpf_snprintf",
+        _ => null,
+    };
 
     public Task UpdateSlots(string map, ImmutableArray<string?> slots, long version)
     {
