@@ -6,6 +6,8 @@ using BpfTraceSim.Contracts.Scenarios;
 using BpfTraceSim.Grains.Checkpoints;
 using BpfTraceSim.Grains.Placement;
 using BpfTraceSim.Grains.Simulation;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using ContractReturn = BpfTraceSim.Contracts.Grains.HelperReturnCount;
 
 namespace BpfTraceSim.Grains;
@@ -200,7 +202,16 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
         async Task Write()
         {
             await previous;
-            await slot.WriteAsync(blob);
+            try
+            {
+                await slot.WriteAsync(blob);
+            }
+            catch (Exception e)
+            {
+                // Not fatal: a checkpoint only shortens a replay; the next boundary tries again.
+                _storedWindow = Math.Min(_storedWindow, blob.Window - 1);
+                ServiceProvider.GetService<ILogger<ScenarioHostGrain>>()?.LogWarning(e, "{Host}: checkpoint of window {Window} not stored", _host, blob.Window);
+            }
         }
     }
 

@@ -1,8 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net;
 using System.Text.Json;
 using BpfTraceSim.Cluster.Tests.Infra;
 using BpfTraceSim.Contracts.Grains;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
 using Orleans.Runtime;
 using Xunit.Abstractions;
 
@@ -85,9 +89,13 @@ public sealed class FailoverTests(FailoverCluster cluster, ITestOutputHelper out
             var run = SiloCluster.RunCliAsync(["run", scenario, "--out", Path.Combine(dir, "cluster"), "--quiet", "--cluster", gateway.Gateway],
                 cluster.ClientEnv(), TimeSpan.FromSeconds(150));
 
-            var mgmt = cluster.Management.GetGrain<IManagementGrain>(0);
+            // The test's own client also talks through silo 0 only: the fixture's management client may have been
+            // using the victim's gateway, and its calls then wait out the response timeout.
+            using var client = await ConnectAsync(gateway);
+            var grains = client.Services.GetRequiredService<IGrainFactory>();
+            var mgmt = grains.GetGrain<IManagementGrain>(0);
             var (runId, scenarioSilo) = await FindScenarioGrain(mgmt, run);
-            var grain = cluster.Management.GetGrain<IScenarioGrain>(runId);
+            var grain = grains.GetGrain<IScenarioGrain>(runId);
             ScenarioProgress p;
             while ((p = await grain.GetProgress()).WindowsDone < p.WindowCount / 4 || p.WindowCount == 0)
             {
@@ -118,11 +126,12 @@ public sealed class FailoverTests(FailoverCluster cluster, ITestOutputHelper out
             {
                 try
                 {
-                    p = await grain.GetProgress();
+                    p = await grain.GetProgress().WaitAsync(TimeSpan.FromSeconds(2));
                 }
                 catch (Exception e) when (e is OrleansException or TimeoutException)
                 {
-                    await Task.Delay(50); // the management client may have been talking to the victim's gateway
+                    output.WriteLine($"  +{sinceKill.Elapsed.TotalSeconds.ToString("0.000", CultureInfo.InvariantCulture)} s: progress poll failed: {e.GetType().Name}");
+                    await Task.Delay(50);
                     continue;
                 }
                 if (p.WindowsDone != lastSeen)
@@ -167,6 +176,19 @@ public sealed class FailoverTests(FailoverCluster cluster, ITestOutputHelper out
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    private async Task<IHost> ConnectAsync(SiloNode gateway)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.UseOrleansClient(c =>
+        {
+            c.UseStaticClustering(IPEndPoint.Parse(gateway.Gateway));
+            c.Configure<ClusterOptions>(o => { o.ClusterId = cluster.ClusterId; o.ServiceId = "bpfsim"; });
+        });
+        var host = builder.Build();
+        await host.StartAsync();
+        return host;
     }
 
     private static async Task<(string RunId, SiloAddress Silo)> FindScenarioGrain(IManagementGrain mgmt, Task<(int, string, string)> run)
