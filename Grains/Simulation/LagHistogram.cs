@@ -166,19 +166,23 @@ public sealed class LagHistogram : IEquatable<LagHistogram>
 
         private int Grow(int b)
         {
+            // Bucket arrays come from the shared pool: a window's builders borrow them and give them
+            // back when the window's histograms are built, so hosts keep none between windows.
             if (_counts.Length == 0)
             {
-                _first = Math.Max(0, b - 8);
-                _counts = new long[16];
+                _counts = System.Buffers.ArrayPool<long>.Shared.Rent(128);
+                _counts.AsSpan().Clear(); // another renter may have returned it dirty
+                _first = Math.Max(0, b - 32);
                 return b - _first;
             }
             int first = Math.Min(_first, b);
             int end = Math.Max(_first + _counts.Length, b + 1);
-            // Grow by at least half again so a slowly widening range does not copy every time.
-            int len = Math.Max(end - first, _counts.Length + _counts.Length / 2);
+            int len = Math.Max(end - first, 2 * _counts.Length);
             if (b < _first) first = Math.Max(0, end - len);
-            var counts = new long[len];
+            var counts = System.Buffers.ArrayPool<long>.Shared.Rent(len);
+            counts.AsSpan().Clear();
             _counts.CopyTo(counts, _first - first);
+            System.Buffers.ArrayPool<long>.Shared.Return(_counts, clearArray: true);
             _counts = counts;
             _first = first;
             return b - _first;
@@ -192,6 +196,7 @@ public sealed class LagHistogram : IEquatable<LagHistogram>
             while (_counts[lo] == 0) lo++;
             while (_counts[hi] == 0) hi--;
             var h = new LagHistogram(_first + lo, _counts.AsSpan(lo, hi - lo + 1).ToArray(), _count, _min, _max);
+            System.Buffers.ArrayPool<long>.Shared.Return(_counts, clearArray: true);
             _counts = []; // between windows a CPU keeps no buckets
             _count = 0;
             _min = _max = 0;
