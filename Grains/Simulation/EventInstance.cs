@@ -11,6 +11,8 @@ internal sealed class EventInstance
     public EventInstance(EventPlan plan, int key, int task, PerfEvent perfEvent)
     {
         Plan = plan;
+        FixedSize = plan.FixedSize;
+        HasRaw = plan.HasRaw;
         Key = key;
         Task = task;
         Event = perfEvent;
@@ -54,6 +56,7 @@ internal sealed class EventInstance
     /// <summary>Samples written and not yet consumed (a per_batch reader may have served some the tail has not passed yet).</summary>
     public long Unread;
 
-    public int FixedSize => Plan.FixedSize;
-    public bool HasRaw => Plan.HasRaw;
+    // Copies of the plan's record layout, read on every write.
+    public readonly int FixedSize;
+    public readonly bool HasRaw;
 }

@@ -30,6 +30,7 @@ public sealed partial class HostSimulation
 
     // Tasks and CPUs.
     private readonly int[] _taskCpu;
+    private readonly SimTask[] _taskObjs;
     private readonly int[][] _cpuTasks;
     private readonly int[] _rr;
     private readonly bool[] _online;
@@ -92,6 +93,7 @@ public sealed partial class HostSimulation
         _progCount = _plan.Programs.Length;
 
         _taskCpu = new int[_plan.Tasks.Length];
+        _taskObjs = Array.ConvertAll(_plan.Tasks, t => t.Task);
         for (int t = 0; t < _taskCpu.Length; t++) _taskCpu[t] = _plan.Tasks[t].InitialCpu;
         _cpuTasks = new int[_cpus][];
         RebuildCpuTasks();
@@ -373,7 +375,7 @@ public sealed partial class HostSimulation
     private void RunBody(int cpu, ProgramPlan prog, long t, ref FiringState fs)
     {
         int task = CurrentTask(cpu);
-        var current = task < 0 ? SimTask.Idle : _plan.Tasks[task].Task;
+        var current = task < 0 ? SimTask.Idle : _taskObjs[task];
         var ctx = new HelperContext(cpu, current, prog.Context, (ulong)t);
         _cw[cpu].Firings++;
         var body = prog.Body;
