@@ -164,8 +164,11 @@ public sealed class ScenarioRunner(ConnectCluster connect, TextWriter stderr, bo
         async Task<ScenarioProgress> Step()
         {
             await Task.Delay(p.WindowsDone == 0 ? 50 : 150, ct);
-            await Drain(grain, trace, records);
-            p = await grain.GetProgress();
+            p = await SurvivingSiloLoss(async () =>
+            {
+                await Drain(grain, trace, records);
+                return await grain.GetProgress();
+            }, ct);
             return p;
         }
         bool Running() => p.State is ScenarioRunState.Running or ScenarioRunState.NotStarted;
@@ -205,6 +208,30 @@ public sealed class ScenarioRunner(ConnectCluster connect, TextWriter stderr, bo
         }
         await Drain(grain, trace, records);
         return p;
+    }
+
+    /// <summary>
+    /// A poll that fails because the silo holding the scenario grain died is repeated: the next call
+    /// activates the grain on a survivor, which resumes the run from its checkpoint. Gives up after
+    /// three minutes, as the scenario grain does for a lost host.
+    /// </summary>
+    private static async Task<T> SurvivingSiloLoss<T>(Func<Task<T>> call, CancellationToken ct)
+    {
+        var deadline = Stopwatch.StartNew();
+        var backoff = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            try
+            {
+                return await call();
+            }
+            catch (Exception e) when (e is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException
+                                      && deadline.Elapsed < TimeSpan.FromMinutes(3))
+            {
+                await Task.Delay(backoff, ct);
+                backoff = TimeSpan.FromMilliseconds(Math.Min(2000, backoff.TotalMilliseconds * 2));
+            }
+        }
     }
 
     private static async Task Drain(IScenarioGrain grain, PendingFile? trace, PendingFile? records)
