@@ -8,7 +8,8 @@ namespace BpfTraceSim.Grains.Checkpoints;
 /// BpfSim__Checkpoints__EveryWindows, --BpfSim:Checkpoints:EveryWindows=N on a silo).
 /// N &gt; 0: every N windows; 0 or absent: automatic (every window up to 1,024 hosts, then every
 /// ceil(hosts / 1,024) windows, so a window's checkpoint volume stays near 1,024 host states);
-/// N &lt; 0: never (a lost host then replays from window 0: still exact, only slower).
+/// N &lt; 0: never (a lost host then replays from window 0: still exact, only slower). Absent and no
+/// durable "checkpoints" storage registered (embedded silo): never.
 /// </summary>
 public static class CheckpointPolicy
 {
@@ -26,7 +27,10 @@ public static class CheckpointPolicy
     public static int Configured(IServiceProvider services)
     {
         var config = services.GetService<IConfiguration>();
-        return config?.GetValue<int?>(ConfigKey) ?? 0;
+        if (config?.GetValue<int?>(ConfigKey) is int configured) return configured;
+        // Without durable storage (the CLI's embedded silo, localhost clustering) there is no other
+        // silo to resume on: checkpoints would only cost time (serialising every host each window).
+        return services.GetKeyedService<Orleans.Storage.IGrainStorage>(CheckpointStore.StorageName) is null ? -1 : 0;
     }
 
     /// <summary>True when boundary (the state before window boundary) is one the policy stores.</summary>
