@@ -1,3 +1,4 @@
+using BpfTraceSim.Kernel;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -142,40 +143,5 @@ public static class StreamSeeds
     /// <summary>A per-host value (e.g. the %p hashing key of the host's boot).</summary>
     public static ulong Host(ulong seed, string host, string purpose) => Hash(seed, $"host\0{purpose}\0{host}");
 
-    public static ulong Hash(ulong seed, string text) => SipHash24(seed, Key1, Encoding.UTF8.GetBytes(text));
-
-    /// <summary>SipHash-2-4 of a byte string under the 128-bit key (k0, k1).</summary>
-    public static ulong SipHash24(ulong k0, ulong k1, ReadOnlySpan<byte> m)
-    {
-        ulong v0 = k0 ^ 0x736f_6d65_7073_6575UL;
-        ulong v1 = k1 ^ 0x646f_7261_6e64_6f6dUL;
-        ulong v2 = k0 ^ 0x6c79_6765_6e65_7261UL;
-        ulong v3 = k1 ^ 0x7465_6462_7974_6573UL;
-        int full = m.Length & ~7;
-        for (int i = 0; i < full; i += 8)
-        {
-            ulong w = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(m[i..]);
-            v3 ^= w;
-            Round(ref v0, ref v1, ref v2, ref v3);
-            Round(ref v0, ref v1, ref v2, ref v3);
-            v0 ^= w;
-        }
-        ulong b = (ulong)m.Length << 56;
-        for (int i = full; i < m.Length; i++) b |= (ulong)m[i] << (8 * (i - full));
-        v3 ^= b;
-        Round(ref v0, ref v1, ref v2, ref v3);
-        Round(ref v0, ref v1, ref v2, ref v3);
-        v0 ^= b;
-        v2 ^= 0xff;
-        for (int i = 0; i < 4; i++) Round(ref v0, ref v1, ref v2, ref v3);
-        return v0 ^ v1 ^ v2 ^ v3;
-    }
-
-    private static void Round(ref ulong v0, ref ulong v1, ref ulong v2, ref ulong v3)
-    {
-        v0 += v1; v1 = BitOperations.RotateLeft(v1, 13); v1 ^= v0; v0 = BitOperations.RotateLeft(v0, 32);
-        v2 += v3; v3 = BitOperations.RotateLeft(v3, 16); v3 ^= v2;
-        v0 += v3; v3 = BitOperations.RotateLeft(v3, 21); v3 ^= v0;
-        v2 += v1; v1 = BitOperations.RotateLeft(v1, 17); v1 ^= v2; v2 = BitOperations.RotateLeft(v2, 32);
-    }
+    public static ulong Hash(ulong seed, string text) => SipHash.Hash24(seed, Key1, Encoding.UTF8.GetBytes(text));
 }

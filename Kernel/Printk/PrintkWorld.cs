@@ -69,7 +69,7 @@ public sealed class PrintkWorld
     public TracePipe TracePipe { get; }
 
     /// <summary>ptr_to_hashval on 64-bit: SipHash-2-4 of the pointer under the per-boot key, low 32 bits.</summary>
-    public uint HashPointer(ulong ptr) => (uint)SipHash24(_k0, _k1, ptr);
+    public uint HashPointer(ulong ptr) => (uint)SipHash.Hash24(_k0, _k1, ptr);
 
     private static ulong SplitMix(ref ulong s)
     {
@@ -77,34 +77,5 @@ public sealed class PrintkWorld
         z = (z ^ (z >> 30)) * 0xbf58_476d_1ce4_e5b9UL;
         z = (z ^ (z >> 27)) * 0x94d0_49bb_1331_11ebUL;
         return z ^ (z >> 31);
-    }
-
-    /// <summary>SipHash-2-4 (Aumasson/Bernstein) of one little-endian 64-bit word.</summary>
-    internal static ulong SipHash24(ulong k0, ulong k1, ulong m)
-    {
-        ulong v0 = k0 ^ 0x736f_6d65_7073_6575UL;
-        ulong v1 = k1 ^ 0x646f_7261_6e64_6f6dUL;
-        ulong v2 = k0 ^ 0x6c79_6765_6e65_7261UL;
-        ulong v3 = k1 ^ 0x7465_6462_7974_6573UL;
-        v3 ^= m;
-        Round(ref v0, ref v1, ref v2, ref v3);
-        Round(ref v0, ref v1, ref v2, ref v3);
-        v0 ^= m;
-        ulong b = 8UL << 56; // message length 8, no tail bytes
-        v3 ^= b;
-        Round(ref v0, ref v1, ref v2, ref v3);
-        Round(ref v0, ref v1, ref v2, ref v3);
-        v0 ^= b;
-        v2 ^= 0xff;
-        for (int i = 0; i < 4; i++) Round(ref v0, ref v1, ref v2, ref v3);
-        return v0 ^ v1 ^ v2 ^ v3;
-    }
-
-    private static void Round(ref ulong v0, ref ulong v1, ref ulong v2, ref ulong v3)
-    {
-        v0 += v1; v1 = BitOperations.RotateLeft(v1, 13); v1 ^= v0; v0 = BitOperations.RotateLeft(v0, 32);
-        v2 += v3; v3 = BitOperations.RotateLeft(v3, 16); v3 ^= v2;
-        v0 += v3; v3 = BitOperations.RotateLeft(v3, 21); v3 ^= v0;
-        v2 += v1; v1 = BitOperations.RotateLeft(v1, 17); v1 ^= v2; v2 = BitOperations.RotateLeft(v2, 32);
     }
 }

@@ -89,7 +89,7 @@ public class RenderTests
     public void SipHashMatchesTheReferenceVector()
     {
         // SipHash-2-4 paper, key 00..0f, message 00..07.
-        ulong h = PrintkWorld.SipHash24(0x0706050403020100UL, 0x0f0e0d0c0b0a0908UL, 0x0706050403020100UL);
+        ulong h = BpfTraceSim.Kernel.SipHash.Hash24(0x0706050403020100UL, 0x0f0e0d0c0b0a0908UL, 0x0706050403020100UL);
         Assert.Equal(0x93f5f5799a932462UL, h);
     }
 
