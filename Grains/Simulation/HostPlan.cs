@@ -72,6 +72,9 @@ internal sealed class ProgramPlan
     public required CallPlan[] Body;
     /// <summary>Index of the body's first call among all call sites of the plan.</summary>
     public int SiteBase;
+    /// <summary>An object program (Body is empty): the program and its object's index in HostPlan.Objects.</summary>
+    public BpfTraceSim.Bpf.Loader.BpfProgram? Bpf;
+    public int ObjectIndex = -1;
 }
 
 internal sealed class ConsumerPlan
@@ -120,6 +123,12 @@ internal sealed class HostPlan
     public string[] EventNames = [];
     /// <summary>Body calls over all programs (each is a call site with its own return-count cache per CPU).</summary>
     public int CallSites;
+    /// <summary>The BPF objects object programs come from (one BpfInstance each per host).</summary>
+    public BpfTraceSim.Bpf.Loader.BpfObject[] Objects = [];
+    /// <summary>Helper names by return-count kind: HelperNames, then the other helpers object programs call.</summary>
+    public string[] KindNames = HelperNames;
+    /// <summary>Return-count kind of each helper id an object program calls (-1: none).</summary>
+    public int[] KindById = [];
 
     public static HostPlan For(Scenario scenario, int groupIndex)
     {
@@ -256,18 +265,21 @@ internal sealed class HostPlan
         }
 
         var programs = new List<ProgramPlan>();
+        var objects = new List<BpfTraceSim.Bpf.Loader.BpfObject>();
+        var objectPaths = new List<string>();
+        var kindNames = new List<string>(HelperNames);
+        var kindById = new int[256];
+        Array.Fill(kindById, -1);
         for (int p = 0; p < s.Programs.Length; p++)
         {
             var ps = s.Programs[p];
             if (!ps.Groups.IsDefaultOrEmpty && !ps.Groups.Contains(group.Group)) continue;
-            if (ps.Object is not null)
-                throw new SimulationSetupException($"programs.{ps.Name}: object programs ({ps.Object}) are not simulated by the scenario engine yet; give a body");
             var on = new bool[cpus];
             if (ps.AllCpus) Array.Fill(on, true);
             else foreach (int c in ps.Cpus) if (c < cpus) on[c] = true;
             var body = new CallPlan[ps.Body.Length];
             for (int b = 0; b < body.Length; b++) body[b] = Compile(plan0, ps, b, ps.Body[b]);
-            programs.Add(new ProgramPlan
+            var pp = new ProgramPlan
             {
                 Name = ps.Name,
                 Index = p,
@@ -276,9 +288,14 @@ internal sealed class HostPlan
                 Kind = FiringProcess.KindOf(ps.Fire),
                 Context = (ExecContext)(int)ps.Context,
                 Body = body,
-            });
+            };
+            if (ps.Object is not null) LoadObject(ps, pp, objects, objectPaths, kindNames, kindById);
+            programs.Add(pp);
         }
         plan0.Programs = programs.ToArray();
+        plan0.Objects = objects.ToArray();
+        plan0.KindNames = kindNames.ToArray();
+        plan0.KindById = kindById;
         foreach (var pp in plan0.Programs)
         {
             pp.SiteBase = plan0.CallSites;
@@ -309,6 +326,47 @@ internal sealed class HostPlan
             plan0.SharedWorld = new PrintkWorld(plan0.Memory!, plan0.Kallsyms!, key, cpus: 1, bufferSizeKb: 1);
         }
         return plan0;
+    }
+
+    /// <summary>
+    /// Loads an object program's ELF (path relative to the current directory: the parsed scenario
+    /// does not keep its file's path) and gives every helper it calls a return-count kind.
+    /// </summary>
+    private static void LoadObject(ProgramSpec ps, ProgramPlan pp, List<BpfTraceSim.Bpf.Loader.BpfObject> objects,
+        List<string> objectPaths, List<string> kindNames, int[] kindById)
+    {
+        string path = Path.GetFullPath(ps.Object!);
+        int oi = objectPaths.IndexOf(path);
+        try
+        {
+            if (oi < 0)
+            {
+                objects.Add(BpfTraceSim.Bpf.Loader.BpfObject.Load(path));
+                objectPaths.Add(path);
+                oi = objects.Count - 1;
+            }
+            pp.Bpf = objects[oi].FindProgram(ps.Section);
+        }
+        catch (Exception e) when (e is BpfTraceSim.Bpf.Loader.BpfLoadException or IOException or UnauthorizedAccessException)
+        {
+            throw new SimulationSetupException($"programs.{ps.Name}: object {ps.Object}: {e.Message}");
+        }
+        pp.ObjectIndex = oi;
+        foreach (var use in pp.Bpf.HelperCalls)
+        {
+            if ((uint)use.HelperId >= (uint)kindById.Length || kindById[use.HelperId] >= 0) continue;
+            string name = BpfTraceSim.Bpf.BpfHelperNames.Name(use.HelperId);
+            int k = kindNames.IndexOf(name);
+            if (k < 0)
+            {
+                // The return-count key holds the kind in 4 bits.
+                if (kindNames.Count >= 16)
+                    throw new SimulationSetupException($"programs.{ps.Name}: the object programs call more than 16 distinct helpers");
+                kindNames.Add(name);
+                k = kindNames.Count - 1;
+            }
+            kindById[use.HelperId] = k;
+        }
     }
 
     private const ulong FixedSampleFields =

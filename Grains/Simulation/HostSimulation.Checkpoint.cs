@@ -24,6 +24,9 @@ public sealed partial class HostSimulation
     /// </summary>
     public byte[] Checkpoint()
     {
+        // BPF map and global storage of object programs is not part of the format.
+        if (_plan.Objects.Length > 0)
+            throw new NotSupportedException($"{HostName}: scenarios with object programs cannot be checkpointed (their BPF map state is not stored)");
         using var ms = new MemoryStream();
         using (var w = new BinaryWriter(ms))
         {

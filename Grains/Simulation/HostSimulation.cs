@@ -185,6 +185,7 @@ public sealed partial class HostSimulation
             _world = new PrintkWorld(_plan.Memory!, _plan.Kallsyms!, key, _cpus);
         }
         if (captureRecords) _records = new List<CapturedRecord>();
+        if (_plan.Objects.Length > 0) SetUpObjects();
     }
 
     /// <summary>Builds the named host (GROUP-INDEX).</summary>
@@ -342,7 +343,11 @@ public sealed partial class HostSimulation
                 ref var fs = ref _fire[slot];
                 int cpu = progs == 1 ? slot : slot / progs;
                 var prog = _programs[slot - cpu * progs];
-                if (_online[cpu]) RunBody(cpu, prog, t, ref fs);
+                if (_online[cpu])
+                {
+                    if (prog.Bpf is null) RunBody(cpu, prog, t, ref fs);
+                    else RunObject(cpu, slot, prog, t, ref fs);
+                }
                 FiringProcess.Next(ref fs, prog);
                 if (fs.NextNs < _durationNs) heap.ReplaceTop(((ulong)fs.NextNs << shift) | (uint)slot);
                 else heap.Pop();
@@ -451,13 +456,20 @@ public sealed partial class HostSimulation
     private long Output(in HelperContext ctx, CallPlan call, ref FiringState fs, long t)
     {
         int size = call.SizeMin == call.SizeMax ? call.SizeMin : (int)fs.BodyRng.NextInclusive(call.SizeMin, call.SizeMax);
-        var map = _maps[call.Map];
-        var inst = Resolve(call.Map, call.Flags, ctx.Cpu);
+        return OutputData(in ctx, call.Map, call.Flags, PatternOf(size), t);
+    }
+
+    /// <summary>bpf_perf_event_output of data into map m, with the engine's ring accounting (bodies and object programs).</summary>
+    private long OutputData(in HelperContext ctx, int m, ulong flags, ReadOnlySpan<byte> data, long t)
+    {
+        int size = data.Length;
+        var map = _maps[m];
+        var inst = Resolve(m, flags, ctx.Cpu);
         var ring = inst?.Ring;
-        if (ring is null) return PerfHelpers.PerfEventOutput(in ctx, _perfCpu, map, call.Flags, PatternOf(size));
+        if (ring is null) return PerfHelpers.PerfEventOutput(in ctx, _perfCpu, map, flags, data);
         ulong lostPending = ring.LostPending;
         ulong wakeups = ring.Wakeups;
-        long ret = PerfHelpers.PerfEventOutput(in ctx, _perfCpu, map, call.Flags, PatternOf(size));
+        long ret = PerfHelpers.PerfEventOutput(in ctx, _perfCpu, map, flags, data);
         if (ret == 0) Written(inst!, ring, ctx.Cpu, t, size, lostPending, wakeups);
         else if (ret == -Errno.ENOSPC)
         {
@@ -649,7 +661,7 @@ public sealed partial class HostSimulation
         _returns.ForEach((key, count) =>
         {
             ReturnCounter.Split(key, out int cpu, out int kind, out long ret);
-            (perCpu[cpu] ??= new List<HelperReturnCount>()).Add(new HelperReturnCount(HostPlan.HelperNames[kind], ret, count));
+            (perCpu[cpu] ??= new List<HelperReturnCount>()).Add(new HelperReturnCount(_plan.KindNames[kind], ret, count));
         });
         _returns.Clear();
 
@@ -678,11 +690,14 @@ public sealed partial class HostSimulation
             _records.Clear();
         }
         IReadOnlyList<string> trace = [];
-        if (_world is not null)
+        if (_world is not null || (CaptureTrace && _bpfWorld is not null))
         {
-            var lines = _world.TracePipe.ReadLines();
-            var text = new string[lines.Count];
-            for (int i = 0; i < text.Length; i++) text[i] = System.Text.Encoding.UTF8.GetString(lines[i]);
+            var text = new List<string>();
+            foreach (var world in (ReadOnlySpan<PrintkWorld?>)[_world, CaptureTrace ? _bpfWorld : null])
+            {
+                if (world is null) continue;
+                foreach (var line in world.TracePipe.ReadLines()) text.Add(System.Text.Encoding.UTF8.GetString(line));
+            }
             trace = text;
         }
         return new WindowStats

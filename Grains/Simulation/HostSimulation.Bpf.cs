@@ -1,0 +1,119 @@
+using BpfTraceSim.Bpf.Helpers;
+using BpfTraceSim.Bpf.Loader;
+using BpfTraceSim.Bpf.Vm;
+using BpfTraceSim.Kernel;
+using BpfTraceSim.Kernel.Perf;
+using BpfTraceSim.Kernel.Printk;
+using BpfTraceSim.Kernel.Seq;
+
+namespace BpfTraceSim.Grains.Simulation;
+
+/// <summary>
+/// Object programs: real BPF programs run by the VM at each firing, their helpers reaching this
+/// host's kernel state. bpf_perf_event_output goes through the same ring accounting as a body's.
+/// </summary>
+public sealed partial class HostSimulation : IBpfTracingHost
+{
+    // The context a raw tracepoint program gets: the scenario gives no arguments, so all zero.
+    private static readonly byte[] ZeroCtx = new byte[64];
+
+    private BpfInstance[] _bpfInstances = [];
+    private BpfVm?[] _vms = []; // by firing slot (cpu * programs + program)
+    private PrintkWorld? _bpfWorld; // over the instances' memory (the body world's memory is shared by hosts)
+
+    private void SetUpObjects()
+    {
+        // One memory and one instance per object per host: maps and globals are shared by the host's CPUs.
+        var memory = new SimMemory();
+        _bpfInstances = new BpfInstance[_plan.Objects.Length];
+        for (int o = 0; o < _bpfInstances.Length; o++)
+        {
+            var inst = new BpfInstance(_plan.Objects[o], memory, _cpus);
+            foreach (var map in inst.Maps)
+            {
+                if (map.Spec.Type != BpfMapType.PerfEventArray) continue;
+                int m = _plan.MapIndex(map.Name);
+                if (m < 0)
+                    throw new SimulationSetupException($"object {inst.Object.Name}: perf_event_array '{map.Name}' has no scenario map of that name");
+                map.External = _maps[m];
+            }
+            _bpfInstances[o] = inst;
+        }
+        ulong key = StreamSeeds.Host(Scenario.Seed, HostName, "kptr-bpf");
+        _bpfWorld = CaptureTrace
+            ? new PrintkWorld(memory, _plan.Kallsyms ?? new Kallsyms(), key, _cpus)
+            : new PrintkWorld(memory, _plan.Kallsyms ?? new Kallsyms(), key, 1, bufferSizeKb: 1);
+
+        var helpers = TracingHelpers.Register(BpfHelperTable.CreateGeneric(), this);
+        helpers.Register(TracingHelpers.PerfEventOutput, ObjectPerfEventOutput);
+        _vms = new BpfVm?[_fire.Length];
+        for (int cpu = 0; cpu < _cpus; cpu++)
+        {
+            for (int p = 0; p < _progCount; p++)
+            {
+                var prog = _programs[p];
+                if (prog.Bpf is null || !prog.OnCpu[cpu]) continue;
+                try
+                {
+                    _vms[cpu * _progCount + p] = new BpfVm(_bpfInstances[prog.ObjectIndex], prog.Bpf, helpers) { RecordHelperCalls = true };
+                }
+                catch (BpfLoadException e)
+                {
+                    throw new SimulationSetupException($"programs.{prog.Name}: {e.Message}");
+                }
+            }
+        }
+    }
+
+    /// <summary>One firing of an object program: the VM runs it once on cpu at time t.</summary>
+    private void RunObject(int cpu, int slot, ProgramPlan prog, long t, ref FiringState fs)
+    {
+        int task = CurrentTask(cpu);
+        var current = task < 0 ? SimTask.Idle : _taskObjs[task];
+        var ctx = new HelperContext(cpu, current, prog.Context, (ulong)t);
+        _cw[cpu].Firings++;
+        // bpf_get_prandom_u32 and friends draw from the (host, cpu, program) body stream.
+        var result = _vms[slot]!.Run(ZeroCtx, in ctx, fs.BodyRng.Next());
+        if (result.Fault is { } f)
+            throw new InvalidOperationException($"{HostName}: programs.{prog.Name} faulted on cpu {cpu} at {t} ns: insn {f.Insn}: {f.Message}");
+        var kinds = _plan.KindById;
+        var calls = result.Helpers;
+        for (int i = 0; i < calls.Count; i++)
+        {
+            var h = calls[i];
+            int kind = (uint)h.Id < (uint)kinds.Length ? kinds[h.Id] : -1;
+            if (kind < 0) continue; // not a static call site of the program: cannot happen for verified code
+            _returns.Add(ReturnCounter.Key(cpu, kind, h.Ret), 1);
+        }
+        fs.Counter++;
+    }
+
+    /// <summary>Helper 25 for object programs: the engine's bpf_perf_event_output with its accounting.</summary>
+    private ulong ObjectPerfEventOutput(BpfVm vm, ulong ctx, ulong mapHandle, ulong flags, ulong data, ulong size)
+    {
+        var map = vm.Instance.MapByHandle(mapHandle) ?? throw BpfVm.HelperFault($"0x{mapHandle:x} is not a map pointer");
+        int m = -1;
+        for (int i = 0; i < _maps.Length; i++)
+            if (ReferenceEquals(_maps[i], map.External)) m = i;
+        if (m < 0) throw BpfVm.HelperFault($"map '{map.Name}' is not a perf_event_array bound to simulated perf events");
+        ReadOnlySpan<byte> bytes = default;
+        if (size != 0)
+        {
+            if (size > 1 << 20 || !vm.TryGetSpan(data, (int)size, false, out var s))
+                throw BpfVm.HelperFault($"data: {size} bytes at 0x{data:x} are not readable program memory");
+            bytes = s;
+        }
+        var hc = vm.Context;
+        return (ulong)OutputData(in hc, m, flags, bytes, (long)hc.NowNs);
+    }
+
+    PerfCpu IBpfTracingHost.PerfCpu(int cpu) => _perfCpu;
+
+    PrintkWorld IBpfTracingHost.Printk => _bpfWorld!;
+
+    PrintkCpu IBpfTracingHost.PrintkCpu(int cpu) => CaptureTrace ? _bpfWorld!.Cpu(cpu) : _bpfWorld!.Cpu(0);
+
+    SeqFile? IBpfTracingHost.Seq(BpfVm vm) => null;
+
+    Kernel.Btf.Btf? IBpfTracingHost.VmlinuxBtf => null;
+}
