@@ -529,6 +529,9 @@ public static class ScenarioParser
                 obj = Str(o, f.P("object"));
                 if (obj.Length == 0)
                     throw Fail(o, f.P("object"), "must name a BPF object file");
+                // Relative to the scenario file, as users write it; the engine may run in another directory.
+                if (file != NoFile && !Path.IsPathRooted(obj))
+                    obj = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(file)) ?? ".", obj));
                 section = Str(f.Req("section"), f.P("section"));
             }
             else

@@ -131,11 +131,11 @@ public class ObjectProgramTests
     [Fact]
     public void The_bpf_object_example_runs()
     {
-        // The example's path is relative to the working directory (the repository root); tests run elsewhere.
-        string root = SimTestUtil.RepoRoot();
-        string text = File.ReadAllText(Path.Combine(root, "scenarios", "objects", "bpf-object.yaml"))
-            .Replace("object: tests/bpf/", "object: " + Path.Combine(root, "tests", "bpf") + "/");
-        var sim = new HostSimulation(SimTestUtil.Parse(text), 0, 0);
+        // The example's object path is relative to the example file: parsing the file resolves it.
+        string file = Path.Combine(SimTestUtil.RepoRoot(), "scenarios", "objects", "bpf-object.yaml");
+        var scenario = BpfTraceSim.Contracts.Scenarios.ScenarioParser.ParseFile(file);
+        Assert.Equal(Path.Combine(SimTestUtil.RepoRoot(), "tests", "bpf", "perf_only.bpf.o"), scenario.Programs[0].Object);
+        var sim = new HostSimulation(scenario, 0, 0);
         var t = SimTestUtil.Sum(sim.RunToEnd());
         Assert.True(t.Firings > 4 * 1500, $"{t.Firings} firings"); // 4 CPUs x poisson 2000/s x 1 s
         Assert.Equal(t.Firings, t.Helpers.Get(Out, 0));
