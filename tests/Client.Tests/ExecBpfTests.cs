@@ -70,4 +70,31 @@ public sealed class ExecBpfTests(EmbeddedSiloFixture silo)
         Assert.StartsWith("2a", hex);
         Assert.Equal(g.Size * 2, hex.Length);
     }
+
+    [Fact]
+    public async Task Counter_reads_snprintf_and_vprintk_from_a_clang_object()
+    {
+        var (exit, lines, err) = await silo.Exec("""
+            { "cpus": 2, "tasks": [ { "pid": 100, "comm": "app", "cpu": 1 } ],
+              "programs": { "r": { "object": "helpers.bpf.o", "section": "raw_tp/read" }, "f": { "object": "helpers.bpf.o", "section": "raw_tp/format" } },
+              "events": { "clk0": { "config": "cpu_clock", "cpu": 0 }, "clk1": { "config": "cpu_clock", "cpu": 1 } },
+              "slots": { "counters": [ "clk0", "clk1" ] },
+              "steps": [ { "advance_ns": 5000 },
+                { "cpu": 1, "pid": 100, "call": "run", "program": "r" },
+                { "call": "get_global", "program": "r", "name": "last_value" },
+                { "cpu": 1, "pid": 100, "call": "run", "program": "f" },
+                { "call": "read_trace_pipe" } ] }
+            """, Bpf);
+        Assert.True(exit == 0, err);
+        var r = lines[0].GetProperty("results");
+        string Helpers(int step) => string.Join(",", r[step].GetProperty("helpers").EnumerateArray()
+            .Select(h => $"{h.GetProperty("id").GetInt32()}:{h.GetProperty("ret").GetInt64()}"));
+        // CPU 1's cpu-clock after 5 us: bpf_perf_event_read 5000, read_value {5000, 5000, 5000}.
+        Assert.Equal("22:5000,55:0", Helpers(1));
+        Assert.Equal("881300000000000088130000000000008813000000000000", r[2].GetProperty("value_hex").GetString());
+        // snprintf("cpu=%d pid=%d") = 13 characters + NUL; bpf_printk with 4 arguments is bpf_trace_vprintk.
+        Assert.Equal("8:1,14:429496729700,165:14,177:20", Helpers(3));
+        Assert.Equal("             app-100     [001] ...2.     0.000005: bpf_trace_printk: 14 cpu=1 pid=100 3 4",
+            r[4].GetProperty("lines")[0].GetString());
+    }
 }
