@@ -20,7 +20,6 @@ namespace BpfTraceSim.Cluster.Tests;
 /// </summary>
 public sealed class FailoverScenarioGrainTests(FailoverCluster cluster, ITestOutputHelper output) : IClassFixture<FailoverCluster>
 {
-    private const string ScenarioGrainType = "BpfTraceSim.Grains.ScenarioGrain,";
 
     [Fact]
     public async Task The_scenario_grains_silo_killed_mid_run_leaves_report_json_byte_identical()
@@ -44,12 +43,12 @@ public sealed class FailoverScenarioGrainTests(FailoverCluster cluster, ITestOut
                 cluster.ClientEnv(), TimeSpan.FromSeconds(150));
 
             var mgmt = cluster.Management.GetGrain<IManagementGrain>(0);
-            var (runId, scenarioSilo) = await FindScenarioGrain(mgmt, run);
+            var (runId, scenarioSilo) = await FailoverProbe.FindScenarioGrain(mgmt, run);
             var victim = cluster.Nodes.Single(n => n.SiloPort == scenarioSilo.Endpoint.Port);
             var survivor = cluster.Nodes.First(n => n != victim);
 
             // The test polls through a survivor's gateway only, so its own calls never wait on the dead silo.
-            using var client = await ConnectAsync(survivor);
+            using var client = await FailoverProbe.ConnectAsync(survivor, cluster.ClusterId);
             var grain = client.Services.GetRequiredService<IGrainFactory>().GetGrain<IScenarioGrain>(runId);
             ScenarioProgress p;
             while ((p = await grain.GetProgress()).WindowsDone < p.WindowCount / 4 || p.WindowCount == 0)
@@ -99,7 +98,7 @@ public sealed class FailoverScenarioGrainTests(FailoverCluster cluster, ITestOut
                 {
                     progressSeconds = sinceKill.Elapsed.TotalSeconds;
                     var after = await client.Services.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0).GetDetailedGrainStatistics();
-                    var moved = after.Where(s => s.GrainType.StartsWith(ScenarioGrainType, StringComparison.Ordinal)).ToList();
+                    var moved = after.Where(s => s.GrainType.StartsWith(FailoverProbe.ScenarioGrainType, StringComparison.Ordinal)).ToList();
                     Assert.Single(moved);
                     Assert.NotEqual(victim.SiloPort, moved[0].SiloAddress.Endpoint.Port);
                 }
@@ -131,31 +130,4 @@ public sealed class FailoverScenarioGrainTests(FailoverCluster cluster, ITestOut
     }
 
     private static string S(Stopwatch w) => w.Elapsed.TotalSeconds.ToString("0.000", CultureInfo.InvariantCulture);
-
-    private async Task<IHost> ConnectAsync(SiloNode gateway)
-    {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.UseOrleansClient(c =>
-        {
-            c.UseStaticClustering(IPEndPoint.Parse(gateway.Gateway));
-            c.Configure<ClusterOptions>(o => { o.ClusterId = cluster.ClusterId; o.ServiceId = "bpfsim"; });
-        });
-        var host = builder.Build();
-        await host.StartAsync();
-        return host;
-    }
-
-    private static async Task<(string RunId, SiloAddress Silo)> FindScenarioGrain(IManagementGrain mgmt, Task<(int, string, string)> run)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            var stats = await mgmt.GetDetailedGrainStatistics();
-            var s = stats.FirstOrDefault(x => x.GrainType.StartsWith(ScenarioGrainType, StringComparison.Ordinal));
-            if (s is not null) return (s.GrainId.Key.ToString()!, s.SiloAddress);
-            if (run.IsCompleted) Assert.Fail("the run ended before its scenario grain was seen: " + (await run).Item3);
-            Assert.True(DateTime.UtcNow < deadline, "no scenario grain appeared");
-            await Task.Delay(50);
-        }
-    }
 }

@@ -25,7 +25,6 @@ public sealed class FailoverCluster : SiloCluster
 /// </summary>
 public sealed class FailoverTests(FailoverCluster cluster, ITestOutputHelper output) : IClassFixture<FailoverCluster>
 {
-    private const string ScenarioGrainType = "BpfTraceSim.Grains.ScenarioGrain,";
     private const string HostGrainType = "BpfTraceSim.Grains.ScenarioHostGrain,";
 
     /// <summary>240 hosts x 2 CPUs, 100 windows; a 2-page ring and a reader that serves both CPUs' 4,000 samples/s at 300 us each: overloaded, it loses samples.</summary>
@@ -91,10 +90,10 @@ public sealed class FailoverTests(FailoverCluster cluster, ITestOutputHelper out
 
             // The test's own client also talks through silo 0 only: the fixture's management client may have been
             // using the victim's gateway, and its calls then wait out the response timeout.
-            using var client = await ConnectAsync(gateway);
+            using var client = await FailoverProbe.ConnectAsync(gateway, cluster.ClusterId);
             var grains = client.Services.GetRequiredService<IGrainFactory>();
             var mgmt = grains.GetGrain<IManagementGrain>(0);
-            var (runId, scenarioSilo) = await FindScenarioGrain(mgmt, run);
+            var (runId, scenarioSilo) = await FailoverProbe.FindScenarioGrain(mgmt, run);
             var grain = grains.GetGrain<IScenarioGrain>(runId);
             ScenarioProgress p;
             while ((p = await grain.GetProgress()).WindowsDone < p.WindowCount / 4 || p.WindowCount == 0)
@@ -175,33 +174,6 @@ public sealed class FailoverTests(FailoverCluster cluster, ITestOutputHelper out
         finally
         {
             Directory.Delete(dir, recursive: true);
-        }
-    }
-
-    private async Task<IHost> ConnectAsync(SiloNode gateway)
-    {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.UseOrleansClient(c =>
-        {
-            c.UseStaticClustering(IPEndPoint.Parse(gateway.Gateway));
-            c.Configure<ClusterOptions>(o => { o.ClusterId = cluster.ClusterId; o.ServiceId = "bpfsim"; });
-        });
-        var host = builder.Build();
-        await host.StartAsync();
-        return host;
-    }
-
-    private static async Task<(string RunId, SiloAddress Silo)> FindScenarioGrain(IManagementGrain mgmt, Task<(int, string, string)> run)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            var stats = await mgmt.GetDetailedGrainStatistics();
-            var s = stats.FirstOrDefault(x => x.GrainType.StartsWith(ScenarioGrainType, StringComparison.Ordinal));
-            if (s is not null) return (s.GrainId.Key.ToString()!, s.SiloAddress);
-            if (run.IsCompleted) Assert.Fail("the run ended before its scenario grain was seen: " + (await run).Item3);
-            Assert.True(DateTime.UtcNow < deadline, "no scenario grain appeared");
-            await Task.Delay(50);
         }
     }
 }
