@@ -112,6 +112,7 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
             CaptureRecords = _options.CaptureRecords,
             CpuLostPerWindow = cpuHeat,
             PrefixTraceWithHost = _hosts.Length > 1,
+            PerCpuTotals = _options.ListsPerCpu(cpus),
         };
         _cpuBase = new long[_hosts.Length];
         long flat = 0;

@@ -29,8 +29,8 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
     private int _group, _hostIndex;
     private HostRunOptions _options = new();
     private string _host = "";
-    private SimCounters[] _cpuTotals = [];
     private SimCounters _totals = SimCounters.Zero;
+    private SimCounters[]? _perCpu; // each CPU's totals, taken from the engine when the host finished
     private HostWindowStats? _last;
     private HostFinal? _final;
     private string? _failure;
@@ -58,9 +58,13 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
         _host = scenario.Fleet[group].HostName(hostIndex);
         try
         {
+            // Per-CPU detail only where it is reported: the engine then keeps no per-CPU objects per window.
             _sim = from is null
-                ? new HostSimulation(scenario, group, hostIndex, options.CaptureRecords, options.CaptureTrace)
-                : HostSimulation.Restore(scenario, group, hostIndex, from.Engine, options.CaptureRecords, options.CaptureTrace);
+                ? new HostSimulation(scenario, group, hostIndex, options.CaptureRecords, options.CaptureTrace,
+                    perCpuWindows: options.CpuLostPerWindow, perCpuTotals: options.PerCpuTotals)
+                : HostSimulation.Restore(scenario, group, hostIndex, from.Engine, options.CaptureRecords, options.CaptureTrace,
+                    perCpuWindows: options.CpuLostPerWindow, perCpuTotals: options.PerCpuTotals);
+            if (from is not null && options.PerCpuTotals) _sim.RestoreCpuTotals(from.CpuTotals);
         }
         catch (SimulationSetupException e)
         {
@@ -70,19 +74,8 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
         {
             throw new ScenarioRunException($"{_host}: cannot resume: {e.Message}");
         }
-        if (from is null)
-        {
-            _cpuTotals = new SimCounters[_sim.CpuCount];
-            Array.Fill(_cpuTotals, SimCounters.Zero);
-            _totals = SimCounters.Zero;
-        }
-        else
-        {
-            if (from.CpuTotals.Length != _sim.CpuCount)
-                throw new ScenarioRunException($"{_host}: cannot resume: the checkpoint has {from.CpuTotals.Length} CPUs, the host {_sim.CpuCount}");
-            _cpuTotals = (SimCounters[])from.CpuTotals.Clone();
-            _totals = from.Totals;
-        }
+        _totals = from?.Totals ?? SimCounters.Zero;
+        _perCpu = null;
         _last = null;
         _final = null;
         _failure = null;
@@ -143,7 +136,7 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
         ImmutableArray<long> cpuLost = [];
         if (_options.CpuLostPerWindow)
         {
-            var lost = new long[_cpuTotals.Length];
+            var lost = new long[sim.CpuCount];
             foreach (var c in stats.Cpus) lost[c.Cpu] = c.Counters.Lost;
             cpuLost = ImmutableArray.Create(lost);
         }
@@ -173,12 +166,7 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
             _failure = e.Message;
             throw new ScenarioRunException(e.Message);
         }
-        for (int i = 0; i < stats.Cpus.Count; i++)
-        {
-            var c = stats.Cpus[i];
-            _cpuTotals[c.Cpu] = _cpuTotals[c.Cpu].FollowedBy(c.Counters);
-        }
-        _totals = _totals.FollowedBy(stats.Totals);
+        _totals = _totals.FollowedBy(stats.Totals); // the engine keeps each CPU's own totals
         return stats;
     }
 
@@ -193,7 +181,7 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
         var blob = new CheckpointBlob
         {
             Window = sim.NextWindow,
-            Data = HostCheckpointCodec.Encode(new HostCheckpoint(sim.Checkpoint(), (SimCounters[])_cpuTotals.Clone(), _totals)),
+            Data = HostCheckpointCodec.Encode(new HostCheckpoint(sim.Checkpoint(), sim.PerCpuTotals ? sim.CpuTotals() : [], _totals)),
         };
         _storedWindow = blob.Window;
         var previous = _writing;
@@ -251,6 +239,7 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
                 Failures = [e.Message],
             };
         }
+        if (sim.PerCpuTotals) _perCpu = sim.CpuTotals();
         _final = new HostFinal
         {
             Totals = ScenarioConvert.Counters(_totals),
@@ -265,20 +254,22 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
     {
         if (_final is null)
         {
-            if (_sim is null && _cpuTotals.Length == 0)
+            if (_sim is null)
                 throw new HostLostException($"{this.GetPrimaryKeyString()}: the host is not running here (new activation)");
             throw new ScenarioRunException($"{this.GetPrimaryKeyString()}: per-CPU totals asked before the host finished");
         }
-        var b = ImmutableArray.CreateBuilder<CpuReport>(_cpuTotals.Length);
-        for (int c = 0; c < _cpuTotals.Length; c++)
-            b.Add(new CpuReport { Host = _host, Cpu = c, Counters = ScenarioConvert.Counters(_cpuTotals[c]) });
+        var perCpu = _perCpu ?? throw new ScenarioRunException(
+            $"{this.GetPrimaryKeyString()}: per-CPU totals were not kept (the run's report does not list CPUs)");
+        var b = ImmutableArray.CreateBuilder<CpuReport>(perCpu.Length);
+        for (int c = 0; c < perCpu.Length; c++)
+            b.Add(new CpuReport { Host = _host, Cpu = c, Counters = ScenarioConvert.Counters(perCpu[c]) });
         return Task.FromResult(b.MoveToImmutable());
     }
 
     public async Task Shutdown()
     {
         _sim = null;
-        _cpuTotals = [];
+        _perCpu = null;
         _last = null;
         _final = null;
         try { await _writing; } catch (Exception) { /* the checkpoint goes anyway */ }

@@ -78,6 +78,8 @@ public sealed record HostRunOptions
     [Id(2)] public bool CpuLostPerWindow { get; init; }
     /// <summary>Start trace_pipe lines with "HOST: " (fleets of more than one host).</summary>
     [Id(3)] public bool PrefixTraceWithHost { get; init; }
+    /// <summary>Keep each CPU's totals for <see cref="IScenarioHostGrain.GetPerCpu"/> (the report lists CPUs).</summary>
+    [Id(4)] public bool PerCpuTotals { get; init; }
 }
 
 /// <summary>One host's statistics for one window.</summary>

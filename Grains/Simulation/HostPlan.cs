@@ -133,9 +133,13 @@ internal sealed class HostPlan
     public static HostPlan For(Scenario scenario, int groupIndex)
     {
         var plans = Cache.GetValue(scenario, s => new HostPlan?[s.Fleet.Length]);
+        if (Volatile.Read(ref plans[groupIndex]) is { } built) return built; // every host of the group after the first
         lock (plans)
         {
-            return plans[groupIndex] ??= Build(scenario, groupIndex);
+            if (plans[groupIndex] is { } plan) return plan;
+            plan = Build(scenario, groupIndex);
+            Volatile.Write(ref plans[groupIndex], plan);
+            return plan;
         }
     }
 

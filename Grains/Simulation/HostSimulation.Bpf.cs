@@ -83,7 +83,7 @@ public sealed partial class HostSimulation : IBpfTracingHost
             var h = calls[i];
             int kind = (uint)h.Id < (uint)kinds.Length ? kinds[h.Id] : -1;
             if (kind < 0) continue; // not a static call site of the program: cannot happen for verified code
-            _returns.Add(ReturnCounter.Key(cpu, kind, h.Ret), 1);
+            CountReturns(ReturnCounter.Key(cpu, kind, h.Ret), 1);
         }
         fs.Counter++;
     }

@@ -90,9 +90,9 @@ public sealed partial class HostSimulation
     /// checkpointed host had (ring payloads are only kept in capture mode).
     /// </summary>
     public static HostSimulation Restore(Scenario scenario, int groupIndex, int hostIndex, byte[] checkpoint,
-        bool captureRecords = false, bool captureTrace = false)
+        bool captureRecords = false, bool captureTrace = false, bool perCpuWindows = true, bool perCpuTotals = true)
     {
-        var sim = new HostSimulation(scenario, groupIndex, hostIndex, captureRecords, captureTrace);
+        var sim = new HostSimulation(scenario, groupIndex, hostIndex, captureRecords, captureTrace, perCpuWindows, perCpuTotals);
         try
         {
             sim.Load(checkpoint);

@@ -62,8 +62,14 @@ public sealed partial class HostSimulation
 
     // Window accounting (per CPU), reset at every window start.
     private readonly CpuWindow[] _cw; // one cache-friendly block of counters per CPU
-    private readonly LagHistogram.Builder?[] _lag;
-    private readonly ReturnCounter _returns = new();
+    private readonly bool _perCpuWindows, _perCpuTotals;
+    private readonly LagHistogram.Builder?[]? _lag;  // this window, per CPU (PerCpuWindows)
+    private readonly LagHistogram.Builder _hostLag = new(); // this window, the whole host (otherwise)
+    private readonly ReturnCounter _returns = new();  // this window; keys carry the CPU only with PerCpuWindows
+    // Per-CPU totals since time 0 (PerCpuTotals): folded in at each window end, never rebuilt per window.
+    private readonly CpuWindow[]? _ct;
+    private readonly LagHistogram.Builder?[]? _lagTotal;
+    private readonly ReturnCounter? _returnsTotal;
     // Per (CPU, call site): the last return value and how often it repeated since, flushed into _returns when it changes.
     private readonly SiteCount[] _site;
     private readonly int _sites;
@@ -75,7 +81,10 @@ public sealed partial class HostSimulation
     /// <param name="hostIndex">Index of the host in its group (host name GROUP-INDEX).</param>
     /// <param name="captureRecords">Keep ring payloads and return the records readers consume.</param>
     /// <param name="captureTrace">Keep full trace rings and return trace_pipe lines per window.</param>
-    public HostSimulation(Scenario scenario, int groupIndex, int hostIndex, bool captureRecords = false, bool captureTrace = false)
+    /// <param name="perCpuWindows">Return every CPU's counters in each window (WindowStats.Cpus); otherwise only the host's sums.</param>
+    /// <param name="perCpuTotals">Keep every CPU's totals since time 0 (<see cref="CpuTotals"/>).</param>
+    public HostSimulation(Scenario scenario, int groupIndex, int hostIndex, bool captureRecords = false, bool captureTrace = false,
+        bool perCpuWindows = true, bool perCpuTotals = true)
     {
         if ((uint)groupIndex >= (uint)scenario.Fleet.Length) throw new ArgumentOutOfRangeException(nameof(groupIndex));
         if ((uint)hostIndex >= (uint)scenario.Fleet[groupIndex].Hosts) throw new ArgumentOutOfRangeException(nameof(hostIndex));
@@ -103,7 +112,15 @@ public sealed partial class HostSimulation
         _onlineCount = _cpus;
 
         _cw = new CpuWindow[_cpus];
-        _lag = new LagHistogram.Builder?[_cpus];
+        _perCpuWindows = perCpuWindows;
+        _perCpuTotals = perCpuTotals;
+        if (perCpuWindows) _lag = new LagHistogram.Builder?[_cpus];
+        if (perCpuTotals)
+        {
+            _ct = new CpuWindow[_cpus];
+            _lagTotal = new LagHistogram.Builder?[_cpus];
+            _returnsTotal = new ReturnCounter();
+        }
         _sites = _plan.CallSites;
         _site = new SiteCount[_cpus * _sites];
 
@@ -189,8 +206,9 @@ public sealed partial class HostSimulation
     }
 
     /// <summary>Builds the named host (GROUP-INDEX).</summary>
-    public HostSimulation(Scenario scenario, HostId host, bool captureRecords = false, bool captureTrace = false)
-        : this(scenario, host.Group, host.Index, captureRecords, captureTrace) { }
+    public HostSimulation(Scenario scenario, HostId host, bool captureRecords = false, bool captureTrace = false,
+        bool perCpuWindows = true, bool perCpuTotals = true)
+        : this(scenario, host.Group, host.Index, captureRecords, captureTrace, perCpuWindows, perCpuTotals) { }
 
     public Scenario Scenario { get; }
     public int GroupIndex { get; }
@@ -198,6 +216,10 @@ public sealed partial class HostSimulation
     public string HostName { get; }
     public bool CaptureRecords { get; }
     public bool CaptureTrace { get; }
+    /// <summary>Windows list every CPU (WindowStats.Cpus); otherwise Cpus is empty and only Totals is filled.</summary>
+    public bool PerCpuWindows => _perCpuWindows;
+    /// <summary>Every CPU's totals since time 0 are kept (<see cref="CpuTotals"/>).</summary>
+    public bool PerCpuTotals => _perCpuTotals;
     /// <summary>CPUs of this host.</summary>
     public int CpuCount => _cpus;
     /// <summary>The window RunWindow expects next (windows run in order from 0).</summary>
@@ -223,7 +245,7 @@ public sealed partial class HostSimulation
         RunUntil(end);
         NextWindow++;
         var stats = EndWindow(windowIndex, start, end);
-        CheckConservation();
+        VerifyConservation();
         return stats;
     }
 
@@ -241,19 +263,42 @@ public sealed partial class HostSimulation
         var rings = new List<RingConservation>();
         foreach (var inst in _allInstances)
         {
-            if (inst.Ring is not { } ring) continue;
-            var q = inst.Queue!;
-            var rc = new RingConservation(inst.Plan.Spec.Name, inst.Key, inst.Attempts, inst.Written, inst.Lost,
-                (long)ring.LostTotal, inst.Consumed, inst.Unread, inst.Overwritten, inst.Invisible);
-            // Cross-checks against the kernel model and the mirror: the ring holds what the mirror
-            // holds; the samples in it are the unread ones plus those a per_batch reader has served
-            // but not yet moved the tail past.
-            long served = inst.Reader?.ServedNotReleased(inst.ReaderRing) ?? 0;
-            if (!rc.Ok || q.Count != ring.RecordCount || q.Samples != inst.Unread + served)
-                throw new ConservationException(HostName, rc);
+            if (inst.Ring is null) continue;
+            var rc = Conservation(inst);
+            if (!Conserved(inst, rc.Ok)) throw new ConservationException(HostName, rc);
             rings.Add(rc);
         }
         return new ConservationResult(HostName, rings);
+    }
+
+    /// <summary>The same check as <see cref="CheckConservation"/> after every window, allocating only on a violation.</summary>
+    private void VerifyConservation()
+    {
+        var all = _allInstances;
+        for (int i = 0; i < all.Count; i++)
+        {
+            var inst = all[i];
+            if (inst.Ring is not { } ring) continue;
+            bool ok = inst.Attempts == inst.Written + inst.Lost && (long)ring.LostTotal == inst.Lost &&
+                      inst.Written == inst.Consumed + inst.Unread + inst.Overwritten + inst.Invisible;
+            if (!Conserved(inst, ok)) throw new ConservationException(HostName, Conservation(inst));
+        }
+    }
+
+    private static RingConservation Conservation(EventInstance inst) =>
+        new(inst.Plan.Spec.Name, inst.Key, inst.Attempts, inst.Written, inst.Lost, (long)inst.Ring!.LostTotal,
+            inst.Consumed, inst.Unread, inst.Overwritten, inst.Invisible);
+
+    /// <summary>
+    /// The counts add up (ok) and agree with the kernel model and the mirror: the ring holds what the
+    /// mirror holds; the samples in it are the unread ones plus those a per_batch reader has served
+    /// but not yet moved the tail past.
+    /// </summary>
+    private static bool Conserved(EventInstance inst, bool ok)
+    {
+        var q = inst.Queue!;
+        long served = inst.Reader?.ServedNotReleased(inst.ReaderRing) ?? 0;
+        return ok && q.Count == inst.Ring!.RecordCount && q.Samples == inst.Unread + served;
     }
 
     /// <summary>The event instances in open order (tests).</summary>
@@ -400,7 +445,7 @@ public sealed partial class HostSimulation
             if (sc.Key == key) sc.Count++;
             else
             {
-                if (sc.Count != 0) _returns.Add(sc.Key, sc.Count);
+                if (sc.Count != 0) CountReturns(sc.Key, sc.Count);
                 sc.Key = key;
                 sc.Count = 1;
             }
@@ -617,7 +662,10 @@ public sealed partial class HostSimulation
         ref var cw = ref _cw[e.Cpu];
         cw.Consumed++;
         cw.InRing--;
-        (_lag[e.Cpu] ??= new LagHistogram.Builder()).Record(t - e.Time);
+        long lag = t - e.Time;
+        if (_lag is not null) (_lag[e.Cpu] ??= new LagHistogram.Builder()).Record(lag);
+        else _hostLag.Record(lag);
+        if (_lagTotal is not null) (_lagTotal[e.Cpu] ??= new LagHistogram.Builder()).Record(lag);
         if (_records is not null) Capture(inst, e, t);
     }
 
@@ -648,15 +696,28 @@ public sealed partial class HostSimulation
         }
     }
 
+    /// <summary>Counts n calls under a (CPU, helper, return) key: this window's counts and the CPU's totals.</summary>
+    private void CountReturns(long key, long n)
+    {
+        _returns.Add(_perCpuWindows ? key : ReturnCounter.WithoutCpu(key), n);
+        _returnsTotal?.Add(key, n);
+    }
+
     private WindowStats EndWindow(long index, long start, long end)
     {
         for (int site = 0; site < _site.Length; site++)
         {
             ref var sc = ref _site[site];
             if (sc.Count == 0) continue;
-            _returns.Add(sc.Key, sc.Count);
+            CountReturns(sc.Key, sc.Count);
             sc.Count = 0;
         }
+        return _perCpuWindows ? EndWindowPerCpu(index, start, end) : EndWindowHost(index, start, end);
+    }
+
+    /// <summary>The window with every CPU's counters (small fleets, the heat map, tests).</summary>
+    private WindowStats EndWindowPerCpu(long index, long start, long end)
+    {
         var perCpu = new List<HelperReturnCount>?[_cpus];
         _returns.ForEach((key, count) =>
         {
@@ -672,17 +733,92 @@ public sealed partial class HostSimulation
         for (int c = 0; c < _cpus; c++)
         {
             ref var cw = ref _cw[c];
-            var lag = _lag[c] is { Count: > 0 } b ? b.Build() : LagHistogram.Empty;
+            var lag = _lag![c] is { Count: > 0 } b ? b.Build() : LagHistogram.Empty;
             if (lag.Count > 0) lags.Add(lag);
             if (perCpu[c] is { } l) allReturns.AddRange(l);
             cpus[c] = new CpuWindowStats(c, cw.ToCounters(perCpu[c] is { } l2 ? HelperReturns.From(l2) : HelperReturns.Empty, lag));
             sum.Add(in cw);
-            long inRing = cw.InRing;
-            cw = default; // window counters start over; samples in rings stay
-            cw.InRing = inRing;
+            CloseCpuWindow(c);
         }
-        var totals = sum.ToCounters(HelperReturns.From(allReturns), LagHistogram.Sum(lags));
+        return Window(index, start, end, cpus, sum.ToCounters(HelperReturns.From(allReturns), LagHistogram.Sum(lags)));
+    }
 
+    /// <summary>The window as the host's sums only: no per-CPU objects, whatever the number of CPUs.</summary>
+    private WindowStats EndWindowHost(long index, long start, long end)
+    {
+        var returns = new List<HelperReturnCount>(_returns.Used);
+        _returns.ForEach((key, count) =>
+        {
+            ReturnCounter.Split(key, out _, out int kind, out long ret);
+            returns.Add(new HelperReturnCount(_plan.KindNames[kind], ret, count));
+        });
+        _returns.Clear();
+        var sum = new CpuWindow();
+        for (int c = 0; c < _cpus; c++)
+        {
+            sum.Add(in _cw[c]);
+            CloseCpuWindow(c);
+        }
+        return Window(index, start, end, [], sum.ToCounters(HelperReturns.From(returns), _hostLag.BuildAndReuse()));
+    }
+
+    /// <summary>Folds a CPU's window into its totals and starts its next window (samples in rings stay).</summary>
+    private void CloseCpuWindow(int c)
+    {
+        ref var cw = ref _cw[c];
+        if (_ct is not null)
+        {
+            ref var t = ref _ct[c];
+            t.Add(in cw);
+            t.InRing = cw.InRing; // a level, not a flow: the later value
+        }
+        long inRing = cw.InRing;
+        cw = default;
+        cw.InRing = inRing;
+    }
+
+    /// <summary>Every CPU's counters since time 0 (at a window boundary); needs perCpuTotals.</summary>
+    public SimCounters[] CpuTotals()
+    {
+        if (_ct is null) throw new InvalidOperationException($"{HostName}: per-CPU totals are not kept (perCpuTotals: false)");
+        var perCpu = new List<HelperReturnCount>?[_cpus];
+        _returnsTotal!.ForEach((key, count) =>
+        {
+            ReturnCounter.Split(key, out int cpu, out int kind, out long ret);
+            (perCpu[cpu] ??= new List<HelperReturnCount>()).Add(new HelperReturnCount(_plan.KindNames[kind], ret, count));
+        });
+        var result = new SimCounters[_cpus];
+        for (int c = 0; c < _cpus; c++)
+        {
+            var lag = _lagTotal![c] is { Count: > 0 } b ? b.Snapshot() : LagHistogram.Empty;
+            result[c] = _ct[c].ToCounters(perCpu[c] is { } l ? HelperReturns.From(l) : HelperReturns.Empty, lag);
+        }
+        return result;
+    }
+
+    /// <summary>Sets every CPU's totals (a restored host: the totals stored beside its checkpoint).</summary>
+    public void RestoreCpuTotals(SimCounters[] totals)
+    {
+        if (_ct is null) throw new InvalidOperationException($"{HostName}: per-CPU totals are not kept (perCpuTotals: false)");
+        if (totals.Length != _cpus) throw new CheckpointMismatchException($"{HostName}: {totals.Length} CPU totals for {_cpus} CPUs");
+        _returnsTotal!.Clear();
+        for (int c = 0; c < _cpus; c++)
+        {
+            var t = totals[c];
+            _ct[c] = CpuWindow.From(t);
+            foreach (var e in t.Helpers.Entries)
+            {
+                int kind = Array.IndexOf(_plan.KindNames, e.Helper);
+                if (kind < 0) throw new CheckpointMismatchException($"{HostName}: helper {e.Helper} is not called by this scenario");
+                _returnsTotal.Add(ReturnCounter.Key(c, kind, e.Ret), e.Count);
+            }
+            _lagTotal![c] = null;
+            if (t.ConsumerLag.Count > 0) (_lagTotal[c] = new LagHistogram.Builder()).Add(t.ConsumerLag);
+        }
+    }
+
+    private WindowStats Window(long index, long start, long end, CpuWindowStats[] cpus, SimCounters totals)
+    {
         IReadOnlyList<CapturedRecord> records = [];
         if (_records is { Count: > 0 })
         {

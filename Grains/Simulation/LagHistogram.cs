@@ -188,14 +188,57 @@ public sealed class LagHistogram : IEquatable<LagHistogram>
             return b - _first;
         }
 
-        /// <summary>The histogram so far (trimmed to the buckets used); the builder starts over empty.</summary>
-        public LagHistogram Build()
+        /// <summary>Adds every value of h (a restored total goes on counting).</summary>
+        public void Add(LagHistogram h)
+        {
+            if (h.Count == 0) return;
+            var counts = h.Counts;
+            for (int i = 0; i < counts.Length; i++)
+            {
+                if (counts[i] == 0) continue;
+                int b = h.FirstBucket + i;
+                int j = b - _first;
+                if ((uint)j >= (uint)_counts.Length) j = Grow(b);
+                _counts[j] += counts[i];
+            }
+            if (_count == 0) { _min = h.Min; _max = h.Max; }
+            else
+            {
+                _min = Math.Min(_min, h.Min);
+                _max = Math.Max(_max, h.Max);
+            }
+            _count += h.Count;
+        }
+
+        /// <summary>The histogram so far (trimmed to the buckets used); the builder goes on.</summary>
+        public LagHistogram Snapshot()
         {
             if (_count == 0) return Empty;
             int lo = 0, hi = _counts.Length - 1;
             while (_counts[lo] == 0) lo++;
             while (_counts[hi] == 0) hi--;
-            var h = new LagHistogram(_first + lo, _counts.AsSpan(lo, hi - lo + 1).ToArray(), _count, _min, _max);
+            return new LagHistogram(_first + lo, _counts.AsSpan(lo, hi - lo + 1).ToArray(), _count, _min, _max);
+        }
+
+        /// <summary>
+        /// The histogram so far; the builder starts over empty but keeps its buckets (a builder
+        /// that records every window, such as a host's, would otherwise rent and clear them each time).
+        /// </summary>
+        public LagHistogram BuildAndReuse()
+        {
+            if (_count == 0) return Empty;
+            var h = Snapshot();
+            _counts.AsSpan(h.FirstBucket - _first, h._counts.Length).Clear();
+            _count = 0;
+            _min = _max = 0;
+            return h;
+        }
+
+        /// <summary>The histogram so far (trimmed to the buckets used); the builder starts over empty and holds no buckets.</summary>
+        public LagHistogram Build()
+        {
+            if (_count == 0) return Empty;
+            var h = Snapshot();
             System.Buffers.ArrayPool<long>.Shared.Return(_counts, clearArray: true);
             _counts = []; // between windows a CPU keeps no buckets
             _count = 0;

@@ -201,6 +201,10 @@ internal sealed class ReturnCounter
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static long Key(int cpu, int kind, long ret) => ((long)cpu << 44) | ((long)kind << 40) | (ret & 0xff_ffff_ffffL);
 
+    /// <summary>The same (helper kind, ret) key with CPU 0: host-wide counts.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long WithoutCpu(long key) => key & ((1L << 44) - 1);
+
     public static void Split(long key, out int cpu, out int kind, out long ret)
     {
         cpu = (int)(key >> 44);
@@ -286,6 +290,22 @@ internal struct CpuWindow
         Wakeups += o.Wakeups;
         InRing += o.InRing;
     }
+
+    /// <summary>The scalar counters of c (its helper returns and lag are kept elsewhere).</summary>
+    public static CpuWindow From(SimCounters c) => new()
+    {
+        Firings = c.Firings,
+        Written = c.RecordsWritten,
+        Bytes = c.BytesWritten,
+        Lost = c.Lost,
+        LostReported = c.LostReported,
+        Consumed = c.RecordsConsumed,
+        Overwritten = c.RecordsOverwritten,
+        Invisible = c.RecordsInvisible,
+        FillMax = c.RingFillMaxBytes,
+        Wakeups = c.Wakeups,
+        InRing = c.RecordsInRing,
+    };
 
     public readonly SimCounters ToCounters(HelperReturns helpers, LagHistogram lag) => new()
     {
