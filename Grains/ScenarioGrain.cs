@@ -41,6 +41,7 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
 
     private long _windowsDone, _helperCalls, _firings, _lost;
     private readonly List<WindowReport> _windows = [];
+    private readonly LagHistogram.Builder _windowLag = new(); // one window's lag over the hosts, reused
     private long[][]? _cpuLost;          // [flat cpu][window], fleets up to the per-CPU limit
     private long[][]? _hostLost;         // [host][window]
     private long[] _cpuBase = [];        // flat index of each host's CPU 0
@@ -346,7 +347,7 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
     private void Aggregate(long window, HostWindowStats[] results)
     {
         long lost = 0, written = 0, fill = 0, firings = 0, calls = 0, errors = 0, consumed = 0, wakeups = 0, inRing = 0;
-        var lag = LagHistogram.Empty;
+        var lag = _windowLag;
         for (int h = 0; h < results.Length; h++)
         {
             var s = results[h];
@@ -363,7 +364,7 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
                 calls += r.Count;
                 if (r.Return < 0) errors += r.Count;
             }
-            lag = lag.Merge(ScenarioConvert.Histogram(s.Lag));
+            AddLag(lag, s.Lag);
             if (_hostLost is not null) _hostLost[h][window] = c.Lost;
             if (_cpuLost is not null && !s.CpuLost.IsDefaultOrEmpty)
                 for (int cpu = 0; cpu < s.CpuLost.Length; cpu++) _cpuLost[_cpuBase[h] + cpu][window] = s.CpuLost[cpu];
@@ -382,11 +383,16 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
             RecordsConsumed = consumed,
             Wakeups = wakeups,
             RecordsInRing = inRing,
-            ConsumerLagP99Ns = lag.Percentile(99),
+            ConsumerLagP99Ns = lag.BuildAndReuse().Percentile(99),
         });
         _helperCalls += calls;
         _firings += firings;
         _lost += lost;
+    }
+
+    private static void AddLag(LagHistogram.Builder sum, ScenarioHistogram h)
+    {
+        if (!h.Counts.IsDefaultOrEmpty) sum.Add(h.FirstBucket, h.Counts.AsSpan(), h.Min, h.Max);
     }
 
     private ScenarioReport BuildReport(Scenario scenario, HostFinal[] finals)
@@ -397,7 +403,7 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
         long cWritten = 0, cConsumed = 0, cInRing = 0, cOverwritten = 0, cInvisible = 0, rings = 0;
         bool ok = true;
         var failures = ImmutableArray.CreateBuilder<string>();
-        var lag = LagHistogram.Empty;
+        var lag = new LagHistogram.Builder();
         var perHost = ImmutableArray.CreateBuilder<HostReport>(_hosts.Length);
         for (int h = 0; h < finals.Length; h++)
         {
@@ -416,7 +422,7 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
             lostReported += t.LostReported;
             overwritten += t.RecordsOverwritten;
             invisible += t.RecordsInvisible;
-            lag = lag.Merge(ScenarioConvert.Histogram(f.Lag));
+            AddLag(lag, f.Lag);
             var k = f.Conservation;
             ok &= k.Ok;
             failures.AddRange(k.Failures);
@@ -453,7 +459,7 @@ public sealed class ScenarioGrain : Grain, IScenarioGrain
                 RecordsInRingAtEnd = inRing,
                 Lost = lost,
                 RingHighWaterBytes = high,
-                ConsumerLagP99Ns = lag.Percentile(99),
+                ConsumerLagP99Ns = lag.Build().Percentile(99),
                 Wakeups = wakeups,
                 LostReported = lostReported,
                 RecordsOverwritten = overwritten,

@@ -29,7 +29,6 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
     private int _group, _hostIndex;
     private HostRunOptions _options = new();
     private string _host = "";
-    private SimCounters _totals = SimCounters.Zero;
     private SimCounters[]? _perCpu; // each CPU's totals, taken from the engine when the host finished
     private HostWindowStats? _last;
     private HostFinal? _final;
@@ -64,7 +63,11 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
                     perCpuWindows: options.CpuLostPerWindow, perCpuTotals: options.PerCpuTotals)
                 : HostSimulation.Restore(scenario, group, hostIndex, from.Engine, options.CaptureRecords, options.CaptureTrace,
                     perCpuWindows: options.CpuLostPerWindow, perCpuTotals: options.PerCpuTotals);
-            if (from is not null && options.PerCpuTotals) _sim.RestoreCpuTotals(from.CpuTotals);
+            if (from is not null)
+            {
+                _sim.RestoreTotals(from.Totals);
+                if (options.PerCpuTotals) _sim.RestoreCpuTotals(from.CpuTotals);
+            }
         }
         catch (SimulationSetupException e)
         {
@@ -74,7 +77,6 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
         {
             throw new ScenarioRunException($"{_host}: cannot resume: {e.Message}");
         }
-        _totals = from?.Totals ?? SimCounters.Zero;
         _perCpu = null;
         _last = null;
         _final = null;
@@ -152,7 +154,7 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
         return Task.FromResult(_last);
     }
 
-    /// <summary>Runs one window on the engine and adds it to the totals.</summary>
+    /// <summary>Runs one window on the engine (which keeps the host's and CPUs' totals).</summary>
     private WindowStats Advance(long window)
     {
         var sim = _sim!;
@@ -166,7 +168,6 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
             _failure = e.Message;
             throw new ScenarioRunException(e.Message);
         }
-        _totals = _totals.FollowedBy(stats.Totals); // the engine keeps each CPU's own totals
         return stats;
     }
 
@@ -181,7 +182,7 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
         var blob = new CheckpointBlob
         {
             Window = sim.NextWindow,
-            Data = HostCheckpointCodec.Encode(new HostCheckpoint(sim.Checkpoint(), sim.PerCpuTotals ? sim.CpuTotals() : [], _totals)),
+            Data = HostCheckpointCodec.Encode(new HostCheckpoint(sim.Checkpoint(), sim.PerCpuTotals ? sim.CpuTotals() : [], sim.Totals())),
         };
         _storedWindow = blob.Window;
         var previous = _writing;
@@ -223,6 +224,7 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
         // The last boundary is always stored: a host lost after this can still give its per-CPU totals.
         if (_every > 0 && _storedWindow < sim.NextWindow) StartWrite();
         await _writing;
+        var totals = sim.Totals();
         ConservationReport conservation;
         try
         {
@@ -233,17 +235,17 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
             conservation = new ConservationReport
             {
                 Ok = false,
-                RecordsWritten = _totals.RecordsWritten,
-                RecordsConsumed = _totals.RecordsConsumed,
-                RecordsInRingAtEnd = _totals.RecordsInRing,
+                RecordsWritten = totals.RecordsWritten,
+                RecordsConsumed = totals.RecordsConsumed,
+                RecordsInRingAtEnd = totals.RecordsInRing,
                 Failures = [e.Message],
             };
         }
         if (sim.PerCpuTotals) _perCpu = sim.CpuTotals();
         _final = new HostFinal
         {
-            Totals = ScenarioConvert.Counters(_totals),
-            Lag = ScenarioConvert.Histogram(_totals.ConsumerLag),
+            Totals = ScenarioConvert.Counters(totals),
+            Lag = ScenarioConvert.Histogram(totals.ConsumerLag),
             Conservation = conservation,
         };
         _sim = null; // the engine's rings and streams are not needed any more; the totals are
@@ -305,11 +307,7 @@ internal static class ScenarioConvert
 
     public static ScenarioHistogram Histogram(LagHistogram h) => h.Count == 0
         ? ScenarioHistogram.Empty
-        : new ScenarioHistogram { FirstBucket = h.FirstBucket, Counts = ImmutableArray.Create(h.Counts.ToArray()), Min = h.Min, Max = h.Max };
-
-    public static LagHistogram Histogram(ScenarioHistogram h) => h.Counts.IsDefaultOrEmpty
-        ? LagHistogram.Empty
-        : LagHistogram.FromParts(h.FirstBucket, h.Counts.ToArray(), h.Min, h.Max);
+        : new ScenarioHistogram { FirstBucket = h.FirstBucket, Counts = ImmutableArray.Create(h.Counts), Min = h.Min, Max = h.Max };
 
     public static ConservationReport Conservation(ConservationResult r)
     {

@@ -8,7 +8,8 @@ namespace BpfTraceSim.Grains.Simulation;
 /// </summary>
 internal sealed class EventInstance
 {
-    public EventInstance(EventPlan plan, int key, int task, PerfEvent perfEvent)
+    /// <param name="slab">Where the queue of a per-CPU ring lives (its slice: slabOffset, plan.ExpectedRecords entries); null: its own array.</param>
+    public EventInstance(EventPlan plan, int key, int task, PerfEvent perfEvent, RingEntry[]? slab = null, int slabOffset = 0)
     {
         Plan = plan;
         FixedSize = plan.FixedSize;
@@ -21,7 +22,9 @@ internal sealed class EventInstance
         if (perfEvent.Ring is { Size: > 0 } ring)
         {
             Ring = ring;
-            Queue = new RingQueue();
+            int expected = perfEvent.Cpu >= 0 ? plan.ExpectedRecords : 4;
+            Queue = slab is not null ? new RingQueue(slab, slabOffset, expected) : new RingQueue(expected);
+            ring.ReserveRecords(expected);
         }
     }
 

@@ -39,6 +39,8 @@ internal sealed class EventPlan
     public bool HasRaw;
     /// <summary>Index of the consumer reading it, or -1.</summary>
     public int Consumer = -1;
+    /// <summary>Records a per-CPU ring is expected to hold at once: its queues start that large (a hint, no effect on results).</summary>
+    public int ExpectedRecords = 4;
 }
 
 internal sealed class ArgPlan
@@ -129,6 +131,49 @@ internal sealed class HostPlan
     public string[] KindNames = HelperNames;
     /// <summary>Return-count kind of each helper id an object program calls (-1: none).</summary>
     public int[] KindById = [];
+
+    /// <summary>
+    /// How many records a per-CPU ring of ep will hold at the most, roughly: four times what the
+    /// CPU's programs write before its reader comes (its poll timeout, or its wake-up: wakeup_events
+    /// records or the watermark's bytes), the whole ring when nobody reads, as a power of two from
+    /// 4 to 256. Queues that start there do not grow (and leave garbage) window after window on
+    /// every CPU of a large fleet. A hint for memory only: results never depend on it.
+    /// </summary>
+    private static int ExpectedRecords(HostPlan plan, EventPlan ep)
+    {
+        long ringBytes = (ep.Spec.RingPages ?? 0) * 4096L;
+        double perSecond = 0;
+        int smallest = int.MaxValue;
+        foreach (var p in plan.Programs)
+        {
+            int outputs = 0;
+            foreach (var call in p.Body)
+            {
+                if (call.Kind != HelperKind.PerfEventOutput) continue;
+                outputs++;
+                smallest = Math.Min(smallest, ep.FixedSize + (ep.HasRaw ? (call.SizeMin + 4 + 7) & ~7 : 0));
+            }
+            perSecond += outputs * p.Fire switch
+            {
+                ConstantFire c => c.RatePerSec,
+                PoissonFire c => c.RatePerSec,
+                BurstsFire b => b.EveryNs > 0 ? b.Size * 1e9 / b.EveryNs : 0,
+                PiecewiseFire pw => pw.Steps.Length == 0 ? 0 : pw.Steps.Max(st => st.RatePerSec),
+                _ => 0,
+            };
+        }
+        long recordBytes = Math.Max(8, smallest == int.MaxValue ? ep.FixedSize : smallest);
+        double expected = ringBytes / recordBytes;
+        if (ep.Consumer >= 0)
+        {
+            double perWakeup = (ep.Spec.Watermark ?? ringBytes / 2) / (double)recordBytes;
+            if (ep.Spec.Watermark is null && ep.Spec.WakeupEvents > 0) perWakeup = Math.Min(perWakeup, ep.Spec.WakeupEvents);
+            double perPoll = perSecond * plan.Consumers[ep.Consumer].Spec.PollTimeoutNs / 1e9;
+            expected = Math.Min(expected, 4 * Math.Min(perWakeup, perPoll));
+        }
+        long cap = Math.Clamp((long)expected, 4, 256);
+        return (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)cap);
+    }
 
     public static HostPlan For(Scenario scenario, int groupIndex)
     {
@@ -298,6 +343,7 @@ internal sealed class HostPlan
         }
         plan0.Programs = programs.ToArray();
         plan0.Objects = objects.ToArray();
+        foreach (var ep in events) ep.ExpectedRecords = ExpectedRecords(plan0, ep);
         plan0.KindNames = kindNames.ToArray();
         plan0.KindById = kindById;
         foreach (var pp in plan0.Programs)

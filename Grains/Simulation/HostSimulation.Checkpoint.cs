@@ -271,14 +271,11 @@ public sealed partial class HostSimulation
         q?.Clear();
         for (int i = 0; i < n; i++)
         {
-            var e = new RingEntry
-            {
-                Time = r.ReadInt64(),
-                Start = r.ReadUInt64(),
-                Lost = r.ReadInt64(),
-                Cpu = r.ReadInt32(),
-                Size = r.ReadInt32(),
-            };
+            long time = r.ReadInt64();
+            ulong start = r.ReadUInt64();
+            long lost = r.ReadInt64();
+            int cpu = r.ReadInt32(), size = r.ReadInt32();
+            var e = lost >= 0 ? RingEntry.LostRecord(time, start, cpu, lost) : RingEntry.Sample(time, start, cpu, size);
             (q ?? throw new CheckpointMismatchException($"{HostName}: records for a ring-less event")).Push(in e);
         }
     }

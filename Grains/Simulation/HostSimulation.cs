@@ -68,6 +68,10 @@ public sealed partial class HostSimulation
     private readonly ReturnCounter _returns = new();  // this window; keys carry the CPU only with PerCpuWindows
     // Per-CPU totals since time 0 (PerCpuTotals): folded in at each window end, never rebuilt per window.
     private readonly CpuWindow[]? _ct;
+    // The host's totals since time 0: its windows folded in, one at a time.
+    private CpuWindow _hostTotal;
+    private readonly LagHistogram.Builder _hostLagTotal = new();
+    private readonly ReturnCounter _hostReturnsTotal = new();
     private readonly LagHistogram.Builder?[]? _lagTotal;
     private readonly ReturnCounter? _returnsTotal;
     // Per (CPU, call site): the last return value and how often it repeated since, flushed into _returns when it changes.
@@ -131,6 +135,8 @@ public sealed partial class HostSimulation
         {
             int n = ep.PerTask ? ep.TaskIndices.Length : _cpus;
             var arr = new EventInstance[n];
+            // The per-CPU rings' queues share one slab (with a data area: rings without one have no queue).
+            var slab = !ep.PerTask && (ep.Spec.RingPages ?? 0) > 0 ? new RingEntry[(long)n * ep.ExpectedRecords] : null;
             for (int i = 0; i < n; i++)
             {
                 int task = ep.PerTask ? ep.TaskIndices[i] : -1;
@@ -140,7 +146,7 @@ public sealed partial class HostSimulation
                     ep.Spec.Overwrite, captureRecords, out var ev);
                 if (err != 0 || ev is null)
                     throw new SimulationSetupException($"events.{ep.Spec.Name}: perf_event_open({(ep.PerTask ? $"pid {pid}" : $"cpu {cpu}")}) failed with {err}");
-                arr[i] = new EventInstance(ep, ep.PerTask ? pid : cpu, task, ev);
+                arr[i] = new EventInstance(ep, ep.PerTask ? pid : cpu, task, ev, slab, i * ep.ExpectedRecords);
                 _allInstances.Add(arr[i]);
             }
             _instances[ep.Index] = arr;
@@ -537,10 +543,10 @@ public sealed partial class HostSimulation
         var q = inst.Queue!;
         ulong head = ring.DataHead;
         if (lostPending != 0)
-            q.Push(new RingEntry { Time = t, Start = head - (ulong)recSize - PerfConstants.LostRecordSize, Lost = (long)lostPending, Cpu = cpu, Size = PerfConstants.LostRecordSize });
+            q.Push(RingEntry.LostRecord(t, head - (ulong)recSize - PerfConstants.LostRecordSize, cpu, (long)lostPending));
         if (recSize != 0)
         {
-            q.Push(new RingEntry { Time = t, Start = head - (ulong)recSize, Lost = -1, Cpu = cpu, Size = recSize });
+            q.Push(RingEntry.Sample(t, head - (ulong)recSize, cpu, recSize));
             inst.Unread++;
             cw.InRing++;
         }
@@ -740,7 +746,7 @@ public sealed partial class HostSimulation
             sum.Add(in cw);
             CloseCpuWindow(c);
         }
-        return Window(index, start, end, cpus, sum.ToCounters(HelperReturns.From(allReturns), LagHistogram.Sum(lags)));
+        return Window(index, start, end, cpus, in sum, HelperReturns.From(allReturns), LagHistogram.Sum(lags));
     }
 
     /// <summary>The window as the host's sums only: no per-CPU objects, whatever the number of CPUs.</summary>
@@ -759,7 +765,7 @@ public sealed partial class HostSimulation
             sum.Add(in _cw[c]);
             CloseCpuWindow(c);
         }
-        return Window(index, start, end, [], sum.ToCounters(HelperReturns.From(returns), _hostLag.BuildAndReuse()));
+        return Window(index, start, end, [], in sum, HelperReturns.From(returns), _hostLag.BuildAndReuse());
     }
 
     /// <summary>Folds a CPU's window into its totals and starts its next window (samples in rings stay).</summary>
@@ -806,19 +812,52 @@ public sealed partial class HostSimulation
         {
             var t = totals[c];
             _ct[c] = CpuWindow.From(t);
-            foreach (var e in t.Helpers.Entries)
-            {
-                int kind = Array.IndexOf(_plan.KindNames, e.Helper);
-                if (kind < 0) throw new CheckpointMismatchException($"{HostName}: helper {e.Helper} is not called by this scenario");
-                _returnsTotal.Add(ReturnCounter.Key(c, kind, e.Ret), e.Count);
-            }
+            CountTotals(_returnsTotal, c, t.Helpers);
             _lagTotal![c] = null;
             if (t.ConsumerLag.Count > 0) (_lagTotal[c] = new LagHistogram.Builder()).Add(t.ConsumerLag);
         }
     }
 
-    private WindowStats Window(long index, long start, long end, CpuWindowStats[] cpus, SimCounters totals)
+    /// <summary>The host's counters since time 0 (at a window boundary).</summary>
+    public SimCounters Totals()
     {
+        var returns = new List<HelperReturnCount>(_hostReturnsTotal.Used);
+        _hostReturnsTotal.ForEach((key, count) =>
+        {
+            ReturnCounter.Split(key, out _, out int kind, out long ret);
+            returns.Add(new HelperReturnCount(_plan.KindNames[kind], ret, count));
+        });
+        return _hostTotal.ToCounters(HelperReturns.From(returns), _hostLagTotal.Snapshot());
+    }
+
+    /// <summary>Sets the host's totals (a restored host: the totals stored beside its checkpoint).</summary>
+    public void RestoreTotals(SimCounters totals)
+    {
+        _hostTotal = CpuWindow.From(totals);
+        _hostReturnsTotal.Clear();
+        CountTotals(_hostReturnsTotal, 0, totals.Helpers);
+        _hostLagTotal.BuildAndReuse();
+        _hostLagTotal.Add(totals.ConsumerLag);
+    }
+
+    private void CountTotals(ReturnCounter into, int cpu, HelperReturns returns)
+    {
+        foreach (var e in returns.Entries)
+        {
+            int kind = Array.IndexOf(_plan.KindNames, e.Helper);
+            if (kind < 0) throw new CheckpointMismatchException($"{HostName}: helper {e.Helper} is not called by this scenario");
+            into.Add(ReturnCounter.Key(cpu, kind, e.Ret), e.Count);
+        }
+    }
+
+    private WindowStats Window(long index, long start, long end, CpuWindowStats[] cpus, in CpuWindow sum, HelperReturns returns, LagHistogram lag)
+    {
+        _hostTotal.Add(in sum);
+        _hostTotal.InRing = sum.InRing;
+        CountTotals(_hostReturnsTotal, 0, returns);
+        _hostLagTotal.Add(lag);
+        var totals = sum.ToCounters(returns, lag);
+
         IReadOnlyList<CapturedRecord> records = [];
         if (_records is { Count: > 0 })
         {

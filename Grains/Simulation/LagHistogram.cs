@@ -188,26 +188,30 @@ public sealed class LagHistogram : IEquatable<LagHistogram>
             return b - _first;
         }
 
-        /// <summary>Adds every value of h (a restored total goes on counting).</summary>
-        public void Add(LagHistogram h)
+        /// <summary>Adds every value of h: the same as Merge, without a new histogram per step.</summary>
+        public void Add(LagHistogram h) => Add(h.FirstBucket, h.Counts, h.Min, h.Max);
+
+        /// <summary>Adds a histogram given by its parts (buckets from firstBucket on, its min and max).</summary>
+        public void Add(int firstBucket, ReadOnlySpan<long> counts, long min, long max)
         {
-            if (h.Count == 0) return;
-            var counts = h.Counts;
+            long n = 0;
             for (int i = 0; i < counts.Length; i++)
             {
                 if (counts[i] == 0) continue;
-                int b = h.FirstBucket + i;
+                int b = firstBucket + i;
                 int j = b - _first;
                 if ((uint)j >= (uint)_counts.Length) j = Grow(b);
                 _counts[j] += counts[i];
+                n += counts[i];
             }
-            if (_count == 0) { _min = h.Min; _max = h.Max; }
+            if (n == 0) return;
+            if (_count == 0) { _min = min; _max = max; }
             else
             {
-                _min = Math.Min(_min, h.Min);
-                _max = Math.Max(_max, h.Max);
+                _min = Math.Min(_min, min);
+                _max = Math.Max(_max, max);
             }
-            _count += h.Count;
+            _count += n;
         }
 
         /// <summary>The histogram so far (trimmed to the buckets used); the builder goes on.</summary>

@@ -227,6 +227,16 @@ public sealed class PerfRing
         _recCount++;
     }
 
+    /// <summary>Sizes the record index for n records up front (a memory hint: nothing the ring does changes).</summary>
+    public void ReserveRecords(int n)
+    {
+        if (n <= _records.Length) return;
+        var q = new ulong[BitOperations.RoundUpToPowerOf2((uint)n)];
+        for (int i = 0; i < _recCount; i++) q[i] = _records[(_recFirst + i) & (_records.Length - 1)];
+        _records = q;
+        _recFirst = 0;
+    }
+
     private ulong[] Grow()
     {
         var old = _records;

@@ -96,6 +96,23 @@ public class AccountingDetailTests
     }
 
     [Fact]
+    public void Host_totals_are_the_windows_added_up_and_survive_a_checkpoint()
+    {
+        var s = Scenario();
+        var straight = new HostSimulation(s, 0, 0, perCpuWindows: false, perCpuTotals: false);
+        var windows = straight.RunToEnd();
+        Assert.Equal(SimTestUtil.Sum(windows), straight.Totals());
+
+        var first = new HostSimulation(s, 0, 0, perCpuWindows: false, perCpuTotals: false);
+        for (int w = 0; w < 5; w++) first.RunWindow(w);
+        Assert.Equal(SimTestUtil.Sum(windows.Take(5)), first.Totals());
+        var restored = HostSimulation.Restore(s, 0, 0, first.Checkpoint(), perCpuWindows: false, perCpuTotals: false);
+        restored.RestoreTotals(first.Totals());
+        restored.RunToEnd();
+        Assert.Equal(straight.Totals(), restored.Totals());
+    }
+
+    [Fact]
     public void Per_cpu_totals_are_refused_when_not_kept()
     {
         var sim = new HostSimulation(Scenario(), 0, 0, perCpuTotals: false);

@@ -73,6 +73,47 @@ public class PerfRingPropertyTests
     }
 
     [Fact]
+    public void ReservingRecords_ChangesNothingTheRingDoes()
+    {
+        Gen.Select(ConfigGen, OpsGen, Gen.Int[0, 300], Gen.Int[1, 600]).Sample(t =>
+        {
+            var (cfg, ops, at, reserve) = t;
+            var plain = Output(0, pages: cfg.Pages, sampleType: cfg.SampleType, overwrite: cfg.Overwrite, capture: false,
+                wakeupEvents: cfg.WakeupEvents, watermark: cfg.Watermark);
+            var sized = Output(0, pages: cfg.Pages, sampleType: cfg.SampleType, overwrite: cfg.Overwrite, capture: false,
+                wakeupEvents: cfg.WakeupEvents, watermark: cfg.Watermark);
+            var plainMap = Map(1, plain);
+            var sizedMap = Map(1, sized);
+            var ctx = Ctx(0, App, now: 42);
+            for (int k = 0; k < ops.Length; k++)
+            {
+                if (k == at % ops.Length) sized.Ring!.ReserveRecords(reserve); // mid-run: records already queued move over
+                var (op, payload) = ops[k];
+                switch (op)
+                {
+                    case <= 6:
+                        Assert.Equal(Out(ctx, plainMap, 0, payload), Out(ctx, sizedMap, 0, payload));
+                        break;
+                    case <= 8:
+                        Assert.Equal(plain.Ring!.ConsumeRecord(), sized.Ring!.ConsumeRecord());
+                        break;
+                    default:
+                        plain.Ring!.ConsumeAll();
+                        sized.Ring!.ConsumeAll();
+                        break;
+                }
+                var a = plain.Ring!;
+                var b = sized.Ring!;
+                Assert.Equal((a.DataHead, a.DataTail, a.LostTotal, a.RecordCount), (b.DataHead, b.DataTail, b.LostTotal, b.RecordCount));
+                var ra = a.GetRecords();
+                var rb = b.GetRecords();
+                for (int i = 0; i < ra.Length; i++)
+                    Assert.Equal((ra[i].Start, ra[i].Size, ra[i].IsLost, ra[i].Lost), (rb[i].Start, rb[i].Size, rb[i].IsLost, rb[i].Lost));
+            }
+        }, iter: 200);
+    }
+
+    [Fact]
     public void NonOverwriteRing_MatchesASizeOnlyModel()
     {
         // The model follows the spec's prose: usable = size - 1 - (head - tail); a pending loss
