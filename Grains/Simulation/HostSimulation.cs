@@ -724,12 +724,7 @@ public sealed partial class HostSimulation
     /// <summary>The window with every CPU's counters (small fleets, the heat map, tests).</summary>
     private WindowStats EndWindowPerCpu(long index, long start, long end)
     {
-        var perCpu = new List<HelperReturnCount>?[_cpus];
-        _returns.ForEach((key, count) =>
-        {
-            ReturnCounter.Split(key, out int cpu, out int kind, out long ret);
-            (perCpu[cpu] ??= new List<HelperReturnCount>()).Add(new HelperReturnCount(_plan.KindNames[kind], ret, count));
-        });
+        var perCpu = ReturnsByCpu(_returns);
         _returns.Clear();
 
         var cpus = new CpuWindowStats[_cpus];
@@ -752,12 +747,7 @@ public sealed partial class HostSimulation
     /// <summary>The window as the host's sums only: no per-CPU objects, whatever the number of CPUs.</summary>
     private WindowStats EndWindowHost(long index, long start, long end)
     {
-        var returns = new List<HelperReturnCount>(_returns.Used);
-        _returns.ForEach((key, count) =>
-        {
-            ReturnCounter.Split(key, out _, out int kind, out long ret);
-            returns.Add(new HelperReturnCount(_plan.KindNames[kind], ret, count));
-        });
+        var returns = Returns(_returns);
         _returns.Clear();
         var sum = new CpuWindow();
         for (int c = 0; c < _cpus; c++)
@@ -774,9 +764,7 @@ public sealed partial class HostSimulation
         ref var cw = ref _cw[c];
         if (_ct is not null)
         {
-            ref var t = ref _ct[c];
-            t.Add(in cw);
-            t.InRing = cw.InRing; // a level, not a flow: the later value
+            _ct[c].AddLater(in cw);
         }
         long inRing = cw.InRing;
         cw = default;
@@ -787,12 +775,7 @@ public sealed partial class HostSimulation
     public SimCounters[] CpuTotals()
     {
         if (_ct is null) throw new InvalidOperationException($"{HostName}: per-CPU totals are not kept (perCpuTotals: false)");
-        var perCpu = new List<HelperReturnCount>?[_cpus];
-        _returnsTotal!.ForEach((key, count) =>
-        {
-            ReturnCounter.Split(key, out int cpu, out int kind, out long ret);
-            (perCpu[cpu] ??= new List<HelperReturnCount>()).Add(new HelperReturnCount(_plan.KindNames[kind], ret, count));
-        });
+        var perCpu = ReturnsByCpu(_returnsTotal!);
         var result = new SimCounters[_cpus];
         for (int c = 0; c < _cpus; c++)
         {
@@ -821,13 +804,31 @@ public sealed partial class HostSimulation
     /// <summary>The host's counters since time 0 (at a window boundary).</summary>
     public SimCounters Totals()
     {
-        var returns = new List<HelperReturnCount>(_hostReturnsTotal.Used);
-        _hostReturnsTotal.ForEach((key, count) =>
+        return _hostTotal.ToCounters(HelperReturns.From(Returns(_hostReturnsTotal)), _hostLagTotal.Snapshot());
+    }
+
+    /// <summary>A counter's (helper, return, count) entries, whatever CPU they were counted on.</summary>
+    private List<HelperReturnCount> Returns(ReturnCounter counter)
+    {
+        var list = new List<HelperReturnCount>(counter.Used);
+        counter.ForEach((key, count) =>
         {
             ReturnCounter.Split(key, out _, out int kind, out long ret);
-            returns.Add(new HelperReturnCount(_plan.KindNames[kind], ret, count));
+            list.Add(new HelperReturnCount(_plan.KindNames[kind], ret, count));
         });
-        return _hostTotal.ToCounters(HelperReturns.From(returns), _hostLagTotal.Snapshot());
+        return list;
+    }
+
+    /// <summary>A counter's entries by the CPU they were counted on (null: none on that CPU).</summary>
+    private List<HelperReturnCount>?[] ReturnsByCpu(ReturnCounter counter)
+    {
+        var perCpu = new List<HelperReturnCount>?[_cpus];
+        counter.ForEach((key, count) =>
+        {
+            ReturnCounter.Split(key, out int cpu, out int kind, out long ret);
+            (perCpu[cpu] ??= new List<HelperReturnCount>()).Add(new HelperReturnCount(_plan.KindNames[kind], ret, count));
+        });
+        return perCpu;
     }
 
     /// <summary>Sets the host's totals (a restored host: the totals stored beside its checkpoint).</summary>
@@ -852,8 +853,7 @@ public sealed partial class HostSimulation
 
     private WindowStats Window(long index, long start, long end, CpuWindowStats[] cpus, in CpuWindow sum, HelperReturns returns, LagHistogram lag)
     {
-        _hostTotal.Add(in sum);
-        _hostTotal.InRing = sum.InRing;
+        _hostTotal.AddLater(in sum);
         CountTotals(_hostReturnsTotal, 0, returns);
         _hostLagTotal.Add(lag);
         var totals = sum.ToCounters(returns, lag);

@@ -340,6 +340,13 @@ internal struct CpuWindow
         InRing += o.InRing;
     }
 
+    /// <summary>Adds the same CPUs' next period (in-ring is a level, not a flow: the later value).</summary>
+    public void AddLater(in CpuWindow later)
+    {
+        Add(in later);
+        InRing = later.InRing;
+    }
+
     /// <summary>The scalar counters of c (its helper returns and lag are kept elsewhere).</summary>
     public static CpuWindow From(SimCounters c) => new()
     {
