@@ -1,3 +1,4 @@
+using BpfTraceSim.Kernel;
 using BpfTraceSim.Bpf.Loader;
 using BpfTraceSim.Bpf.Vm;
 
@@ -18,10 +19,14 @@ public sealed class BpfHelperTable : IBpfHelperHost
     private readonly BpfHelperFn?[] _fns = new BpfHelperFn?[256];
     private readonly BpfProgramType[]?[] _only = new BpfProgramType[]?[256];
 
-    /// <summary>Registers (or replaces) helper id; <paramref name="onlyFor"/> limits it to those program types.</summary>
+    /// <summary>
+    /// Registers (or replaces) helper id; <paramref name="onlyFor"/> limits it to those program types
+    /// (by default what its prototype says: an iterator-only helper is for iter programs).
+    /// </summary>
     public BpfHelperTable Register(int id, BpfHelperFn fn, params BpfProgramType[] onlyFor)
     {
         _fns[id] = fn;
+        if (onlyFor.Length == 0 && HelperProtos.Of(id) is { IterOnly: true }) onlyFor = [BpfProgramType.Iter];
         _only[id] = onlyFor.Length == 0 ? null : onlyFor;
         return this;
     }

@@ -1,6 +1,7 @@
 using System.Text;
 using BpfTraceSim.Bpf.Vm;
 using BpfTraceSim.Kernel;
+using static BpfTraceSim.Kernel.HelperProtos;
 
 namespace BpfTraceSim.Bpf.Helpers;
 
@@ -10,11 +11,6 @@ namespace BpfTraceSim.Bpf.Helpers;
 /// </summary>
 public static class GenericHelpers
 {
-    public const int MapLookupElem = 1, MapUpdateElem = 2, MapDeleteElem = 3, ProbeRead = 4, KtimeGetNs = 5,
-        GetPrandomU32 = 7, GetSmpProcessorId = 8, GetCurrentPidTgid = 14, GetCurrentComm = 16,
-        ProbeReadStr = 45, ProbeReadUser = 112, ProbeReadKernel = 113, ProbeReadUserStr = 114, ProbeReadKernelStr = 115,
-        KtimeGetBootNs = 125, KtimeGetCoarseNs = 160, KtimeGetTaiNs = 208;
-
     public static BpfHelperTable Register(BpfHelperTable t)
     {
         t.Register(MapLookupElem, MapLookup);

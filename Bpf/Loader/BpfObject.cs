@@ -1,3 +1,4 @@
+using BpfTraceSim.Kernel;
 using System.Text;
 using BpfTraceSim.Bpf.Btf;
 using BpfTraceSim.Bpf.Isa;

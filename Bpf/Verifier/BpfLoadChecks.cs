@@ -1,3 +1,4 @@
+using BpfTraceSim.Kernel;
 using BpfTraceSim.Bpf.Helpers;
 using BpfTraceSim.Bpf.Isa;
 using BpfTraceSim.Bpf.Loader;
@@ -287,29 +288,28 @@ internal static class BpfLoadChecks
                 if (type is { } t && inst.Maps[v.Map].Spec.Type != t)
                     throw Err(prog, pc, $"{name}: map '{inst.Maps[v.Map].Name}' is a {inst.Maps[v.Map].Spec.Type}, not a {t}");
             }
-            switch (ins.Imm)
+            // The prototype's arguments, r1 first, as check_helper_call walks them.
+            if (HelperProtos.Of(ins.Imm) is not { } proto) continue;
+            for (int a = 0; a < proto.Args.Length; a++)
             {
-                case 1 or 2 or 3: MapArg(1, null); break;
-                case 4 or 112 or 113 or 114 or 115: Size(2); break;
-                case 6: Size(2); break;
-                case 16: Size(2); break;
-                case 22: MapArg(1, BpfMapType.PerfEventArray); break;
-                case 25: MapArg(2, BpfMapType.PerfEventArray); Size(5); break;
-                case 55: MapArg(1, BpfMapType.PerfEventArray); Size(4); break;
-                case 126: Size(3); Size(5); break;
-                case 127: Size(3); break;
-                case 128: Size(3); break;
-                case 165:
+                int reg = a + 1;
+                switch (proto.Args[a])
                 {
-                    Size(2);
-                    Size(5);
-                    var f = ValueOf(insns, jumpTarget, pc, 3, 0);
-                    bool ro = f.Kind == K.MapValue && inst.Maps[f.Map].Spec.ReadOnly;
-                    if (f.Kind != K.Unknown && !ro)
-                        throw Err(prog, pc, $"{name}: R3 (the format) does not point to read-only data (.rodata); the format must be a constant string");
-                    break;
+                    case HelperArg.ConstSize or HelperArg.ConstSizeOrZero:
+                        Size(reg);
+                        break;
+                    case HelperArg.ConstMapPtr:
+                        MapArg(reg, proto.Map == HelperMap.PerfEventArray ? BpfMapType.PerfEventArray : null);
+                        break;
+                    case HelperArg.PtrToConstStr:
+                    {
+                        var f = ValueOf(insns, jumpTarget, pc, reg, 0);
+                        bool ro = f.Kind == K.MapValue && inst.Maps[f.Map].Spec.ReadOnly;
+                        if (f.Kind != K.Unknown && !ro)
+                            throw Err(prog, pc, $"{name}: R{reg} (the format) does not point to read-only data (.rodata); the format must be a constant string");
+                        break;
+                    }
                 }
-                case 177: Size(4); break;
             }
         }
     }

@@ -1,3 +1,4 @@
+using BpfTraceSim.Kernel;
 using System.CommandLine;
 using System.Text.Json;
 using BpfTraceSim.Bpf;

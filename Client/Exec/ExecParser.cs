@@ -25,35 +25,6 @@ internal sealed class ExecParser
     private static readonly string[] MapFields = ["type", "max_entries"];
     private static readonly string[] EventFields = ["type", "config", "cpu", "pid", "pinned", "inherit", "disabled", "sample_type", "ring_pages", "overwrite", "wakeup_events", "watermark"];
     private static readonly string[] ProgramFields = ["object", "section", "program"];
-    private static readonly string[] Common = ["call", "cpu", "pid", "context"];
-    private static readonly string[] FmtFields = ["fmt", "fmt_hex", "fmt_size"];
-    private static readonly string[] ArgFields = ["args", "data_len", "args_ptr"];
-
-    private static readonly Dictionary<string, (StepCall Call, string[] Fields)> Calls = new(StringComparer.Ordinal)
-    {
-        ["perf_event_output"] = (StepCall.PerfEventOutput, ["map", "flags", "data_hex", "size"]),
-        ["perf_event_read"] = (StepCall.PerfEventRead, ["map", "flags"]),
-        ["perf_event_read_value"] = (StepCall.PerfEventReadValue, ["map", "flags", "size", "buf_size"]),
-        ["trace_printk"] = (StepCall.TracePrintk, [.. FmtFields, "args"]),
-        ["trace_vprintk"] = (StepCall.TraceVprintk, [.. FmtFields, .. ArgFields]),
-        ["snprintf"] = (StepCall.Snprintf, [.. FmtFields, .. ArgFields, "size"]),
-        ["seq_printf"] = (StepCall.SeqPrintf, ["seq", "seq_size", .. FmtFields, .. ArgFields]),
-        ["seq_write"] = (StepCall.SeqWrite, ["seq", "seq_size", "data_hex"]),
-        ["seq_printf_btf"] = (StepCall.SeqPrintfBtf, ["seq", "seq_size", "btf", "flags"]),
-        ["seq_end_object"] = (StepCall.SeqEndObject, ["seq", "prog_ret"]),
-        ["read_seq"] = (StepCall.ReadSeq, ["seq", "read_size"]),
-        ["set_task_cpu"] = (StepCall.SetTaskCpu, ["to"]),
-        ["update_slot"] = (StepCall.UpdateSlot, ["map", "index", "event"]),
-        ["delete_slot"] = (StepCall.DeleteSlot, ["map", "index"]),
-        ["enable"] = (StepCall.Enable, ["event"]),
-        ["disable"] = (StepCall.Disable, ["event"]),
-        ["consume"] = (StepCall.Consume, ["event"]),
-        ["read_trace_pipe"] = (StepCall.ReadTracePipe, []),
-        ["run"] = (StepCall.Run, ["program", "ctx_hex"]),
-        ["set_global"] = (StepCall.SetGlobal, ["program", "name", "value", "offset"]),
-        ["get_global"] = (StepCall.GetGlobal, ["program", "name"]),
-    };
-
     private readonly string? _baseDir;
     private int _cpus = 1;
     private readonly Dictionary<int, int> _taskCpu = new();
@@ -346,13 +317,13 @@ internal sealed class ExecParser
         }
         var callNode = Need(s, "call", path);
         string callName = Str(callNode, path + ".call");
-        if (!Calls.TryGetValue(callName, out var def))
-            throw Err(callNode, path + ".call", $"unknown call \"{callName}\"{Suggest(callName, Calls.Keys)}");
+        if (!StepKinds.TryGet(callName, out var def))
+            throw Err(callNode, path + ".call", $"unknown call \"{callName}\"{Suggest(callName, StepKinds.CallNames)}");
         var call = def.Call;
         if (call == StepCall.SetTaskCpu)
             CheckFields(s, path, ["call", "pid", "to"]);
         else
-            CheckFields(s, path, [.. Common, .. def.Fields]);
+            CheckFields(s, path, [.. StepKinds.Common, .. def.Fields]);
 
         if (call == StepCall.SetTaskCpu)
         {

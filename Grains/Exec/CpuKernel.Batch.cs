@@ -27,14 +27,14 @@ public sealed partial class CpuKernel
                 var map = _maps[step.Map!];
                 var data = step.Data.AsSpan();
                 for (int i = 0; i < count; i++)
-                    Count(PerfHelpers.PerfEventOutput(in ctx, _perfCpu, map, step.Flags, data), rets, counts, ref distinct);
+                    Count(_model.PerfEventOutput(in ctx, map, step.Flags, data), rets, counts, ref distinct);
                 break;
             }
             case StepCall.PerfEventRead:
             {
                 var map = _maps[step.Map!];
                 for (int i = 0; i < count; i++)
-                    Count(unchecked((long)PerfHelpers.PerfEventRead(in ctx, map, step.Flags)), rets, counts, ref distinct);
+                    Count(unchecked((long)_model.PerfEventRead(in ctx, map, step.Flags)), rets, counts, ref distinct);
                 break;
             }
             case StepCall.PerfEventReadValue:
@@ -42,7 +42,7 @@ public sealed partial class CpuKernel
                 var map = _maps[step.Map!];
                 Span<byte> buf = stackalloc byte[(int)Math.Min(step.Size, 4096)];
                 for (int i = 0; i < count; i++)
-                    Count(PerfHelpers.PerfEventReadValue(in ctx, map, step.Flags, buf), rets, counts, ref distinct);
+                    Count(_model.PerfEventReadValue(in ctx, map, step.Flags, buf), rets, counts, ref distinct);
                 break;
             }
             case StepCall.TraceVprintk:
@@ -50,7 +50,7 @@ public sealed partial class CpuKernel
                 var (data, isNull) = ArgMemory.Varargs(step, _memory, WorldPrintk.Kallsyms);
                 var fmt = step.Fmt.AsSpan(0, (int)step.FmtSize);
                 for (int i = 0; i < count; i++)
-                    Count(PrintkHelpers.TraceVprintk(in ctx, CpuPrintk, WorldPrintk, fmt, data, isNull), rets, counts, ref distinct);
+                    Count(_model.TraceVprintk(in ctx, WorldPrintk, fmt, data, isNull), rets, counts, ref distinct);
                 break;
             }
             default:

@@ -12,24 +12,22 @@ using BpfTraceSim.Kernel.Seq;
 namespace BpfTraceSim.Grains.Exec;
 
 /// <summary>Real BPF programs run on this CPU: the helpers they call reach this CPU's kernel state.</summary>
-public sealed partial class CpuKernel : IBpfTracingHost
+public sealed partial class CpuKernel
 {
     private readonly Dictionary<string, BpfVm> _vms = new(StringComparer.Ordinal);
     private BpfHelperTable? _helpers;
-    private PrintkWorld? _bpfPrintk;
-    private Kernel.Btf.Btf? _btf;
 
-    PerfCpu IBpfTracingHost.PerfCpu(int cpu) => _perfCpu;
-
-    /// <summary>What printf helpers of programs see: the host's program memory, this world's kallsyms and %p key.</summary>
-    PrintkWorld IBpfTracingHost.Printk =>
-        _bpfPrintk ??= new PrintkWorld(_objects.Memory(_host, _world.Cpus), WorldPrintk.Kallsyms, _world.Seed, 1);
-
-    PrintkCpu IBpfTracingHost.PrintkCpu(int cpu) => CpuPrintk;
-
-    SeqFile? IBpfTracingHost.Seq(BpfVm vm) => null;
-
-    Kernel.Btf.Btf? IBpfTracingHost.VmlinuxBtf => _btf ??= SeqFileGrain.WorldBtf(_world);
+    /// <summary>
+    /// Sets up the model for programs the first time one runs here: what their printf helpers see
+    /// (the host's program memory, this world's kallsyms and %p key) and the world's vmlinux BTF.
+    /// </summary>
+    private void PrepareForPrograms()
+    {
+        if (_helpers is not null) return;
+        _model.ProgramWorld = new PrintkWorld(_objects.Memory(_host, _world.Cpus), WorldPrintk.Kallsyms, _world.Seed, [_model.Printk]);
+        _model.VmlinuxBtfSource = () => SeqFileGrain.WorldBtf(_world);
+        _helpers = TracingHelpers.Register(BpfHelperTable.CreateGeneric(), _ => _model);
+    }
 
     private LoadedProgram Program(string name)
     {
@@ -44,8 +42,8 @@ public sealed partial class CpuKernel : IBpfTracingHost
         var lp = Program(step.Program!);
         if (!_vms.TryGetValue(step.Program!, out var vm))
         {
-            _helpers ??= TracingHelpers.Register(BpfHelperTable.CreateGeneric(), this);
-            try { vm = new BpfVm(lp.Instance, lp.Program, _helpers); }
+            PrepareForPrograms();
+            try { vm = new BpfVm(lp.Instance, lp.Program, _helpers!); }
             catch (BpfVerifierException ex) { return new StepResult { VerifierError = ex.Message }; }
             _vms[step.Program!] = vm;
         }

@@ -6,15 +6,11 @@ using BpfTraceSim.Kernel.Printk;
 
 namespace BpfTraceSim.Grains.Exec;
 
-/// <summary>The printf-like helpers of a CPU: its bprintf buffers and its part of the trace buffer.</summary>
+/// <summary>The printf-like helper steps of a CPU: on its model's bprintf buffers and part of the trace buffer.</summary>
 public sealed partial class CpuKernel
 {
-    private PrintkCpu? _printkCpuState;
     private PrintkWorld? _printkWorld;
     private long _traceSequence;
-
-    // Allocated on first use: a CPU that never prints keeps no bprintf buffers (million-CPU fleets).
-    private PrintkCpu CpuPrintk => _printkCpuState ??= new PrintkCpu(Cpu);
 
     /// <summary>This CPU's view of the machine: memory for the steps' arguments, kallsyms, the %p key.</summary>
     private PrintkWorld WorldPrintk => _printkWorld ??= new PrintkWorld(_memory, WorldKallsyms(), _world.Seed, 1);
@@ -26,14 +22,6 @@ public sealed partial class CpuKernel
         return kallsyms;
     }
 
-    private StepResult InvokePrintk(in HelperContext ctx, ExecStep step) => step.Call switch
-    {
-        StepCall.TracePrintk => TracePrintk(in ctx, step),
-        StepCall.TraceVprintk => TraceVprintk(in ctx, step),
-        StepCall.Snprintf => Snprintf(in ctx, step),
-        _ => throw new InvalidOperationException($"{step.Call} is not served by a CPU"),
-    };
-
     private static uint Clamp(ulong v) => (uint)Math.Min(v, uint.MaxValue);
 
     private StepResult TracePrintk(in HelperContext ctx, ExecStep step)
@@ -42,7 +30,7 @@ public sealed partial class CpuKernel
         if (refused is not null) return new StepResult { VerifierError = refused };
         Span<ulong> a = stackalloc ulong[3];
         for (int i = 0; i < step.Args.Length; i++) a[i] = ArgMemory.Place(step.Args[i], _memory, WorldPrintk.Kallsyms);
-        long ret = PrintkHelpers.TracePrintk(in ctx, CpuPrintk, WorldPrintk, step.Fmt.AsSpan(0, (int)step.FmtSize), a[0], a[1], a[2]);
+        long ret = _model.TracePrintk(in ctx, WorldPrintk, step.Fmt.AsSpan(0, (int)step.FmtSize), a[0], a[1], a[2]);
         return Traced(ret);
     }
 
@@ -51,13 +39,13 @@ public sealed partial class CpuKernel
         var (data, isNull) = ArgMemory.Varargs(step, _memory, WorldPrintk.Kallsyms);
         string? refused = PrintkHelpers.VerifierCheck(PrintfHelper.TraceVprintk, step.Fmt, Clamp(step.FmtSize), step.ArgsPtrNull, Clamp((ulong)data.Length));
         if (refused is not null) return new StepResult { VerifierError = refused };
-        long ret = PrintkHelpers.TraceVprintk(in ctx, CpuPrintk, WorldPrintk, step.Fmt.AsSpan(0, (int)step.FmtSize), data, isNull);
+        long ret = _model.TraceVprintk(in ctx, WorldPrintk, step.Fmt.AsSpan(0, (int)step.FmtSize), data, isNull);
         return Traced(ret);
     }
 
     /// <summary>A printk step's result: its return and, when it traced, the message as traced.</summary>
     private StepResult Traced(long ret) =>
-        ret < 0 ? StepResult.Of(ret) : new StepResult { Ret = ret, Text = CpuPrintk.Trace.LastMessage.ToArray() };
+        ret < 0 ? StepResult.Of(ret) : new StepResult { Ret = ret, Text = _model.Printk.Trace.LastMessage.ToArray() };
 
     private StepResult Snprintf(in HelperContext ctx, ExecStep step)
     {
@@ -67,7 +55,7 @@ public sealed partial class CpuKernel
             Clamp(Math.Min((ulong)data.Length, (ulong)PrintkHelpers.MaxDataLen)));
         if (refused is not null) return new StepResult { VerifierError = refused };
         var str = new byte[step.Size];
-        long ret = PrintkHelpers.Snprintf(in ctx, CpuPrintk, WorldPrintk, str, step.Fmt, data, isNull);
+        long ret = _model.Snprintf(in ctx, WorldPrintk, str, step.Fmt, data, isNull);
         if (ret < 0) return StepResult.Of(ret);
         int n = str.AsSpan().IndexOf((byte)0);
         return new StepResult { Ret = ret, Text = n < 0 ? [] : str[..n] };
@@ -77,8 +65,8 @@ public sealed partial class CpuKernel
     public ImmutableArray<TraceEntry> DrainTrace()
     {
         var entries = ImmutableArray.CreateBuilder<TraceEntry>();
-        if (_printkCpuState is null) return [];
-        var ring = _printkCpuState.Trace;
+        if (!_model.HasPrintk) return [];
+        var ring = _model.Printk.Trace;
         var text = new List<byte>();
         while (ring.TryPeek(out ulong ts))
         {

@@ -8,22 +8,23 @@ using BpfTraceSim.Kernel.Perf;
 namespace BpfTraceSim.Grains.Exec;
 
 /// <summary>
-/// What the kernel keeps for one CPU of a simulated host, and how exec steps made on that CPU
-/// become kernel helper calls. Plain C# (the CPU grain owns one), so it is testable without a silo.
-/// It holds the live events bound to this CPU (and the per-task events of tasks on it), a
-/// metadata copy of every other event of the host, and its copy of every perf event array's slots.
+/// One CPU of an exec world: the <see cref="CpuModel"/> every helper runs against, and how exec steps
+/// made on that CPU become calls on it. Plain C# (the CPU grain owns one), so it is testable without
+/// a silo. Beside the model it keeps the live events bound to this CPU (and the per-task events of
+/// tasks on it), a metadata copy of every other event of the host, the step arguments' memory, and
+/// which event each slot of the model's perf event arrays names.
 /// </summary>
 public sealed partial class CpuKernel
 {
     private readonly WorldSpec _world;
     private readonly Dictionary<string, PerfEvent> _events = new(StringComparer.Ordinal);
     private readonly Dictionary<string, EventSpec> _eventSpecs = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, PerfEventArray> _maps = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, PerfEventArray> _maps = new(StringComparer.Ordinal); // the model's arrays by name
     private readonly Dictionary<string, ImmutableArray<string?>> _slots = new(StringComparer.Ordinal);
     private readonly Dictionary<int, SimTask> _tasks = new();
     private readonly Dictionary<int, int> _taskCpu = new();
     private readonly HashSet<string> _owned = new(StringComparer.Ordinal);
-    private readonly PerfCpu _perfCpu;
+    private readonly CpuModel _model;
     private readonly SimMemory _memory = new();
     private readonly HostObjects _objects;
     private readonly string _host;
@@ -36,7 +37,6 @@ public sealed partial class CpuKernel
         Cpu = cpu;
         _objects = objects ?? new HostObjects();
         _host = host;
-        _perfCpu = new PerfCpu(cpu);
         foreach (var t in world.Tasks)
         {
             _tasks[t.Pid] = new SimTask(t.Pid, t.Tgid, t.Comm);
@@ -53,8 +53,9 @@ public sealed partial class CpuKernel
             _events[e.Name] = ev;
             if (owned) _owned.Add(e.Name);
         }
-        foreach (var m in world.Maps)
-            _maps[m.Name] = new PerfEventArray((uint)m.MaxEntries);
+        var arrays = new PerfEventArray[world.Maps.Length];
+        for (int m = 0; m < arrays.Length; m++) _maps[world.Maps[m].Name] = arrays[m] = new PerfEventArray((uint)world.Maps[m].MaxEntries);
+        _model = new CpuModel(cpu, arrays);
         foreach (var (map, slots) in world.Slots)
             if (_maps.ContainsKey(map)) SetSlots(map, slots);
     }
@@ -100,31 +101,43 @@ public sealed partial class CpuKernel
         return new HelperContext(Cpu, current, (ExecContext)step.Context, step.NowNs);
     }
 
+    private delegate StepResult StepFn(CpuKernel cpu, in HelperContext ctx, ExecStep step);
+
+    /// <summary>The steps a CPU serves, by StepCall (the step table's StepServer.Cpu kinds).</summary>
+    private static readonly StepFn?[] Steps = CreateSteps();
+
+    private static StepFn?[] CreateSteps()
+    {
+        var t = new StepFn?[Enum.GetValues<StepCall>().Length];
+        t[(int)StepCall.PerfEventOutput] = static (k, in c, s) => k.PerfEventOutput(in c, s);
+        t[(int)StepCall.PerfEventRead] = static (k, in c, s) => k.PerfEventRead(in c, s);
+        t[(int)StepCall.PerfEventReadValue] = static (k, in c, s) => k.PerfEventReadValue(in c, s);
+        t[(int)StepCall.TracePrintk] = static (k, in c, s) => k.TracePrintk(in c, s);
+        t[(int)StepCall.TraceVprintk] = static (k, in c, s) => k.TraceVprintk(in c, s);
+        t[(int)StepCall.Snprintf] = static (k, in c, s) => k.Snprintf(in c, s);
+        t[(int)StepCall.Run] = static (k, in c, s) => k.Run(in c, s);
+        t[(int)StepCall.SetGlobal] = static (k, in _, s) => k.SetGlobal(s);
+        t[(int)StepCall.GetGlobal] = static (k, in _, s) => k.GetGlobal(s);
+        return t;
+    }
+
     /// <summary>A helper call made by a program on this CPU.</summary>
     public StepResult Invoke(ExecStep step)
     {
+        var fn = Steps[(int)step.Call] ?? throw new InvalidOperationException($"{step.Call} is not served by a CPU");
         var ctx = ContextOf(step);
-        return step.Call switch
-        {
-            StepCall.PerfEventOutput => PerfEventOutput(in ctx, step),
-            StepCall.PerfEventRead => PerfEventRead(in ctx, step),
-            StepCall.PerfEventReadValue => PerfEventReadValue(in ctx, step),
-            StepCall.Run => Run(in ctx, step),
-            StepCall.SetGlobal => SetGlobal(step),
-            StepCall.GetGlobal => GetGlobal(step),
-            _ => InvokePrintk(in ctx, step),
-        };
+        return fn(this, in ctx, step);
     }
 
     private StepResult PerfEventOutput(in HelperContext ctx, ExecStep step)
     {
-        long ret = PerfHelpers.PerfEventOutput(in ctx, _perfCpu, _maps[step.Map!], step.Flags, step.Data);
+        long ret = _model.PerfEventOutput(in ctx, _maps[step.Map!], step.Flags, step.Data);
         return StepResult.Of(ret);
     }
 
     private StepResult PerfEventRead(in HelperContext ctx, ExecStep step)
     {
-        ulong v = PerfHelpers.PerfEventRead(in ctx, _maps[step.Map!], step.Flags);
+        ulong v = _model.PerfEventRead(in ctx, _maps[step.Map!], step.Flags);
         return new StepResult { Ret = unchecked((long)v), RetU64 = v };
     }
 
@@ -136,7 +149,7 @@ public sealed partial class CpuKernel
             return new StepResult { VerifierError = $"invalid indirect access to stack R3 off=-{step.BufSize} size {step.Size}" };
         var buf = new byte[step.BufSize];
         buf.AsSpan().Fill(0xff);
-        long ret = PerfHelpers.PerfEventReadValue(in ctx, _maps[step.Map!], step.Flags, buf.AsSpan(0, (int)step.Size));
+        long ret = _model.PerfEventReadValue(in ctx, _maps[step.Map!], step.Flags, buf.AsSpan(0, (int)step.Size));
         PerfValue? value = ret == 0
             ? new PerfValue(BitConverter.ToUInt64(buf, 0), BitConverter.ToUInt64(buf, 8), BitConverter.ToUInt64(buf, 16))
             : null;

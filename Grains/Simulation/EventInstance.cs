@@ -17,6 +17,7 @@ internal sealed class EventInstance
         Key = key;
         Task = task;
         Event = perfEvent;
+        perfEvent.Owner = this;
         UserEnabled = !plan.Attr.Disabled;
         // A ring with data pages is where outputs are attempted, written or lost.
         if (perfEvent.Ring is { Size: > 0 } ring)
@@ -43,6 +44,7 @@ internal sealed class EventInstance
     public void ReplaceEvent(PerfEvent perfEvent)
     {
         Event = perfEvent;
+        perfEvent.Owner = this;
         Ring = perfEvent.Ring is { Size: > 0 } ring ? ring : null;
     }
 

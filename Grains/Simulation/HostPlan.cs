@@ -405,7 +405,7 @@ internal sealed class HostPlan
         foreach (var use in pp.Bpf.HelperCalls)
         {
             if ((uint)use.HelperId >= (uint)kindById.Length || kindById[use.HelperId] >= 0) continue;
-            string name = BpfTraceSim.Bpf.BpfHelperNames.Name(use.HelperId);
+            string name = BpfHelperNames.Name(use.HelperId);
             int k = kindNames.IndexOf(name);
             if (k < 0)
             {

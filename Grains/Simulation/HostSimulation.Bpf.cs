@@ -12,7 +12,7 @@ namespace BpfTraceSim.Grains.Simulation;
 /// Object programs: real BPF programs run by the VM at each firing, their helpers reaching this
 /// host's kernel state. bpf_perf_event_output goes through the same ring accounting as a body's.
 /// </summary>
-public sealed partial class HostSimulation : IBpfTracingHost
+public sealed partial class HostSimulation
 {
     // The context a raw tracepoint program gets: the scenario gives no arguments, so all zero.
     private static readonly byte[] ZeroCtx = new byte[64];
@@ -40,12 +40,11 @@ public sealed partial class HostSimulation : IBpfTracingHost
             _bpfInstances[o] = inst;
         }
         ulong key = StreamSeeds.Host(Scenario.Seed, HostName, "kptr-bpf");
-        _bpfWorld = CaptureTrace
-            ? new PrintkWorld(memory, _plan.Kallsyms ?? new Kallsyms(), key, _cpus)
-            : new PrintkWorld(memory, _plan.Kallsyms ?? new Kallsyms(), key, 1, bufferSizeKb: 1);
+        _bpfWorld = new PrintkWorld(memory, _plan.Kallsyms ?? new Kallsyms(), key, PrintkCpus());
+        foreach (var model in _models) model.ProgramWorld = _bpfWorld;
 
-        var helpers = TracingHelpers.Register(BpfHelperTable.CreateGeneric(), this);
-        helpers.Register(TracingHelpers.PerfEventOutput, ObjectPerfEventOutput);
+        var helpers = TracingHelpers.Register(BpfHelperTable.CreateGeneric(), c => _models[c]);
+        helpers.Register(HelperProtos.PerfEventOutput, ObjectPerfEventOutput);
         _vms = new BpfVm?[_fire.Length];
         for (int cpu = 0; cpu < _cpus; cpu++)
         {
@@ -106,14 +105,4 @@ public sealed partial class HostSimulation : IBpfTracingHost
         var hc = vm.Context;
         return (ulong)OutputData(in hc, m, flags, bytes, (long)hc.NowNs);
     }
-
-    PerfCpu IBpfTracingHost.PerfCpu(int cpu) => _perfCpu;
-
-    PrintkWorld IBpfTracingHost.Printk => _bpfWorld!;
-
-    PrintkCpu IBpfTracingHost.PrintkCpu(int cpu) => CaptureTrace ? _bpfWorld!.Cpu(cpu) : _bpfWorld!.Cpu(0);
-
-    SeqFile? IBpfTracingHost.Seq(BpfVm vm) => null;
-
-    Kernel.Btf.Btf? IBpfTracingHost.VmlinuxBtf => null;
 }

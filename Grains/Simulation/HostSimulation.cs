@@ -21,8 +21,6 @@ namespace BpfTraceSim.Grains.Simulation;
 /// </remarks>
 public sealed partial class HostSimulation
 {
-    private const ulong IndexMask = 0xffff_ffffUL; // BPF_F_INDEX_MASK = BPF_F_CURRENT_CPU
-
     private readonly HostPlan _plan;
     private readonly int _cpus;
     private readonly int _progCount;
@@ -40,7 +38,8 @@ public sealed partial class HostSimulation
     private readonly EventInstance[][] _instances;
     private readonly List<EventInstance> _allInstances = new();
 
-    // Maps: the kernel's arrays and which instance each slot holds.
+    // Maps: the kernel's arrays (every CPU of the host sees the same slots: its models share them)
+    // and which instance each slot holds.
     private readonly PerfEventArray[] _maps;
     private readonly EventInstance?[][] _slotInst;
 
@@ -54,10 +53,9 @@ public sealed partial class HostSimulation
     private int _timelineNext;
     private long _nextMigrate = long.MaxValue;
 
-    // Kernel context pieces. Firings are atomic, so helpers never nest on a CPU: one PerfCpu per host suffices.
-    private readonly PerfCpu _perfCpu = new(0);
-    private readonly PrintkWorld? _world; // captureTrace: this host's own world with one trace ring per CPU
-    [ThreadStatic] private static PrintkCpu? t_printkCpu;
+    // The kernel's per-CPU state: every helper of a firing on CPU c runs against _models[c].
+    private readonly CpuModel[] _models;
+    private readonly PrintkWorld? _world; // captureTrace: the bodies' world over the CPUs' trace rings
     private byte[]? _scratch;
 
     // Window accounting (per CPU), reset at every window start.
@@ -161,6 +159,8 @@ public sealed partial class HostSimulation
             _slotInst[m] = new EventInstance?[max];
             if (_plan.InitialSlots[m] is { } slots) ApplySlots(m, slots);
         }
+        _models = new CpuModel[_cpus];
+        for (int c = 0; c < _cpus; c++) _models[c] = new CpuModel(c, _maps) { UntracedPrintk = !captureTrace };
 
         _readers = new Reader[_plan.Consumers.Length];
         for (int c = 0; c < _readers.Length; c++)
@@ -205,7 +205,7 @@ public sealed partial class HostSimulation
         if (captureTrace && _plan.Prints)
         {
             ulong key = StreamSeeds.Host(scenario.Seed, HostName, "kptr");
-            _world = new PrintkWorld(_plan.Memory!, _plan.Kallsyms!, key, _cpus);
+            _world = new PrintkWorld(_plan.Memory!, _plan.Kallsyms!, key, PrintkCpus());
         }
         if (captureRecords) _records = new List<CapturedRecord>();
         if (_plan.Objects.Length > 0) SetUpObjects();
@@ -470,57 +470,28 @@ public sealed partial class HostSimulation
         return list[i];
     }
 
-    private static readonly byte[] Pattern4K = CreatePattern(4096);
-    private static byte[]? s_patternLarge;
-
-    private static byte[] CreatePattern(int n)
-    {
-        var p = new byte[n];
-        for (int i = 0; i < n; i++) p[i] = (byte)i;
-        return p;
-    }
-
-    /// <summary>size bytes of data, byte i = i &amp; 0xff (accounting-mode rings never copy them).</summary>
+    /// <summary>The instance whose event a perf helper with these flags reaches on cpu (the kernel's own slot lookup).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ReadOnlySpan<byte> PatternOf(int size)
-    {
-        if (size <= Pattern4K.Length) return Pattern4K.AsSpan(0, size);
-        var big = s_patternLarge;
-        if (big is null || big.Length < size)
-        {
-            big = CreatePattern(Math.Max(size, (1 << 20) + 8));
-            s_patternLarge = big;
-        }
-        return big.AsSpan(0, size);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private EventInstance? Resolve(int map, ulong flags, int cpu)
-    {
-        if ((flags & ~IndexMask) != 0) return null;
-        ulong idx = flags & IndexMask;
-        if (idx == IndexMask) idx = (uint)cpu;
-        var slots = _slotInst[map];
-        return idx < (ulong)slots.Length ? slots[idx] : null;
-    }
+    private EventInstance? Resolve(int map, ulong flags, int cpu) =>
+        _models[cpu].SlotOf(map, flags)?.Owner is { } owner ? Unsafe.As<EventInstance>(owner) : null;
 
     private long Output(in HelperContext ctx, CallPlan call, ref FiringState fs, long t)
     {
         int size = call.SizeMin == call.SizeMax ? call.SizeMin : (int)fs.BodyRng.NextInclusive(call.SizeMin, call.SizeMax);
-        return OutputData(in ctx, call.Map, call.Flags, PatternOf(size), t);
+        return OutputData(in ctx, call.Map, call.Flags, PatternBytes.Of(size), t);
     }
 
     /// <summary>bpf_perf_event_output of data into map m, with the engine's ring accounting (bodies and object programs).</summary>
     private long OutputData(in HelperContext ctx, int m, ulong flags, ReadOnlySpan<byte> data, long t)
     {
         int size = data.Length;
-        var map = _maps[m];
+        var model = _models[ctx.Cpu];
         var inst = Resolve(m, flags, ctx.Cpu);
         var ring = inst?.Ring;
-        if (ring is null) return PerfHelpers.PerfEventOutput(in ctx, _perfCpu, map, flags, data);
+        if (ring is null) return model.PerfEventOutput(in ctx, m, flags, data);
         ulong lostPending = ring.LostPending;
         ulong wakeups = ring.Wakeups;
-        long ret = PerfHelpers.PerfEventOutput(in ctx, _perfCpu, map, flags, data);
+        long ret = model.PerfEventOutput(in ctx, m, flags, data);
         if (ret == 0) Written(inst!, ring, ctx.Cpu, t, size, lostPending, wakeups);
         else if (ret == -Errno.ENOSPC)
         {
@@ -583,7 +554,7 @@ public sealed partial class HostSimulation
     private long Read(in HelperContext ctx, CallPlan call, long t)
     {
         if (Resolve(call.Map, call.Flags, ctx.Cpu) is { } inst) AdvanceEvent(inst, t);
-        ulong v = PerfHelpers.PerfEventRead(in ctx, _maps[call.Map], call.Flags);
+        ulong v = _models[ctx.Cpu].PerfEventRead(in ctx, call.Map, call.Flags);
         // The counter is not a return code: successes count under 0, errors under their errno.
         return v >= unchecked((ulong)-4095L) ? (long)v : 0;
     }
@@ -592,7 +563,7 @@ public sealed partial class HostSimulation
     {
         if (Resolve(call.Map, call.Flags, ctx.Cpu) is { } inst) AdvanceEvent(inst, t);
         Span<byte> buf = call.BufSize <= 256 ? stackalloc byte[256] : Scratch(call.BufSize);
-        return PerfHelpers.PerfEventReadValue(in ctx, _maps[call.Map], call.Flags, buf[..call.BufSize]);
+        return _models[ctx.Cpu].PerfEventReadValue(in ctx, call.Map, call.Flags, buf[..call.BufSize]);
     }
 
     private Span<byte> Scratch(int n)
@@ -603,18 +574,8 @@ public sealed partial class HostSimulation
 
     private long Printf(in HelperContext ctx, CallPlan call, ref FiringState fs, int task)
     {
-        PrintkWorld world;
-        PrintkCpu pcpu;
-        if (_world is not null)
-        {
-            world = _world;
-            pcpu = _world.Cpu(ctx.Cpu);
-        }
-        else
-        {
-            world = _plan.SharedWorld!;
-            pcpu = t_printkCpu ??= new PrintkCpu(0, bufferSizeKb: 1);
-        }
+        var world = _world ?? _plan.SharedWorld!;
+        var model = _models[ctx.Cpu];
         var args = call.Args;
         Span<ulong> values = stackalloc ulong[Math.Max(args.Length, 3)];
         values.Clear();
@@ -636,14 +597,14 @@ public sealed partial class HostSimulation
         switch (call.Kind)
         {
             case HelperKind.TracePrintk:
-                return PrintkHelpers.TracePrintk(in ctx, pcpu, world, call.Fmt, values[0], values[1], values[2]);
+                return model.TracePrintk(in ctx, world, call.Fmt, values[0], values[1], values[2]);
             case HelperKind.TraceVprintk:
-                return PrintkHelpers.TraceVprintk(in ctx, pcpu, world, call.Fmt,
+                return model.TraceVprintk(in ctx, world, call.Fmt,
                     MemoryMarshal.AsBytes(values[..args.Length]), dataIsNull: false);
             default:
             {
                 Span<byte> str = call.BufSize <= 1024 ? stackalloc byte[1024] : Scratch(call.BufSize);
-                return PrintkHelpers.Snprintf(in ctx, pcpu, world, str[..call.BufSize], call.Fmt,
+                return model.Snprintf(in ctx, world, str[..call.BufSize], call.Fmt,
                     MemoryMarshal.AsBytes(values[..args.Length]), dataIsNull: false);
             }
         }
@@ -657,6 +618,15 @@ public sealed partial class HostSimulation
         // Tasks always run in this model, so an enabled event is also running (per-task events have cpu -1).
         inst.Event.Advance((ulong)d, running: true);
         inst.LastAdvanceNs = t;
+    }
+
+    /// <summary>The CPUs' printk state, by CPU: what a world's trace_pipe merges (a placeholder when the trace is not kept).</summary>
+    private PrintkCpu[] PrintkCpus()
+    {
+        if (!CaptureTrace) return [new PrintkCpu(0, bufferSizeKb: 1)];
+        var list = new PrintkCpu[_cpus];
+        for (int c = 0; c < _cpus; c++) list[c] = _models[c].Printk;
+        return list;
     }
 
     // ------------------------------------------------------------------ the reader's side
@@ -865,14 +835,11 @@ public sealed partial class HostSimulation
             _records.Clear();
         }
         IReadOnlyList<string> trace = [];
-        if (_world is not null || (CaptureTrace && _bpfWorld is not null))
+        // Bodies and objects print into the same per-CPU trace rings: either world's trace_pipe reads them all.
+        if ((_world ?? (CaptureTrace ? _bpfWorld : null)) is { } traced)
         {
             var text = new List<string>();
-            foreach (var world in (ReadOnlySpan<PrintkWorld?>)[_world, CaptureTrace ? _bpfWorld : null])
-            {
-                if (world is null) continue;
-                foreach (var line in world.TracePipe.ReadLines()) text.Add(System.Text.Encoding.UTF8.GetString(line));
-            }
+            foreach (var line in traced.TracePipe.ReadLines()) text.Add(System.Text.Encoding.UTF8.GetString(line));
             trace = text;
         }
         return new WindowStats

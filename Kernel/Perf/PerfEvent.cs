@@ -55,6 +55,9 @@ public sealed class PerfEvent
     /// <summary>The mmapped ring; null when never mmapped (or on a metadata-only copy).</summary>
     public PerfRing? Ring { get; }
 
+    /// <summary>The owner's bookkeeping for this event (the scenario engine's instance); the kernel model never reads it.</summary>
+    public object? Owner { get; set; }
+
     /// <summary>PERF_EVENT_IOC_ENABLE.</summary>
     public void Enable() => Enabled = true;
 

@@ -47,8 +47,38 @@ public sealed class PerfEventArray
     /// <summary>The event in a slot, or null (empty or out of range).</summary>
     public PerfEvent? Get(uint index) => index < MaxEntries ? _slots[index] : null;
 
-    /// <summary>Hot-path slot read; index already checked against MaxEntries.</summary>
-    internal PerfEvent? Slot(uint index) => _slots[index];
+
+    /// <summary>
+    /// The slot a perf helper's flags name on cpu, as __bpf_perf_event_output and
+    /// get_map_perf_counter resolve it: the index (BPF_F_CURRENT_CPU = this CPU), then max_entries
+    /// (-E2BIG), then an empty slot (-ENOENT). The flags' other bits are the caller's check.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal long Lookup(ulong flags, int cpu, out PerfEvent? perfEvent)
+    {
+        ulong index = flags & BpfFlags.BPF_F_INDEX_MASK;
+        if (index == BpfFlags.BPF_F_CURRENT_CPU) index = (uint)cpu;
+        if (index >= MaxEntries)
+        {
+            perfEvent = null;
+            return -Errno.E2BIG;
+        }
+        perfEvent = _slots[index];
+        return perfEvent is null ? -Errno.ENOENT : 0;
+    }
+
+    /// <summary>
+    /// The event a perf helper with these flags reaches on cpu, or null where it fails before it
+    /// (flags other than the index, index past max_entries, empty slot). Owners use it to account
+    /// for what the helper did to that event's ring.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public PerfEvent? SlotOf(ulong flags, int cpu)
+    {
+        if ((flags & ~BpfFlags.BPF_F_INDEX_MASK) != 0) return null;
+        Lookup(flags, cpu, out var perfEvent);
+        return perfEvent;
+    }
 
     /// <summary>Replaces slot contents without the update checks (grains refreshing metadata copies).</summary>
     public void SetSlot(uint index, PerfEvent? perfEvent) => _slots[index] = perfEvent;

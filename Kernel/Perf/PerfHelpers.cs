@@ -8,16 +8,6 @@ namespace BpfTraceSim.Kernel.Perf;
 /// <summary>The perf helpers of tracing programs (kernel/trace/bpf_trace.c), checks in the kernel's order.</summary>
 public static class PerfHelpers
 {
-    // byte i = i & 0xff, for outputs given by size only.
-    private static readonly byte[] Pattern = CreatePattern();
-
-    private static byte[] CreatePattern()
-    {
-        var p = new byte[4096];
-        for (int i = 0; i < p.Length; i++) p[i] = (byte)i;
-        return p;
-    }
-
     /// <summary>
     /// bpf_perf_event_output (tracing): flags, then the per-CPU sample-data nesting, then
     /// __bpf_perf_event_output. 0, or -EINVAL / -EBUSY / -E2BIG / -ENOENT / -EOPNOTSUPP / -ENOSPC.
@@ -33,32 +23,15 @@ public static class PerfHelpers
     }
 
     /// <summary>
-    /// PerfEventOutput of `size` bytes whose content is byte i = i &amp; 0xff (the exec format's
-    /// `size` without data), for callers that have no buffer: accounting-mode rings copy nothing.
-    /// </summary>
-    public static long PerfEventOutputSized(in HelperContext ctx, PerfCpu cpu, PerfEventArray map, ulong flags, int size)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(size);
-        if (size <= Pattern.Length) return PerfEventOutput(in ctx, cpu, map, flags, Pattern.AsSpan(0, size));
-        var data = new byte[size];
-        for (int i = 0; i < size; i += Pattern.Length)
-            Pattern.AsSpan(0, Math.Min(Pattern.Length, size - i)).CopyTo(data.AsSpan(i));
-        return PerfEventOutput(in ctx, cpu, map, flags, data);
-    }
-
-    /// <summary>
     /// __bpf_perf_event_output: index (BPF_F_CURRENT_CPU = this CPU), max_entries, empty slot,
     /// event kind (before the CPU), oncpu, then perf_event_output.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static long BpfPerfEventOutput(in HelperContext ctx, PerfEventArray map, ulong flags, ReadOnlySpan<byte> data)
     {
-        ulong index = flags & BPF_F_INDEX_MASK;
-        if (index == BPF_F_CURRENT_CPU) index = (uint)ctx.Cpu;
-        if (index >= map.MaxEntries) return -Errno.E2BIG;
-        var perfEvent = map.Slot((uint)index);
-        if (perfEvent is null) return -Errno.ENOENT;
-        var attr = perfEvent.Attr;
+        long err = map.Lookup(flags, ctx.Cpu, out var perfEvent);
+        if (err != 0) return err;
+        var attr = perfEvent!.Attr;
         if (attr.Type != PERF_TYPE_SOFTWARE || attr.Config != PERF_COUNT_SW_BPF_OUTPUT) return -Errno.EINVAL;
         if (perfEvent.OnCpu(in ctx) != ctx.Cpu) return -Errno.EOPNOTSUPP;
         return perfEvent.PerfEventOutput(in ctx, data);
@@ -103,12 +76,9 @@ public static class PerfHelpers
     {
         value = enabled = running = 0;
         if ((flags & ~BPF_F_INDEX_MASK) != 0) return -Errno.EINVAL;
-        ulong index = flags & BPF_F_INDEX_MASK;
-        if (index == BPF_F_CURRENT_CPU) index = (uint)ctx.Cpu;
-        if (index >= map.MaxEntries) return -Errno.E2BIG;
-        var perfEvent = map.Slot((uint)index);
-        if (perfEvent is null) return -Errno.ENOENT;
-        return PerfEventReadLocal(in ctx, perfEvent, out value, out enabled, out running);
+        long err = map.Lookup(flags, ctx.Cpu, out var perfEvent);
+        if (err != 0) return err;
+        return PerfEventReadLocal(in ctx, perfEvent!, out value, out enabled, out running);
     }
 
     /// <summary>

@@ -45,16 +45,27 @@ public sealed class PrintkWorld
 
     public PrintkWorld(SimMemory memory, Kallsyms kallsyms, ulong pointerHashSeed, int cpus = 1,
         int bufferSizeKb = TraceRing.DefaultBufferSizeKb)
+        : this(memory, kallsyms, pointerHashSeed, NewCpus(cpus, bufferSizeKb)) { }
+
+    private static PrintkCpu[] NewCpus(int cpus, int bufferSizeKb)
     {
         if (cpus < 1) throw new ArgumentOutOfRangeException(nameof(cpus));
+        var list = new PrintkCpu[cpus];
+        for (int i = 0; i < cpus; i++) list[i] = new PrintkCpu(i, bufferSizeKb);
+        return list;
+    }
+
+    /// <summary>A world over CPUs whose printk state already exists (each CPU model owns its trace ring).</summary>
+    public PrintkWorld(SimMemory memory, Kallsyms kallsyms, ulong pointerHashSeed, PrintkCpu[] cpus)
+    {
+        if (cpus.Length < 1) throw new ArgumentOutOfRangeException(nameof(cpus));
         Memory = memory;
         Kallsyms = kallsyms;
         PointerHashSeed = pointerHashSeed;
         ulong s = pointerHashSeed;
         _k0 = SplitMix(ref s);
         _k1 = SplitMix(ref s);
-        _cpus = new PrintkCpu[cpus];
-        for (int i = 0; i < cpus; i++) _cpus[i] = new PrintkCpu(i, bufferSizeKb);
+        _cpus = cpus;
         TracePipe = new TracePipe(_cpus);
     }
 

@@ -17,22 +17,15 @@ namespace BpfTraceSim.Bench;
 /// on the Kernel model. The ring is drained when half full so every write succeeds.
 /// </summary>
 [MemoryDiagnoser]
-public class BpfHelperCallBenchmarks : IBpfTracingHost
+public class BpfHelperCallBenchmarks
 {
     private readonly HelperContext _ctx = new(0, SimTask.Idle, ExecContext.Task, 0);
-    private readonly PerfCpu _cpu = new(0);
-    private readonly PrintkWorld _printk = new(new SimMemory(), new Kallsyms(), 1);
+    private readonly CpuModel _model = new(0);
     private PerfEventArray _array = null!;
     private PerfRing _ring = null!;
     private BpfVm _interp = null!;
     private BpfVm _compiled = null!;
     private readonly byte[] _value = BitConverter.GetBytes(0x1122334455667788UL);
-
-    PerfCpu IBpfTracingHost.PerfCpu(int cpu) => _cpu;
-    PrintkWorld IBpfTracingHost.Printk => _printk;
-    PrintkCpu IBpfTracingHost.PrintkCpu(int cpu) => _printk.Cpu(cpu);
-    SeqFile? IBpfTracingHost.Seq(BpfVm vm) => null;
-    Btf? IBpfTracingHost.VmlinuxBtf => null;
 
     private static string ObjectPath([CallerFilePath] string here = "") =>
         Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "..", "tests", "bpf", "perf_only.bpf.o"));
@@ -45,7 +38,7 @@ public class BpfHelperCallBenchmarks : IBpfTracingHost
         _array = new PerfEventArray(4);
         _array.Update(0, ev);
         var obj = BpfObject.Load(ObjectPath());
-        var helpers = TracingHelpers.Register(BpfHelperTable.CreateGeneric(), this);
+        var helpers = TracingHelpers.Register(BpfHelperTable.CreateGeneric(), _ => _model);
         var instance = new BpfInstance(obj, new SimMemory());
         instance.Map("events").External = _array;
         _interp = new BpfVm(instance, obj.Programs[0], helpers) { RecordHelperCalls = false };
@@ -64,7 +57,7 @@ public class BpfHelperCallBenchmarks : IBpfTracingHost
     public long KernelModelDirect()
     {
         Drain();
-        return PerfHelpers.PerfEventOutput(in _ctx, _cpu, _array, BpfFlags.BPF_F_CURRENT_CPU, _value);
+        return _model.PerfEventOutput(in _ctx, _array, BpfFlags.BPF_F_CURRENT_CPU, _value);
     }
 
     [Benchmark]

@@ -12,14 +12,11 @@ namespace BpfTraceSim.Bpf.Tests.Helpers;
 
 public class TracingHelperTests
 {
-    private sealed class Host(PrintkWorld w) : IBpfTracingHost
+    /// <summary>CPU 0's kernel model, its programs seeing world.</summary>
+    private static Func<int, CpuModel> Host(PrintkWorld w)
     {
-        private readonly PerfCpu _cpu = new(0);
-        public PerfCpu PerfCpu(int cpu) => _cpu;
-        public PrintkWorld Printk { get; } = w;
-        public PrintkCpu PrintkCpu(int cpu) => Printk.Cpu(cpu);
-        public SeqFile? Seq(BpfVm vm) => null;
-        public Kernel.Btf.Btf? VmlinuxBtf => null;
+        var model = new CpuModel(0, printk: w.Cpu(0)) { ProgramWorld = w };
+        return _ => model;
     }
 
     [Theory]
@@ -29,7 +26,7 @@ public class TracingHelperTests
     {
         var mem = new SimMemory();
         var world = new PrintkWorld(mem, new Kallsyms(), 1);
-        var helpers = TracingHelpers.Register(BpfHelperTable.CreateGeneric(), new Host(world));
+        var helpers = TracingHelpers.Register(BpfHelperTable.CreateGeneric(), Host(world));
         var obj = Load("perf_printk.bpf.o");
         var inst = new BpfInstance(obj, mem);
         inst.Map("events").External = new PerfEventArray(4);
@@ -46,7 +43,7 @@ public class TracingHelperTests
     public void Unbound_perf_event_array_is_a_fault_with_the_source_line()
     {
         var mem = new SimMemory();
-        var helpers = TracingHelpers.Register(BpfHelperTable.CreateGeneric(), new Host(new PrintkWorld(mem, new Kallsyms(), 1)));
+        var helpers = TracingHelpers.Register(BpfHelperTable.CreateGeneric(), Host(new PrintkWorld(mem, new Kallsyms(), 1)));
         var obj = Load("perf_printk.bpf.o");
         var vm = new BpfVm(new BpfInstance(obj, mem), obj.Programs[0], helpers);
         var r = vm.Run([], Ctx);
@@ -59,7 +56,7 @@ public class TracingHelperTests
     public void Seq_helpers_are_refused_outside_iterators()
     {
         var mem = new SimMemory();
-        var helpers = TracingHelpers.Register(BpfHelperTable.CreateGeneric(), new Host(new PrintkWorld(mem, new Kallsyms(), 1)));
+        var helpers = TracingHelpers.Register(BpfHelperTable.CreateGeneric(), Host(new PrintkWorld(mem, new Kallsyms(), 1)));
         var prog = BpfProgram.FromInstructions("t", [Isa.Asm.Call(127), Isa.Asm.Exit()], "raw_tp/x");
         var e = Assert.Throws<BpfVerifierException>(() => new BpfVm(new BpfInstance(BpfObject.FromPrograms([prog]), mem), prog, helpers));
         Assert.Equal("unknown func bpf_seq_write#127: a RawTracepoint program cannot call it here (section 'raw_tp/x', insn 0)", e.Message);

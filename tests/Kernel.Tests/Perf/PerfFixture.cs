@@ -42,7 +42,7 @@ internal static class PerfFixture
     }
 
     public static long Out(in HelperContext ctx, PerfEventArray map, ulong flags, int size) =>
-        PerfHelpers.PerfEventOutputSized(in ctx, new PerfCpu(ctx.Cpu), map, flags, size);
+        PerfHelpers.PerfEventOutput(in ctx, new PerfCpu(ctx.Cpu), map, flags, PatternBytes.Of(size));
 
     public static long Out(in HelperContext ctx, PerfEventArray map, ulong flags, byte[] data) =>
         PerfHelpers.PerfEventOutput(in ctx, new PerfCpu(ctx.Cpu), map, flags, data);

@@ -1,4 +1,4 @@
-namespace BpfTraceSim.Bpf;
+namespace BpfTraceSim.Kernel;
 
 /// <summary>Helper names by id (enum bpf_func_id of the uapi), for reports and error messages.</summary>
 public static class BpfHelperNames

@@ -1,0 +1,126 @@
+namespace BpfTraceSim.Kernel;
+
+/// <summary>The argument kinds of a helper's prototype (the kernel's enum bpf_arg_type, the ones used here).</summary>
+public enum HelperArg
+{
+    /// <summary>ARG_ANYTHING: any scalar.</summary>
+    Anything,
+    /// <summary>ARG_PTR_TO_CTX: the program's context.</summary>
+    PtrToCtx,
+    /// <summary>ARG_CONST_MAP_PTR: a map reference (ld_imm64 of a map).</summary>
+    ConstMapPtr,
+    /// <summary>ARG_PTR_TO_MAP_KEY / ARG_PTR_TO_MAP_VALUE.</summary>
+    PtrToMapKey,
+    PtrToMapValue,
+    /// <summary>ARG_PTR_TO_MEM (| MEM_RDONLY): readable memory whose size is the next argument.</summary>
+    PtrToMem,
+    /// <summary>ARG_PTR_TO_MEM | PTR_MAYBE_NULL: the same, or a constant NULL.</summary>
+    PtrToMemOrNull,
+    /// <summary>ARG_PTR_TO_UNINIT_MEM: memory the helper writes, sized by the next argument.</summary>
+    PtrToUninitMem,
+    /// <summary>ARG_CONST_SIZE: a bounded, positive size.</summary>
+    ConstSize,
+    /// <summary>ARG_CONST_SIZE_OR_ZERO: a bounded size, zero allowed.</summary>
+    ConstSizeOrZero,
+    /// <summary>ARG_PTR_TO_CONST_STR: a NUL-terminated string in read-only map data.</summary>
+    PtrToConstStr,
+    /// <summary>ARG_PTR_TO_BTF_ID: a kernel object (the seq_file of an iterator).</summary>
+    PtrToBtfId,
+}
+
+/// <summary>A helper's return kind (enum bpf_return_type, the ones used here).</summary>
+public enum HelperRet
+{
+    /// <summary>RET_INTEGER: a value or a negative errno.</summary>
+    Integer,
+    /// <summary>RET_PTR_TO_MAP_VALUE_OR_NULL.</summary>
+    PtrToMapValueOrNull,
+}
+
+/// <summary>Which map type a helper's ConstMapPtr argument must be (check_map_func_compatibility).</summary>
+public enum HelperMap
+{
+    Any,
+    PerfEventArray,
+}
+
+/// <summary>
+/// One helper's prototype, as the kernel keeps a bpf_func_proto beside each BPF_CALL: its id (enum
+/// bpf_func_id), its name, argument kinds r1..r5, return kind, the map type its map argument must
+/// have, and whether only iterator programs may call it. The verifier's argument rules and the
+/// metrics read it; the helper's behaviour lives in the Kernel function it names.
+/// </summary>
+public sealed record HelperProto(int Id, HelperRet Ret, HelperArg[] Args, HelperMap Map = HelperMap.Any, bool IterOnly = false)
+{
+    /// <summary>The uapi name (bpf_...), also the metric tag of its calls.</summary>
+    public string Name => BpfHelperNames.Name(Id);
+}
+
+/// <summary>The prototypes of every helper the simulator implements, by id.</summary>
+public static class HelperProtos
+{
+    public const int MapLookupElem = 1, MapUpdateElem = 2, MapDeleteElem = 3, ProbeRead = 4, KtimeGetNs = 5,
+        TracePrintk = 6, GetPrandomU32 = 7, GetSmpProcessorId = 8, GetCurrentPidTgid = 14, GetCurrentComm = 16,
+        PerfEventRead = 22, PerfEventOutput = 25, ProbeReadStr = 45, PerfEventReadValue = 55,
+        ProbeReadUser = 112, ProbeReadKernel = 113, ProbeReadUserStr = 114, ProbeReadKernelStr = 115,
+        KtimeGetBootNs = 125, SeqPrintf = 126, SeqWrite = 127, SeqPrintfBtf = 128, KtimeGetCoarseNs = 160,
+        Snprintf = 165, TraceVprintk = 177, KtimeGetTaiNs = 208;
+
+    private static readonly HelperProto?[] ById = Build(
+    [
+        new(MapLookupElem, HelperRet.PtrToMapValueOrNull, [HelperArg.ConstMapPtr, HelperArg.PtrToMapKey]),
+        new(MapUpdateElem, HelperRet.Integer, [HelperArg.ConstMapPtr, HelperArg.PtrToMapKey, HelperArg.PtrToMapValue, HelperArg.Anything]),
+        new(MapDeleteElem, HelperRet.Integer, [HelperArg.ConstMapPtr, HelperArg.PtrToMapKey]),
+        new(ProbeRead, HelperRet.Integer, [HelperArg.PtrToUninitMem, HelperArg.ConstSizeOrZero, HelperArg.Anything]),
+        new(KtimeGetNs, HelperRet.Integer, []),
+        new(TracePrintk, HelperRet.Integer, [HelperArg.PtrToMem, HelperArg.ConstSize, HelperArg.Anything, HelperArg.Anything, HelperArg.Anything]),
+        new(GetPrandomU32, HelperRet.Integer, []),
+        new(GetSmpProcessorId, HelperRet.Integer, []),
+        new(GetCurrentPidTgid, HelperRet.Integer, []),
+        new(GetCurrentComm, HelperRet.Integer, [HelperArg.PtrToUninitMem, HelperArg.ConstSize]),
+        new(PerfEventRead, HelperRet.Integer, [HelperArg.ConstMapPtr, HelperArg.Anything], HelperMap.PerfEventArray),
+        new(PerfEventOutput, HelperRet.Integer,
+            [HelperArg.PtrToCtx, HelperArg.ConstMapPtr, HelperArg.Anything, HelperArg.PtrToMem, HelperArg.ConstSizeOrZero], HelperMap.PerfEventArray),
+        new(ProbeReadStr, HelperRet.Integer, [HelperArg.PtrToUninitMem, HelperArg.ConstSizeOrZero, HelperArg.Anything]),
+        new(PerfEventReadValue, HelperRet.Integer,
+            [HelperArg.ConstMapPtr, HelperArg.Anything, HelperArg.PtrToUninitMem, HelperArg.ConstSize], HelperMap.PerfEventArray),
+        new(ProbeReadUser, HelperRet.Integer, [HelperArg.PtrToUninitMem, HelperArg.ConstSizeOrZero, HelperArg.Anything]),
+        new(ProbeReadKernel, HelperRet.Integer, [HelperArg.PtrToUninitMem, HelperArg.ConstSizeOrZero, HelperArg.Anything]),
+        new(ProbeReadUserStr, HelperRet.Integer, [HelperArg.PtrToUninitMem, HelperArg.ConstSizeOrZero, HelperArg.Anything]),
+        new(ProbeReadKernelStr, HelperRet.Integer, [HelperArg.PtrToUninitMem, HelperArg.ConstSizeOrZero, HelperArg.Anything]),
+        new(KtimeGetBootNs, HelperRet.Integer, []),
+        new(SeqPrintf, HelperRet.Integer,
+            [HelperArg.PtrToBtfId, HelperArg.PtrToMem, HelperArg.ConstSize, HelperArg.PtrToMemOrNull, HelperArg.ConstSizeOrZero], IterOnly: true),
+        new(SeqWrite, HelperRet.Integer, [HelperArg.PtrToBtfId, HelperArg.PtrToMem, HelperArg.ConstSizeOrZero], IterOnly: true),
+        new(SeqPrintfBtf, HelperRet.Integer, [HelperArg.PtrToBtfId, HelperArg.PtrToMem, HelperArg.ConstSizeOrZero, HelperArg.Anything], IterOnly: true),
+        new(KtimeGetCoarseNs, HelperRet.Integer, []),
+        new(Snprintf, HelperRet.Integer,
+            [HelperArg.PtrToUninitMem, HelperArg.ConstSizeOrZero, HelperArg.PtrToConstStr, HelperArg.PtrToMemOrNull, HelperArg.ConstSizeOrZero]),
+        new(TraceVprintk, HelperRet.Integer, [HelperArg.PtrToMem, HelperArg.ConstSize, HelperArg.PtrToMemOrNull, HelperArg.ConstSizeOrZero]),
+        new(KtimeGetTaiNs, HelperRet.Integer, []),
+    ]);
+
+    private static HelperProto?[] Build(HelperProto[] protos)
+    {
+        var byId = new HelperProto?[BpfHelperNames.Count];
+        foreach (var p in protos)
+        {
+            if (byId[p.Id] is not null) throw new InvalidOperationException($"helper {p.Id} has two prototypes");
+            byId[p.Id] = p;
+        }
+        return byId;
+    }
+
+    /// <summary>The prototype of a helper id, or null for one the simulator does not implement.</summary>
+    public static HelperProto? Of(int id) => (uint)id < (uint)ById.Length ? ById[id] : null;
+
+    /// <summary>Every implemented helper, by id.</summary>
+    public static IEnumerable<HelperProto> All
+    {
+        get
+        {
+            foreach (var p in ById)
+                if (p is not null) yield return p;
+        }
+    }
+}
