@@ -4,7 +4,7 @@ using BpfTraceSim.Client.Exec;
 
 namespace BpfTraceSim.Client.Commands;
 
-/// <summary>`bpfsim exec FILE|-`: exec documents (exec-format.md).</summary>
+/// <summary>`bpfsim exec FILE|-`: exec documents (docs/exec.md).</summary>
 internal static class ExecCommand
 {
     public static Command Create()

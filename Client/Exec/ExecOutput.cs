@@ -6,7 +6,7 @@ using BpfTraceSim.Contracts.Exec;
 
 namespace BpfTraceSim.Client.Exec;
 
-/// <summary>Writes exec output lines (exec-format.md "Output") with a fixed field order.</summary>
+/// <summary>Writes exec output lines (docs/exec.md "Output") with a fixed field order.</summary>
 internal static class ExecOutput
 {
     private static readonly JsonWriterOptions Options = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, Indented = false };

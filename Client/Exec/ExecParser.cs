@@ -15,7 +15,7 @@ namespace BpfTraceSim.Client.Exec;
 internal sealed record ExecWorld(WorldSpec Spec, ImmutableArray<ExecStep> Steps);
 
 /// <summary>
-/// Turns one exec document (exec-format.md) into a world and its steps, or throws a
+/// Turns one exec document (docs/exec.md) into a world and its steps, or throws a
 /// DocumentException naming the line and field of the first problem. Nothing runs here.
 /// </summary>
 internal sealed class ExecParser

@@ -7,7 +7,7 @@ namespace BpfTraceSim.Client.Reports;
 
 /// <summary>
 /// Writes report.json by hand, not through a serializer, so that field order, layout and number
-/// formatting are fixed (scenario-format.md): the same scenario and seed give the same bytes. The
+/// formatting are fixed (docs/scenarios.md): the same scenario and seed give the same bytes. The
 /// core fields come first in the contract's order; extensions follow them. Layout: one field per
 /// line at the top and in totals; one line per per_cpu, window and per_host entry. Integers in
 /// invariant decimal; lost_ratio as the shortest string that round-trips the double; "\n" line ends;

@@ -5,7 +5,7 @@ namespace BpfTraceSim.Client.Sweeps;
 
 /// <summary>
 /// The report totals a sweep keeps per run and a target may name. Names are report.json's totals
-/// (scenario-format.md) plus <c>enospc</c>: bpf_perf_event_output's -ENOSPC (-28) count.
+/// (docs/scenarios.md) plus <c>enospc</c>: bpf_perf_event_output's -ENOSPC (-28) count.
 /// </summary>
 public static class SweepMetrics
 {

@@ -2,7 +2,7 @@ using System.Collections.Immutable;
 
 namespace BpfTraceSim.Contracts.Exec;
 
-/// <summary>The calls an exec step may make (exec-format.md's table).</summary>
+/// <summary>The calls an exec step may make (docs/exec.md, "The calls").</summary>
 public enum StepCall
 {
     PerfEventOutput,

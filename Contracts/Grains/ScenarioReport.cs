@@ -2,7 +2,7 @@ using System.Collections.Immutable;
 
 namespace BpfTraceSim.Contracts.Grains;
 
-// What `bpfsim run` writes to report.json (scenario-format.md fixes the core fields and their
+// What `bpfsim run` writes to report.json (docs/scenarios.md fixes the core fields and their
 // order; the writer is Client/Reports/ReportJson.cs). Counts are sums over the fleet, made in a
 // fixed order (host index, CPU), so they do not depend on silos or scheduling.
 

@@ -1078,7 +1078,7 @@ public static class ScenarioParser
 
         private static readonly Dictionary<string, ulong> FlagNames = new(StringComparer.Ordinal)
         {
-            // uapi values (kernel-semantics.md section 1); Kernel/Core/BpfFlags holds the same numbers.
+            // uapi values (docs/kernel-semantics.md §1); Kernel/Core/BpfFlags holds the same numbers.
             ["BPF_F_INDEX_MASK"] = 0xffffffffUL, ["BPF_F_CURRENT_CPU"] = 0xffffffffUL, ["BPF_F_CTXLEN_MASK"] = 0xfffffUL << 32,
         };
 

@@ -6,7 +6,7 @@ namespace BpfTraceSim.Kernel.Btf;
 /// </summary>
 public static class VmlinuxBtf
 {
-    /// <summary>The type names every world's BTF starts with (the spec's table uses these).</summary>
+    /// <summary>The type names every world's BTF starts with (docs/kernel-semantics.md §9's table uses these).</summary>
     public static Btf Create()
     {
         var b = new Btf();

@@ -14,7 +14,7 @@ public static class PerfHelpers
     /// </summary>
     public static long PerfEventOutput(in HelperContext ctx, PerfCpu cpu, PerfEventArray map, ulong flags, ReadOnlySpan<byte> data)
     {
-        // The spec orders the flags check before the nesting check.
+        // Flags before nesting, as the first draft ordered them; current kernels check nesting first (docs/kernel-semantics.md §2).
         if ((flags & ~BPF_F_INDEX_MASK) != 0) return -Errno.EINVAL;
         int level = cpu.Enter();
         long err = level > PerfCpu.MaxNestLevel ? -Errno.EBUSY : BpfPerfEventOutput(in ctx, map, flags, data);

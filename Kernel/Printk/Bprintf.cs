@@ -23,7 +23,7 @@ public ref struct BprintfData
 public static class Bprintf
 {
     /// <summary>
-    /// bpf_bprintf_prepare: validates fmt (spec §6) against numArgs and, when data.GetBinArgs, copies
+    /// bpf_bprintf_prepare: validates fmt (docs/kernel-semantics.md §6) against numArgs and, when data.GetBinArgs, copies
     /// the arguments (strings and IPs read from simulated memory) into the per-CPU bin-args buffer.
     /// fmt is the fmt_size bytes the helper was given; rawArgs holds at least numArgs values (may be
     /// empty when only validating). Returns 0 or a negative errno; on 0 with buffers taken the caller

@@ -14,7 +14,7 @@ public sealed class Kallsyms
     public const ulong TextBase = 0xffff_ffff_8100_0000UL;
     public const ulong PrefixSize = 16;
 
-    /// <summary>Default kernel functions and sizes (bpf_trace_printk 0x100 as the spec fixes it; the rest chosen).</summary>
+    /// <summary>Default kernel functions and sizes (bpf_trace_printk 0x100 as docs/exec.md fixes it; the rest chosen).</summary>
     public static readonly IReadOnlyList<(string Name, ulong Size)> DefaultFunctions = new (string, ulong)[]
     {
         ("bpf_trace_printk", 0x100),

@@ -162,7 +162,7 @@ public static class PrintkHelpers
     }
 
     /// <summary>
-    /// The verifier's load-time checks of a printf-like call (spec §5). fmtMemory is the whole memory
+    /// The verifier's load-time checks of a printf-like call (docs/kernel-semantics.md §5). fmtMemory is the whole memory
     /// object holding the format, fmtSize the constant size passed (ignored for snprintf, whose format
     /// is a constant string), argsIsNull whether args is a constant NULL, dataLen the constant data_len
     /// (ignored for trace_printk), fmtReadOnly whether the format lives in read-only data (snprintf

@@ -5,7 +5,7 @@ namespace BpfTraceSim.Kernel.Printk;
 
 /// <summary>
 /// The renderer: bstr_printf (lib/vsprintf.c) over the bin-args BprintfPrepare built, with the
-/// vsnprintf rules of spec §7. Writes into a caller-given span, never allocates.
+/// vsnprintf rules of docs/kernel-semantics.md §7. Writes into a caller-given span, never allocates.
 /// </summary>
 [SkipLocalsInit]
 public static class Vsprintf

@@ -22,7 +22,7 @@ public static class SeqHelpers
 
     /// <summary>
     /// bpf_seq_printf(m, fmt, fmt_size, data, data_len): fmt is the fmt_size bytes passed, data the
-    /// data_len bytes at args (dataIsNull: args was a NULL the verifier let through). The §5/§6
+    /// data_len bytes at args (dataIsNull: args was a NULL the verifier let through). The docs/kernel-semantics.md §5/§6
     /// argument and format checks come first (-EINVAL even after an overflow); the text is then
     /// rendered by the printk engine (bstr_printf) into the seq buffer as seq_bprintf does: kept only
     /// when count + len &lt; size. Returns 0, or -EOVERFLOW whenever the seq file has overflowed.

@@ -3,7 +3,7 @@ using System.Text.Json;
 
 namespace BpfTraceSim.Client.Tests;
 
-/// <summary>The perf edge cases of kernel-semantics.md §10, asked through `bpfsim exec` documents.</summary>
+/// <summary>The perf edge cases of docs/kernel-semantics.md §10, asked through `bpfsim exec` documents.</summary>
 [Collection(SiloCollection.Name)]
 public sealed class ExecPerfTests(EmbeddedSiloFixture silo)
 {

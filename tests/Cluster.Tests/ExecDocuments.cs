@@ -15,7 +15,7 @@ internal static class ExecDocuments
         "{\"call\":\"consume\",\"event\":\"out0\"},{\"call\":\"consume\",\"event\":\"out1\"}]}";
 
     /// <summary>
-    /// What the kernel gives (kernel-semantics.md §10): slot 0 holds CPU 1's event, so BPF_F_CURRENT_CPU on CPU 0
+    /// What the kernel gives (docs/kernel-semantics.md §10): slot 0 holds CPU 1's event, so BPF_F_CURRENT_CPU on CPU 0
     /// is -EOPNOTSUPP (95); index 1 holds CPU 0's event: 0, and CPU 0's ring gets one PERF_RECORD_SAMPLE (type 9,
     /// misc 1) of 24 bytes: 8 header, u32 raw size 12, 8 data bytes, 4 zero bytes of padding. CPU 1's ring stays empty.
     /// </summary>

@@ -6,7 +6,7 @@ using BpfTraceSim.Kernel.Perf;
 
 namespace BpfTraceSim.Grains.Tests;
 
-/// <summary>The perf-event cases of the spec, run through host, program and CPU grains.</summary>
+/// <summary>The perf-event cases of docs/kernel-semantics.md, run through host, program and CPU grains.</summary>
 [Collection(ClusterCollection.Name)]
 public sealed class PerfThroughGrainsTests(ClusterFixture fixture)
 {

@@ -8,7 +8,7 @@ using O = BpfTraceSim.Bpf.Isa.Op;
 
 namespace BpfTraceSim.Bpf.Tests.Vm;
 
-/// <summary>Every point of ebpf-isa.md, hand-assembled, run by the interpreter AND the compiler (results must agree).</summary>
+/// <summary>Every point of docs/ebpf-isa.md §1, hand-assembled, run by the interpreter AND the compiler (results must agree).</summary>
 public class IsaTests
 {
     internal static BpfRunResult Both(BpfVm vmI, BpfVm vmC, byte[]? ctx = null)

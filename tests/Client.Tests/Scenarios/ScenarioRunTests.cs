@@ -187,7 +187,7 @@ public sealed class ScenarioRunTests(ScenarioSiloFixture silo)
             if (long.Parse(ret.Name) > 0) printed += ret.Value.GetInt64();
         string[] lines = File.ReadAllText(trace).Split('\n');
         Assert.Equal("", lines[^1]);
-        // The event adds its own newline, so "hello %d\n" shows as the message line and an empty line (kernel-semantics.md).
+        // The event adds its own newline, so "hello %d\n" shows as the message line and an empty line (docs/kernel-semantics.md §5).
         Assert.True(2 * printed == lines.Length - 1, $"{printed} printk successes but {lines.Length - 1} lines, starting: {string.Join(" | ", lines.Take(4))}");
         for (int i = 0; i + 1 < lines.Length; i += 2)
         {

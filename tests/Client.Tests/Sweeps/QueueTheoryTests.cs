@@ -17,7 +17,7 @@ namespace BpfTraceSim.Client.Tests.Sweeps;
 /// time-stationary P_K = (1 - rho) rho^K / (1 - rho^(K+1)), rho = lambda / mu.
 ///
 /// The LOST-record perturbation: after a loss the next successful write first puts a 24-byte
-/// PERF_RECORD_LOST into the ring (kernel-semantics.md section 2); it costs no service time but
+/// PERF_RECORD_LOST into the ring (docs/kernel-semantics.md §2); it costs no service time but
 /// holds ring space until the reader passes it, and the write carrying it needs room for both.
 /// If the ring's slack (its bytes - 1 - K x record bytes) is under 24, K is effectively K - 1
 /// while a loss is pending or its LOST record is unread, and the loss lies between P_K and

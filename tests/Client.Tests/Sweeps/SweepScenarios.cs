@@ -6,7 +6,7 @@ internal static class SweepScenarios
     /// <summary>
     /// One host, one CPU: Poisson firings writing one raw record each into a per-CPU ring read by a
     /// per_record reader with exponential service, woken at every record without delay: the
-    /// M/M/1/K queue of scenario-format.md (K = the records that fit).
+    /// M/M/1/K queue of docs/scenarios.md (K = the records that fit).
     /// </summary>
     public static string Mm1k(int ringPages, int size, string rate, string service, string duration, ulong seed = 42) => $$"""
         name: mm1k

@@ -49,7 +49,7 @@ public class ExampleTests
         Assert.All(s.Fleet, g => Assert.Equal(128, g.Cpus));
     }
 
-    // The example of docs/scenarios.md and scenario-format.md, verbatim.
+    // The example of docs/scenarios.md ("A scenario"), verbatim.
     internal const string SpecExample = """
         name: undersized-ring            # default: the file name without extension
         seed: 42                         # every random stream derives from it

@@ -70,7 +70,7 @@ public sealed class ScenarioGrainTests(ScenarioClusters clusters)
         Assert.Empty(c.Records);
         var r = await g.GetReport();
         long printed = r.Totals.Helpers.Where(h => h.Helper == "bpf_trace_printk" && h.Return > 0).Sum(h => h.Count);
-        // "n=%d\n": the message line and the empty line the event adds (kernel-semantics.md), each with the host in front.
+        // "n=%d\n": the message line and the empty line the event adds (docs/kernel-semantics.md §5), each with the host in front.
         Assert.Equal(2 * printed, c.TraceLines.Length);
         Assert.Equal(printed, c.TraceLines.Count(l => l.EndsWith(": \n", StringComparison.Ordinal)));
         Assert.All(c.TraceLines, l => Assert.EndsWith("\n", l));

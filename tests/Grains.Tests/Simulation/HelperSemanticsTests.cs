@@ -4,7 +4,7 @@ namespace BpfTraceSim.Grains.Tests.Simulation;
 
 /// <summary>
 /// Helper calls made by simulated firings return what the kernel returns in that state
-/// (kernel-semantics.md §2-§5, §10), and the engine counts what happened to each record.
+/// (docs/kernel-semantics.md §2-§5, §10), and the engine counts what happened to each record.
 /// </summary>
 public class HelperSemanticsTests
 {
@@ -31,7 +31,7 @@ public class HelperSemanticsTests
     [Fact]
     public void Swapped_slots_explicit_index_of_the_own_event_works()
     {
-        // spec §10: swapped slots, BPF_F_CURRENT_CPU on CPU 0 -> -EOPNOTSUPP; explicit index 1 (CPU 0's event) -> 0.
+        // docs/kernel-semantics.md §10: swapped slots, BPF_F_CURRENT_CPU on CPU 0 -> -EOPNOTSUPP; explicit index 1 (CPU 0's event) -> 0.
         var w = Run("""
             name: t
             duration: 100ms
@@ -119,7 +119,7 @@ public class HelperSemanticsTests
     [Fact]
     public void An_overwrite_ring_never_loses_and_keeps_the_newest_records()
     {
-        // spec §10: 300 writes of 64 bytes (80-byte records) on one page all return 0; the ring keeps 51.
+        // docs/kernel-semantics.md §10: 300 writes of 64 bytes (80-byte records) on one page all return 0; the ring keeps 51.
         var t = SimTestUtil.Sum(Run("""
             name: t
             duration: 100ms

@@ -5,7 +5,7 @@ namespace BpfTraceSim.Grains.Tests.Simulation;
 
 /// <summary>
 /// With per_record, wakeup_latency 0, wakeup_events 1, Poisson firings and exponential service,
-/// one CPU's ring is an M/M/1/K queue (scenario-format.md): the record in service holds its
+/// one CPU's ring is an M/M/1/K queue (docs/scenarios.md, "Semantics"): the record in service holds its
 /// space until its service ends, so K counts it. Blocking probability (PASTA: what arrivals see)
 /// P_K = (1 - rho) rho^K / (1 - rho^(K+1)). The simulated loss ratio must be within 4 standard
 /// errors of it; the standard error comes from batch means over 1 s windows.
@@ -61,7 +61,7 @@ public class QueueingTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// K = 170 with 8-byte payloads (24-byte records), the spec's example. Here a LOST record (24
+    /// K = 170 with 8-byte payloads (24-byte records), the example of docs/scenarios.md. Here a LOST record (24
     /// bytes, the size of a record) does take a place: right after a loss only 168 or 169 records
     /// fit. Choosing rho = 1.25 makes that irrelevant: for rho &gt; 1 and large K, P_K = (rho-1)/rho
     /// to 16 digits whether K is 168 or 170 (and the queue fills in 34 ms, so the start is negligible).

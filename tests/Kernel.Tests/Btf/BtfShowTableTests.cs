@@ -40,7 +40,7 @@ internal static class BtfTestUtil
     public static byte[] U64(params ulong[] v) => v.SelectMany(BitConverter.GetBytes).ToArray();
 }
 
-/// <summary>Every rendering of spec §9's table (the kernel's own BTF printing test), to the character.</summary>
+/// <summary>Every rendering of docs/kernel-semantics.md §9's table (the kernel's own BTF printing test), to the character.</summary>
 public class BtfShowTableTests
 {
     private const ulong C = BpfFlags.BTF_F_COMPACT, N = BpfFlags.BTF_F_NONAME, Z = BpfFlags.BTF_F_ZERO, R = BpfFlags.BTF_F_PTR_RAW;

@@ -6,7 +6,7 @@ using static BpfTraceSim.Kernel.Tests.Perf.PerfFixture;
 
 namespace BpfTraceSim.Kernel.Tests.Perf;
 
-/// <summary>kernel-semantics.md §10, one test per measured edge case.</summary>
+/// <summary>docs/kernel-semantics.md §10, one test per measured edge case.</summary>
 public class PerfEdgeCaseTests
 {
     [Fact]

@@ -5,7 +5,7 @@ using static BpfTraceSim.Kernel.Tests.Perf.PerfFixture;
 
 namespace BpfTraceSim.Kernel.Tests.Perf;
 
-/// <summary>kernel-semantics.md §4: perf event array updates and deletes.</summary>
+/// <summary>docs/kernel-semantics.md §4: perf event array updates and deletes.</summary>
 public class PerfEventArrayTests
 {
     [Fact]

@@ -6,7 +6,7 @@ using static BpfTraceSim.Kernel.Tests.Perf.PerfFixture;
 
 namespace BpfTraceSim.Kernel.Tests.Perf;
 
-/// <summary>kernel-semantics.md §2: bpf_perf_event_output checks, record layout, ring rules.</summary>
+/// <summary>docs/kernel-semantics.md §2: bpf_perf_event_output checks, record layout, ring rules.</summary>
 public class PerfEventOutputTests
 {
     [Fact]

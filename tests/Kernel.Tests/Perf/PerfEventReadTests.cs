@@ -7,7 +7,7 @@ using static BpfTraceSim.Kernel.Tests.Perf.PerfFixture;
 
 namespace BpfTraceSim.Kernel.Tests.Perf;
 
-/// <summary>kernel-semantics.md §3: bpf_perf_event_read / _value and the counters behind them.</summary>
+/// <summary>docs/kernel-semantics.md §3: bpf_perf_event_read / _value and the counters behind them.</summary>
 public class PerfEventReadTests
 {
     private static (long Ret, ulong Counter, ulong Enabled, ulong Running, byte[] Buf) ReadValue(in HelperContext ctx, PerfEventArray map, ulong flags, int size = 24)

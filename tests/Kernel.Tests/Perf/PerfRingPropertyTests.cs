@@ -116,7 +116,7 @@ public class PerfRingPropertyTests
     [Fact]
     public void NonOverwriteRing_MatchesASizeOnlyModel()
     {
-        // The model follows the spec's prose: usable = size - 1 - (head - tail); a pending loss
+        // The model follows docs/kernel-semantics.md §2: usable = size - 1 - (head - tail); a pending loss
         // adds a 24-byte LOST record to the next reservation; failures count lost.
         var payloads = Gen.Int[0, 3000];
         Gen.Select(Gen.OneOf(new[] { 1, 2, 4 }), Gen.Select(Gen.Int[0, 4], payloads).Array[1, 200]).Sample(t =>

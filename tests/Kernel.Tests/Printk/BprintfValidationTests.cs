@@ -3,7 +3,7 @@ using BpfTraceSim.Kernel.Printk;
 
 namespace BpfTraceSim.Kernel.Tests.Printk;
 
-/// <summary>Spec §6: the format grammar and the bin-args buffer of bpf_bprintf_prepare.</summary>
+/// <summary>docs/kernel-semantics.md §6: the format grammar and the bin-args buffer of bpf_bprintf_prepare.</summary>
 public class BprintfValidationTests
 {
     private const long EINVAL = -Errno.EINVAL, ENOSPC = -Errno.ENOSPC, EBUSY = -Errno.EBUSY;

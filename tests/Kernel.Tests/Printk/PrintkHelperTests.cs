@@ -4,7 +4,7 @@ using BpfTraceSim.Kernel.Printk;
 
 namespace BpfTraceSim.Kernel.Tests.Printk;
 
-/// <summary>Spec §5: the helpers' argument checks, return values, and the traced text.</summary>
+/// <summary>docs/kernel-semantics.md §5: the helpers' argument checks, return values, and the traced text.</summary>
 public class PrintkHelperTests
 {
     private const long EINVAL = -Errno.EINVAL;

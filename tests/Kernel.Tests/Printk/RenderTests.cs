@@ -3,7 +3,7 @@ using BpfTraceSim.Kernel.Printk;
 
 namespace BpfTraceSim.Kernel.Tests.Printk;
 
-/// <summary>Spec §7: rendering as vsnprintf/bstr_printf.</summary>
+/// <summary>docs/kernel-semantics.md §7: rendering as vsnprintf/bstr_printf.</summary>
 public class RenderTests
 {
     private const ulong PrintkFn = 0xffff_ffff_8100_0010UL; // first default symbol, after its 16-byte __pfx_

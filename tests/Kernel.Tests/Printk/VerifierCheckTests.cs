@@ -3,7 +3,7 @@ using BpfTraceSim.Kernel.Printk;
 
 namespace BpfTraceSim.Kernel.Tests.Printk;
 
-/// <summary>Spec §5 load-time checks: what the verifier refuses before a printf-like helper can run.</summary>
+/// <summary>docs/kernel-semantics.md §5 load-time checks: what the verifier refuses before a printf-like helper can run.</summary>
 public class VerifierCheckTests
 {
     private static byte[] F(string s) => PrintkFixture.Fmt(s);
