@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using BpfTraceSim.Contracts.Exec;
 using BpfTraceSim.Contracts.Grains;
 using BpfTraceSim.Grains.Exec;
+using BpfTraceSim.Kernel;
 
 using BpfTraceSim.Grains.Placement;
 using BpfTraceSim.Grains.Telemetry;
@@ -38,17 +39,9 @@ public sealed class CpuGrain(HostObjects objects) : Grain, ICpuGrain
         return Task.FromResult(result);
     }
 
-    /// <summary>The kernel helper a step calls (metrics are tagged with it), or null for other steps.</summary>
-    private static string? HelperName(StepCall call) => call switch
-    {
-        StepCall.PerfEventOutput => "bpf_perf_event_output",
-        StepCall.PerfEventRead => "bpf_perf_event_read",
-        StepCall.PerfEventReadValue => "bpf_perf_event_read_value",
-        StepCall.TracePrintk => "bpf_trace_printk",
-        StepCall.TraceVprintk => "bpf_trace_vprintk",
-        StepCall.Snprintf => "bpf_snprintf",
-        _ => null,
-    };
+    /// <summary>The kernel helper a step calls (metrics are tagged with its prototype's name), or null for other steps.</summary>
+    private static string? HelperName(StepCall call) =>
+        StepKinds.Of(call) is { IsHelper: true } kind ? HelperProtos.Of(kind.HelperId)!.Name : null;
 
     public Task UpdateSlots(string map, ImmutableArray<string?> slots, long version)
     {

@@ -59,18 +59,27 @@ public sealed class HostGrain(HostObjects objects) : Grain, IHostGrain
         await Task.WhenAll(boots);
     }
 
-    public Task<StepResult> Apply(ExecStep step) => step.Call switch
+    private delegate Task<StepResult> HostStepFn(HostGrain host, ExecStep step);
+
+    /// <summary>The steps a host serves, by StepCall (the step table's StepServer.Host kinds).</summary>
+    private static readonly HostStepFn?[] Steps = CreateSteps();
+
+    private static HostStepFn?[] CreateSteps()
     {
-        StepCall.AdvanceNs => AdvanceTime(step.AdvanceNs),
-        StepCall.SetTaskCpu => SetTaskCpu(step.Pid, step.To),
-        StepCall.UpdateSlot => UpdateSlot(step.Map!, step.Index, step.Event!),
-        StepCall.DeleteSlot => DeleteSlot(step.Map!, step.Index),
-        StepCall.Enable => SetEnabled(step.Event!, true),
-        StepCall.Disable => SetEnabled(step.Event!, false),
-        StepCall.Consume => Consume(step.Event!),
-        StepCall.ReadTracePipe => ReadTracePipe(),
-        _ => throw new InvalidOperationException($"{step.Call} is not a host step"),
-    };
+        var t = new HostStepFn?[Enum.GetValues<StepCall>().Length];
+        t[(int)StepCall.AdvanceNs] = static (h, s) => h.AdvanceTime(s.AdvanceNs);
+        t[(int)StepCall.SetTaskCpu] = static (h, s) => h.SetTaskCpu(s.Pid, s.To);
+        t[(int)StepCall.UpdateSlot] = static (h, s) => h.UpdateSlot(s.Map!, s.Index, s.Event!);
+        t[(int)StepCall.DeleteSlot] = static (h, s) => h.DeleteSlot(s.Map!, s.Index);
+        t[(int)StepCall.Enable] = static (h, s) => h.SetEnabled(s.Event!, true);
+        t[(int)StepCall.Disable] = static (h, s) => h.SetEnabled(s.Event!, false);
+        t[(int)StepCall.Consume] = static (h, s) => h.Consume(s.Event!);
+        t[(int)StepCall.ReadTracePipe] = static (h, _) => h.ReadTracePipe();
+        return t;
+    }
+
+    public Task<StepResult> Apply(ExecStep step) =>
+        (Steps[(int)step.Call] ?? throw new InvalidOperationException($"{step.Call} is not a host step"))(this, step);
 
     private async Task<StepResult> AdvanceTime(ulong ns)
     {

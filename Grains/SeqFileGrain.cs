@@ -21,50 +21,71 @@ public sealed class SeqFileGrain : Grain, ISeqFileGrain
 {
     private RecordedBpfIter? _iter;
     private PrintkWorld? _printk;
+    private CpuModel? _cpu; // the CPU the iterator program runs on when user space reads
     private Btf? _btf;
     private readonly List<int> _deferred = new();
 
+    private delegate Task<StepResult> SeqStepFn(SeqFileGrain g, ExecStep step);
+
+    /// <summary>The steps a seq_file serves, by StepCall (the step table's StepServer.Seq kinds).</summary>
+    private static readonly SeqStepFn?[] Steps = CreateSteps();
+
+    private static SeqStepFn?[] CreateSteps()
+    {
+        var t = new SeqStepFn?[Enum.GetValues<StepCall>().Length];
+        t[(int)StepCall.SeqPrintf] = static (g, s) => g.SeqPrintf(s);
+        t[(int)StepCall.SeqWrite] = static (g, s) => g.SeqWrite(s);
+        t[(int)StepCall.SeqPrintfBtf] = static (g, s) => g.SeqPrintfBtf(s);
+        t[(int)StepCall.SeqEndObject] = static (g, s) => g.EndObject(s);
+        t[(int)StepCall.ReadSeq] = static (g, s) => g.Read(s);
+        return t;
+    }
+
     public Task<StepResult> Apply(WorldSpec world, ExecStep step)
     {
+        var fn = Steps[(int)step.Call] ?? throw new InvalidOperationException($"{step.Call} is not a seq step");
         if (_iter is null) Open(world, step);
-        var iter = _iter!;
+        return fn(this, step);
+    }
+
+    private Task<StepResult> SeqPrintf(ExecStep step)
+    {
         var printk = _printk!;
-        switch (step.Call)
-        {
-            case StepCall.SeqPrintf:
-            {
-                var (data, isNull) = ArgMemory.Varargs(step, printk.Memory, printk.Kallsyms);
-                string? refused = PrintkHelpers.VerifierCheck(PrintfHelper.SeqPrintf, step.Fmt, (uint)Math.Min(step.FmtSize, uint.MaxValue),
-                    step.ArgsPtrNull, (uint)Math.Min((ulong)data.Length, uint.MaxValue));
-                if (refused is not null) return Task.FromResult(new StepResult { VerifierError = refused });
-                byte[] fmt = step.Fmt![..(int)step.FmtSize];
-                var cpu = printk.Cpu(0);
-                return Defer(iter.AddStep(m => SeqHelpers.SeqPrintf(m, cpu, printk, fmt, data, isNull)));
-            }
-            case StepCall.SeqWrite:
-            {
-                byte[] data = step.Data!;
-                return Defer(iter.AddStep(m => SeqHelpers.SeqWrite(m, data)));
-            }
-            case StepCall.SeqPrintfBtf:
-            {
-                var ptr = BtfPointer(step.Btf!, printk.Memory);
-                uint ptrSize = (uint)Math.Min(step.Btf!.PtrSize, uint.MaxValue);
-                ulong flags = step.Flags;
-                var btf = _btf!;
-                return Defer(iter.AddStep(m => SeqHelpers.SeqPrintfBtf(m, btf, printk, ptr, ptrSize, flags)));
-            }
-            case StepCall.SeqEndObject:
-                iter.EndObject((int)step.ProgRet);
-                return Task.FromResult(StepResult.Empty);
-            case StepCall.ReadSeq:
-            {
-                var read = iter.Read(step.ReadSize);
-                return Task.FromResult(new StepResult { Reads = [.. read.Reads], Text = read.Text });
-            }
-            default:
-                throw new InvalidOperationException($"{step.Call} is not a seq step");
-        }
+        var (data, isNull) = ArgMemory.Varargs(step, printk.Memory, printk.Kallsyms);
+        string? refused = PrintkHelpers.VerifierCheck(PrintfHelper.SeqPrintf, step.Fmt, (uint)Math.Min(step.FmtSize, uint.MaxValue),
+            step.ArgsPtrNull, (uint)Math.Min((ulong)data.Length, uint.MaxValue));
+        if (refused is not null) return Task.FromResult(new StepResult { VerifierError = refused });
+        byte[] fmt = step.Fmt![..(int)step.FmtSize];
+        var cpu = _cpu!;
+        return Defer(_iter!.AddStep(m => cpu.SeqPrintf(m, printk, fmt, data, isNull)));
+    }
+
+    private Task<StepResult> SeqWrite(ExecStep step)
+    {
+        byte[] data = step.Data!;
+        return Defer(_iter!.AddStep(m => CpuModel.SeqWrite(m, data)));
+    }
+
+    private Task<StepResult> SeqPrintfBtf(ExecStep step)
+    {
+        var printk = _printk!;
+        var ptr = BtfPointer(step.Btf!, printk.Memory);
+        uint ptrSize = (uint)Math.Min(step.Btf!.PtrSize, uint.MaxValue);
+        ulong flags = step.Flags;
+        var btf = _btf!;
+        return Defer(_iter!.AddStep(m => CpuModel.SeqPrintfBtf(m, btf, printk, ptr, ptrSize, flags)));
+    }
+
+    private Task<StepResult> EndObject(ExecStep step)
+    {
+        _iter!.EndObject((int)step.ProgRet);
+        return Task.FromResult(StepResult.Empty);
+    }
+
+    private Task<StepResult> Read(ExecStep step)
+    {
+        var read = _iter!.Read(step.ReadSize);
+        return Task.FromResult(new StepResult { Reads = [.. read.Reads], Text = read.Text });
     }
 
     public Task<ImmutableArray<long>> Finish()
@@ -90,6 +111,7 @@ public sealed class SeqFileGrain : Grain, ISeqFileGrain
         var kallsyms = new Kallsyms();
         foreach (var (name, size) in world.Kallsyms) kallsyms.AddOrResize(name, size);
         _printk = new PrintkWorld(new SimMemory(), kallsyms, world.Seed, 1);
+        _cpu = new CpuModel(0, printk: _printk.Cpu(0)) { ProgramWorld = _printk };
         _btf = WorldBtf(world);
     }
 

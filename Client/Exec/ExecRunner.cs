@@ -70,10 +70,12 @@ internal sealed class ExecRunner(Func<Task<IGrainFactory>> connect)
         {
             foreach (var step in world.Steps)
             {
-                if (IsSeq(step.Call))
+                var kind = StepKinds.Of(step.Call);
+                if (kind.Server == StepServer.Seq)
                 {
                     var r = await Seq(hostId, step.Seq!).Apply(world.Spec, step);
-                    if (r.Ret is null && r.VerifierError is null && step.Call is StepCall.SeqPrintf or StepCall.SeqWrite or StepCall.SeqPrintfBtf)
+                    // A seq helper's return is known once user space reads the seq_file.
+                    if (r.Ret is null && r.VerifierError is null && kind.IsHelper)
                     {
                         if (!deferred.TryGetValue(step.Seq!, out var list)) deferred[step.Seq!] = list = new List<int>();
                         list.Add(results.Count);
@@ -81,7 +83,9 @@ internal sealed class ExecRunner(Func<Task<IGrainFactory>> connect)
                     results.Add(r);
                     continue;
                 }
-                results.Add(await RunStepAsync(hostId, host, step));
+                results.Add(await (kind.Server == StepServer.Host
+                    ? host.Apply(step)
+                    : _grains!.GetGrain<IProgramGrain>($"{hostId}/{step.Program ?? "exec"}/{step.Cpu}").Invoke(step)));
             }
             foreach (var (seq, positions) in deferred)
             {
@@ -97,16 +101,5 @@ internal sealed class ExecRunner(Func<Task<IGrainFactory>> connect)
         return results;
     }
 
-    private static bool IsSeq(StepCall call) =>
-        call is StepCall.SeqPrintf or StepCall.SeqWrite or StepCall.SeqPrintfBtf or StepCall.SeqEndObject or StepCall.ReadSeq;
-
     private ISeqFileGrain Seq(string hostId, string seq) => _grains!.GetGrain<ISeqFileGrain>($"{hostId}/{seq}");
-
-    private Task<StepResult> RunStepAsync(string hostId, IHostGrain host, ExecStep step) => step.Call switch
-    {
-        StepCall.AdvanceNs or StepCall.SetTaskCpu or StepCall.UpdateSlot or StepCall.DeleteSlot
-            or StepCall.Enable or StepCall.Disable or StepCall.Consume or StepCall.ReadTracePipe
-            => host.Apply(step),
-        _ => _grains!.GetGrain<IProgramGrain>($"{hostId}/{step.Program ?? "exec"}/{step.Cpu}").Invoke(step),
-    };
 }

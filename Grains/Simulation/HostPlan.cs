@@ -96,11 +96,15 @@ internal sealed class HostPlan
 {
     private static readonly ConditionalWeakTable<Scenario, HostPlan?[]> Cache = new();
 
-    public static readonly string[] HelperNames =
+    /// <summary>The helper id of each body HelperKind, in HelperKind order.</summary>
+    public static readonly int[] HelperKindIds =
     [
-        "bpf_perf_event_output", "bpf_perf_event_read", "bpf_perf_event_read_value",
-        "bpf_trace_printk", "bpf_trace_vprintk", "bpf_snprintf",
+        HelperProtos.PerfEventOutput, HelperProtos.PerfEventRead, HelperProtos.PerfEventReadValue,
+        HelperProtos.TracePrintk, HelperProtos.TraceVprintk, HelperProtos.Snprintf,
     ];
+
+    /// <summary>Helper names by HelperKind (the prototypes' names).</summary>
+    public static readonly string[] HelperNames = Array.ConvertAll(HelperKindIds, BpfHelperNames.Name);
 
     public required Scenario Scenario;
     public int GroupIndex;
