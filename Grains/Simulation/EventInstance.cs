@@ -9,7 +9,7 @@ namespace BpfTraceSim.Grains.Simulation;
 internal sealed class EventInstance
 {
     /// <param name="slab">Where the queue of a per-CPU ring lives (its slice: slabOffset, plan.ExpectedRecords entries); null: its own array.</param>
-    public EventInstance(EventPlan plan, int key, int task, PerfEvent perfEvent, RingEntry[]? slab = null, int slabOffset = 0)
+    public EventInstance(EventPlan plan, int key, int task, PerfEvent perfEvent, long[]? slab = null, int slabOffset = 0)
     {
         Plan = plan;
         FixedSize = plan.FixedSize;
@@ -24,7 +24,8 @@ internal sealed class EventInstance
         {
             Ring = ring;
             int expected = perfEvent.Cpu >= 0 ? plan.ExpectedRecords : 4;
-            Queue = slab is not null ? new RingQueue(slab, slabOffset, expected) : new RingQueue(expected);
+            int cpu = perfEvent.Cpu; // -1 for a per-task event: each record keeps its CPU
+            Queue = slab is not null ? new RingQueue(ring, cpu, slab, slabOffset, expected) : new RingQueue(ring, cpu, expected);
             ring.ReserveRecords(expected);
         }
     }
@@ -46,6 +47,7 @@ internal sealed class EventInstance
         Event = perfEvent;
         perfEvent.Owner = this;
         Ring = perfEvent.Ring is { Size: > 0 } ring ? ring : null;
+        if (Queue is not null && Ring is not null) Queue.Ring = Ring;
     }
 
     /// <summary>IOC_ENABLE/IOC_DISABLE state; the effective state also needs the CPU online.</summary>

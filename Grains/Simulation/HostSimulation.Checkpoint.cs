@@ -222,9 +222,9 @@ public sealed partial class HostSimulation
         {
             for (int i = 0; i < q.Count; i++)
             {
-                ref var e = ref q.At(i);
+                var e = q.At(i);
                 w.Write(e.Time);
-                w.Write(e.Start);
+                w.Write(0UL); // was the start position: the ring knows it
                 w.Write(e.Lost);
                 w.Write(e.Cpu);
                 w.Write(e.Size);
@@ -272,11 +272,11 @@ public sealed partial class HostSimulation
         for (int i = 0; i < n; i++)
         {
             long time = r.ReadInt64();
-            ulong start = r.ReadUInt64();
+            r.ReadUInt64(); // the start position of older checkpoints
             long lost = r.ReadInt64();
             int cpu = r.ReadInt32(), size = r.ReadInt32();
-            var e = lost >= 0 ? RingEntry.LostRecord(time, start, cpu, lost) : RingEntry.Sample(time, start, cpu, size);
-            (q ?? throw new CheckpointMismatchException($"{HostName}: records for a ring-less event")).Push(in e);
+            // The restored kernel ring holds the sizes and lost counts; the mirror keeps time and CPU.
+            (q ?? throw new CheckpointMismatchException($"{HostName}: records for a ring-less event")).Push(time, cpu, lost >= 0);
         }
     }
 

@@ -134,7 +134,7 @@ public sealed partial class HostSimulation
             int n = ep.PerTask ? ep.TaskIndices.Length : _cpus;
             var arr = new EventInstance[n];
             // The per-CPU rings' queues share one slab (with a data area: rings without one have no queue).
-            var slab = !ep.PerTask && (ep.Spec.RingPages ?? 0) > 0 ? new RingEntry[(long)n * ep.ExpectedRecords] : null;
+            var slab = !ep.PerTask && (ep.Spec.RingPages ?? 0) > 0 ? new long[(long)n * ep.ExpectedRecords] : null;
             for (int i = 0; i < n; i++)
             {
                 int task = ep.PerTask ? ep.TaskIndices[i] : -1;
@@ -321,7 +321,7 @@ public sealed partial class HostSimulation
         {
             b += 120 + 96; // EventInstance, PerfEvent
             if (inst.Ring is { } ring) b += 160 + obj + 8L * Math.Max(8, ring.RecordCount) + (long)(ring.CapturePayload ? ring.Size : 0);
-            if (inst.Queue is { } q) b += 48 + obj + (long)Unsafe.SizeOf<RingEntry>() * q.Capacity;
+            if (inst.Queue is { } q) b += 48 + obj + (long)q.BytesPerEntry * q.Capacity;
         }
         foreach (var m in _maps) b += 2 * (obj + 8L * m.MaxEntries) + obj + 8L * m.MaxEntries;
         foreach (var r in _readers) b += 200 + 16L * ((r.RingCount + 63) / 64);
@@ -514,10 +514,10 @@ public sealed partial class HostSimulation
         var q = inst.Queue!;
         ulong head = ring.DataHead;
         if (lostPending != 0)
-            q.Push(RingEntry.LostRecord(t, head - (ulong)recSize - PerfConstants.LostRecordSize, cpu, (long)lostPending));
+            q.Push(t, cpu, lost: true);
         if (recSize != 0)
         {
-            q.Push(RingEntry.Sample(t, head - (ulong)recSize, cpu, recSize));
+            q.Push(t, cpu, lost: false);
             inst.Unread++;
             cw.InRing++;
         }
@@ -531,11 +531,11 @@ public sealed partial class HostSimulation
         {
             while (q.Count > ring.RecordCount)
             {
-                var e = q.PopOldest();
+                int from = q.PopOldest();
                 inst.Overwritten++;
                 inst.Unread--;
-                _cw[e.Cpu].InRing--;
-                _cw[e.Cpu].Overwritten++;
+                _cw[from].InRing--;
+                _cw[from].Overwritten++;
             }
             used = (long)ring.Used;
         }
@@ -631,7 +631,8 @@ public sealed partial class HostSimulation
 
     // ------------------------------------------------------------------ the reader's side
 
-    internal void OnConsumed(EventInstance inst, in RingEntry e, long t)
+    /// <param name="index">The entry's position in the ring's queue (0: the oldest).</param>
+    internal void OnConsumed(EventInstance inst, in RingEntry e, int index, long t)
     {
         inst.Consumed++;
         inst.Unread--;
@@ -642,19 +643,19 @@ public sealed partial class HostSimulation
         if (_lag is not null) (_lag[e.Cpu] ??= new LagHistogram.Builder()).Record(lag);
         else _hostLag.Record(lag);
         if (_lagTotal is not null) (_lagTotal[e.Cpu] ??= new LagHistogram.Builder()).Record(lag);
-        if (_records is not null) Capture(inst, e, t);
+        if (_records is not null) Capture(inst, e, index, t);
     }
 
-    internal void OnLostSeen(EventInstance inst, in RingEntry e, long t)
+    internal void OnLostSeen(EventInstance inst, in RingEntry e, int index, long t)
     {
         _cw[e.Cpu].LostReported += e.Lost;
-        if (_records is not null) Capture(inst, e, t);
+        if (_records is not null) Capture(inst, e, index, t);
     }
 
-    private void Capture(EventInstance inst, in RingEntry e, long t)
+    private void Capture(EventInstance inst, in RingEntry e, int index, long t)
     {
         var bytes = new byte[e.Size];
-        inst.Ring!.Read(e.Start, bytes);
+        inst.Ring!.Read(inst.Ring.GetRecord(index).Start, bytes);
         _records!.Add(new CapturedRecord(HostName, e.Cpu, inst.Plan.Spec.Name, e.Time, t, e.Size, e.IsLost,
             e.IsLost ? e.Lost : 0, Convert.ToHexStringLower(bytes)));
     }

@@ -93,7 +93,7 @@ internal sealed class Reader
         var q = _rings[ring].Queue!;
         long n = 0;
         for (int i = 0; i < BatchPos; i++)
-            if (!q.At(i).IsLost) n++;
+            if (!q.IsLostAt(i)) n++;
         return n;
     }
 
@@ -230,10 +230,11 @@ internal sealed class Reader
             var q = inst.Queue!;
             while (BatchPos < BatchCount)
             {
-                ref var e = ref q.At(_perRecord ? 0 : BatchPos);
-                if (e.IsLost)
+                int at = _perRecord ? 0 : BatchPos;
+                if (q.IsLostAt(at))
                 {
-                    _host.OnLostSeen(inst, in e, t);
+                    var e = q.At(at);
+                    _host.OnLostSeen(inst, in e, at, t);
                     BatchPos++;
                     if (_perRecord)
                     {
@@ -265,8 +266,9 @@ internal sealed class Reader
     {
         var inst = _rings[CurRing];
         var q = inst.Queue!;
-        ref var e = ref q.At(_perRecord ? 0 : BatchPos);
-        _host.OnConsumed(inst, in e, t);
+        int at = _perRecord ? 0 : BatchPos;
+        var e = q.At(at);
+        _host.OnConsumed(inst, in e, at, t);
         BatchPos++;
         if (_perRecord)
         {

@@ -276,6 +276,18 @@ public sealed class PerfRing
         return Describe(start, _records[(_recFirst + i) & (_records.Length - 1)]);
     }
 
+    /// <summary>The i-th oldest record's size (header.size as reserved), in O(1): no position, no bounds check.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int RecordSizeAt(int i) => (int)(_records[(_recFirst + i) & (_records.Length - 1)] & SizeMask);
+
+    /// <summary>The i-th oldest record's lost count if it is a PERF_RECORD_LOST, else -1, in O(1).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public long RecordLostAt(int i)
+    {
+        ulong e = _records[(_recFirst + i) & (_records.Length - 1)];
+        return ((e >> LostFlagShift) & 1) != 0 ? (long)(e >> LostValueShift) : -1;
+    }
+
     /// <summary>All records currently in the ring, oldest first.</summary>
     public PerfRecord[] GetRecords()
     {

@@ -1,3 +1,4 @@
+using BpfTraceSim.Kernel.Perf;
 using BpfTraceSim.Grains.Simulation;
 using CsCheck;
 
@@ -9,15 +10,16 @@ public class RingQueueTests
     [Fact]
     public void Entries_give_back_what_they_were_made_of()
     {
-        Gen.Select(Gen.Long[0, long.MaxValue], Gen.ULong, Gen.Int[0, 8191], Gen.Int[0, 65535]).Sample((time, start, cpu, size) =>
+        // (Where a record starts is the kernel ring's: entry i of the mirror is record i of the ring.)
+        Gen.Select(Gen.Long[0, long.MaxValue], Gen.Int[0, 8191], Gen.Int[0, 65535]).Sample((time, cpu, size) =>
         {
-            var e = RingEntry.Sample(time, start, cpu, size);
-            Assert.Equal((time, start, cpu, size, false, -1L), (e.Time, e.Start, e.Cpu, e.Size, e.IsLost, e.Lost));
+            var e = RingEntry.Sample(time, cpu, size);
+            Assert.Equal((time, cpu, size, false, -1L), (e.Time, e.Cpu, e.Size, e.IsLost, e.Lost));
         });
-        Gen.Select(Gen.Long[0, long.MaxValue], Gen.ULong, Gen.Int[0, 8191], Gen.Long[0, RingEntry.MaxLost]).Sample((time, start, cpu, lost) =>
+        Gen.Select(Gen.Long[0, long.MaxValue], Gen.Int[0, 8191], Gen.Long[0, RingEntry.MaxLost]).Sample((time, cpu, lost) =>
         {
-            var e = RingEntry.LostRecord(time, start, cpu, lost);
-            Assert.Equal((time, start, cpu, 24, true, lost), (e.Time, e.Start, e.Cpu, e.Size, e.IsLost, e.Lost));
+            var e = RingEntry.LostRecord(time, cpu, lost);
+            Assert.Equal((time, cpu, 24, true, lost), (e.Time, e.Cpu, e.Size, e.IsLost, e.Lost));
         });
     }
 
@@ -25,13 +27,15 @@ public class RingQueueTests
     public void A_queue_on_a_slab_behaves_as_one_on_its_own_array_and_leaves_its_neighbours_alone()
     {
         // ops: >= 0 push that many entries, < 0 pop; the queue in the middle of the slab may outgrow its slice.
+        var ring = new PerfRing(1, overwrite: false, capturePayload: false);
         Gen.Int[-3, 5].Array[1, 200].Sample(ops =>
         {
-            var slab = new RingEntry[3 * 8];
-            var neighbours = new[] { new RingQueue(slab, 0, 8), new RingQueue(slab, 16, 8) };
-            foreach (var n in neighbours) for (int i = 0; i < 8; i++) n.Push(RingEntry.Sample(i, 0, 1, 8));
-            var onSlab = new RingQueue(slab, 8, 8);
-            var own = new RingQueue();
+            var slab = new long[3 * 8];
+            var neighbours = new[] { new RingQueue(ring, 1, slab, 0, 8), new RingQueue(ring, 1, slab, 16, 8) };
+            foreach (var n in neighbours) for (int i = 0; i < 8; i++) n.Push(i, 1, lost: false);
+            var onSlab = new RingQueue(ring, 3, slab, 8, 8);
+            var own = new RingQueue(ring, 3);
+            var perTask = new RingQueue(ring, -1);
             long next = 0;
             foreach (int op in ops)
             {
@@ -39,20 +43,33 @@ public class RingQueueTests
                 {
                     for (int i = 0; i < op; i++, next++)
                     {
-                        var e = next % 7 == 0 ? RingEntry.LostRecord(next, (ulong)next, 2, next) : RingEntry.Sample(next, (ulong)next, 3, 16);
-                        onSlab.Push(e);
-                        own.Push(e);
+                        bool lost = next % 7 == 0;
+                        onSlab.Push(next, 3, lost);
+                        own.Push(next, 3, lost);
+                        perTask.Push(next, (int)(next % 5), lost);
                     }
                 }
                 else
                 {
-                    for (int i = 0; i < -op && own.Count > 0; i++) Assert.Equal(own.PopOldest(), onSlab.PopOldest());
+                    for (int i = 0; i < -op && own.Count > 0; i++)
+                    {
+                        long t = own.TimeAt(0);
+                        Assert.Equal(t, onSlab.TimeAt(0));
+                        Assert.Equal(t, perTask.TimeAt(0));
+                        Assert.Equal(own.PopOldest(), onSlab.PopOldest());
+                        Assert.Equal((int)(t % 5), perTask.PopOldest());
+                    }
                 }
                 Assert.Equal((own.Count, own.Samples), (onSlab.Count, onSlab.Samples));
-                for (int i = 0; i < own.Count; i++) Assert.Equal(own.At(i), onSlab.At(i));
+                Assert.Equal((own.Count, own.Samples), (perTask.Count, perTask.Samples));
+                for (int i = 0; i < own.Count; i++)
+                {
+                    Assert.Equal((own.TimeAt(i), own.IsLostAt(i)), (onSlab.TimeAt(i), onSlab.IsLostAt(i)));
+                    Assert.Equal(own.TimeAt(i) % 7 == 0, own.IsLostAt(i));
+                }
             }
             foreach (var n in neighbours)
-                for (int i = 0; i < 8; i++) Assert.Equal(i, n.At(i).Time);
+                for (int i = 0; i < 8; i++) Assert.Equal(i, n.TimeAt(i));
         });
     }
 }
