@@ -100,13 +100,13 @@ internal sealed class ExecRunner(Func<Task<IGrainFactory>> connect)
     private static bool IsSeq(StepCall call) =>
         call is StepCall.SeqPrintf or StepCall.SeqWrite or StepCall.SeqPrintfBtf or StepCall.SeqEndObject or StepCall.ReadSeq;
 
-    private ISeqFileGrain Seq(string hostId, string seq) => _grains!.GetGrain<ISeqFileGrain>($"{hostId}/{seq}");
+    private ISeqFileGrain Seq(string hostId, string seq) => _grains!.GetSeqFileGrain(new SeqFileKey(hostId, seq));
 
     private Task<StepResult> RunStepAsync(string hostId, IHostGrain host, ExecStep step) => step.Call switch
     {
         StepCall.AdvanceNs or StepCall.SetTaskCpu or StepCall.UpdateSlot or StepCall.DeleteSlot
             or StepCall.Enable or StepCall.Disable or StepCall.Consume or StepCall.ReadTracePipe
             => host.Apply(step),
-        _ => _grains!.GetGrain<IProgramGrain>($"{hostId}/{step.Program ?? "exec"}/{step.Cpu}").Invoke(step),
+        _ => _grains!.GetProgramGrain(new ProgramKey(hostId, step.Program ?? "exec", step.Cpu)).Invoke(step),
     };
 }
