@@ -19,8 +19,7 @@ public sealed class CpuGrain(HostObjects objects) : Grain, ICpuGrain
 
     public Task Boot(WorldSpec world, int cpu)
     {
-        string key = this.GetPrimaryKeyString();
-        _kernel = new CpuKernel(world, cpu, objects, key[..key.LastIndexOf('/')]);
+        _kernel = new CpuKernel(world, cpu, objects, CpuKey.Parse(this.GetPrimaryKeyString()).Host);
         return Task.CompletedTask;
     }
 

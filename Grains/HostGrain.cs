@@ -48,12 +48,12 @@ public sealed class HostGrain(HostObjects objects) : Grain, IHostGrain
             slots[m.Name] = [.. names];
         }
         var booted = world with { Slots = slots.ToImmutable() };
-        string key = this.GetPrimaryKeyString();
+        string host = this.GetPrimaryKeyString();
         _cpus = new ICpuGrain[world.Cpus];
         var boots = new Task[world.Cpus];
         for (int c = 0; c < world.Cpus; c++)
         {
-            _cpus[c] = GrainFactory.GetGrain<ICpuGrain>($"{key}/{c}");
+            _cpus[c] = GrainFactory.GetCpuGrain(new CpuKey(host, c));
             boots[c] = _cpus[c].Boot(booted, c);
         }
         await Task.WhenAll(boots);

@@ -19,12 +19,7 @@ public sealed class ProgramGrain : Grain, IProgramGrain
     /// <summary>The CPU grain this program runs on: same host, the step's CPU.</summary>
     private ICpuGrain Cpu(int cpu)
     {
-        if (_cpu is null)
-        {
-            var key = this.GetPrimaryKeyString();
-            _cpu = GrainFactory.GetGrain<ICpuGrain>($"{key[..key.IndexOf('/')]}/{cpu}");
-        }
-        return _cpu;
+        return _cpu ??= GrainFactory.GetCpuGrain(ProgramKey.Parse(this.GetPrimaryKeyString()).CpuKey with { Cpu = cpu });
     }
 
     public Task<StepResult> Invoke(ExecStep step)

@@ -85,7 +85,7 @@ internal sealed class ExecRunner(Func<Task<IGrainFactory>> connect)
                 }
                 results.Add(await (kind.Server == StepServer.Host
                     ? host.Apply(step)
-                    : _grains!.GetGrain<IProgramGrain>($"{hostId}/{step.Program ?? "exec"}/{step.Cpu}").Invoke(step)));
+                    : _grains!.GetProgramGrain(new ProgramKey(hostId, step.Program ?? "exec", step.Cpu)).Invoke(step)));
             }
             foreach (var (seq, positions) in deferred)
             {
@@ -101,5 +101,5 @@ internal sealed class ExecRunner(Func<Task<IGrainFactory>> connect)
         return results;
     }
 
-    private ISeqFileGrain Seq(string hostId, string seq) => _grains!.GetGrain<ISeqFileGrain>($"{hostId}/{seq}");
+    private ISeqFileGrain Seq(string hostId, string seq) => _grains!.GetSeqFileGrain(new SeqFileKey(hostId, seq));
 }

@@ -116,7 +116,7 @@ internal sealed class LoadDriver(IGrainFactory grains, LoadOptions options)
         {
             var (name, step) = steps[i % steps.Length];
             step = step with { Cpu = i % options.Cpus };
-            var program = grains.GetGrain<IProgramGrain>($"{host}/load/{step.Cpu}");
+            var program = grains.GetProgramGrain(new ProgramKey(host, "load", step.Cpu));
             callers[i] = Task.Run(async () =>
             {
                 while (!ct.IsCancellationRequested)
@@ -152,7 +152,7 @@ internal sealed class LoadDriver(IGrainFactory grains, LoadOptions options)
             }
             var (name, step) = steps[(int)(n % steps.Length)];
             step = step with { Cpu = (int)(n % options.Cpus) };
-            var program = grains.GetGrain<IProgramGrain>($"{host}/load/{step.Cpu}");
+            var program = grains.GetProgramGrain(new ProgramKey(host, "load", step.Cpu));
             inflight.Add(Call(program, name, step, intended));
             if (inflight.Count >= 4096)
             {

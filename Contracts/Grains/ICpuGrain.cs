@@ -6,7 +6,7 @@ namespace BpfTraceSim.Contracts.Grains;
 /// <summary>
 /// One simulated CPU of one host: the perf events bound to it with their rings, its copy of every
 /// slot and of the host's event metadata, its trace buffer and nesting counters. A helper call made
-/// on CPU k is served by CPU grain k alone. Key: "{host}/{cpu}".
+/// on CPU k is served by CPU grain k alone. Key: <see cref="CpuKey"/>.
 /// </summary>
 public interface ICpuGrain : IGrainWithStringKey
 {

@@ -8,7 +8,7 @@ public sealed record ProgramStats([property: Id(0)] ulong RunCount, [property: I
 
 /// <summary>
 /// A BPF program loaded on a host, running on one CPU: it invokes the helpers against that CPU's
-/// grain and keeps run count and run time. Key: "{host}/{program}/{cpu}".
+/// grain and keeps run count and run time. Key: <see cref="ProgramKey"/>.
 /// </summary>
 public interface IProgramGrain : IGrainWithStringKey
 {

@@ -40,7 +40,7 @@ public interface IScenarioGrain : IGrainWithStringKey
 /// <summary>
 /// One simulated host of one scenario run: owns the host's deterministic engine
 /// (Grains/Simulation/HostSimulation) and runs it a window at a time. Key:
-/// <see cref="ScenarioHostKey.Of"/> (run id and host name); placed on a silo by host.
+/// <see cref="ScenarioHostKey"/> (run id and host name); placed on a silo by host.
 /// </summary>
 public interface IScenarioHostGrain : IGrainWithStringKey
 {
@@ -58,12 +58,6 @@ public interface IScenarioHostGrain : IGrainWithStringKey
 
     /// <summary>Forgets the engine.</summary>
     Task Shutdown();
-}
-
-/// <summary>Grain keys of a run's host grains: "{runId}:{host}". The placement keeps every grain of one host on one silo.</summary>
-public static class ScenarioHostKey
-{
-    public static string Of(string runId, string host) => runId + ":" + host;
 }
 
 /// <summary>What a host grain is asked to keep and return.</summary>

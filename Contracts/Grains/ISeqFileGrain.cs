@@ -5,7 +5,7 @@ namespace BpfTraceSim.Contracts.Grains;
 
 /// <summary>
 /// The seq_file of a bpf_iter link: the iterator program's output per object and the reads user
-/// space makes of it. Key: "{host}/{seq}".
+/// space makes of it. Key: <see cref="SeqFileKey"/>.
 /// </summary>
 public interface ISeqFileGrain : IGrainWithStringKey
 {

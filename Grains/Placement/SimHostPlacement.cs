@@ -1,3 +1,4 @@
+using BpfTraceSim.Contracts.Grains;
 using Orleans.Placement;
 using Orleans.Runtime.Placement;
 
@@ -39,11 +40,7 @@ public sealed class SimHostPlacementDirector : IPlacementDirector
     }
 
     /// <summary>The part of a grain key that names the simulated host.</summary>
-    public static ReadOnlySpan<char> HostKey(string grainKey)
-    {
-        int slash = grainKey.IndexOf('/');
-        return slash < 0 ? grainKey : grainKey.AsSpan(0, slash);
-    }
+    public static ReadOnlySpan<char> HostKey(string grainKey) => GrainKeys.HostOf(grainKey);
 
     /// <summary>Index of the silo for a host key among n silos (jump consistent hash of FNV-1a 64).</summary>
     public static int Pick(ReadOnlySpan<char> hostKey, int n)
