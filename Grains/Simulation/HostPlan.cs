@@ -96,6 +96,19 @@ internal sealed class HostPlan
 {
     private static readonly ConditionalWeakTable<Scenario, HostPlan?[]> Cache = new();
 
+    /// <summary>The hosts a timeline action is for (all of them when it names none).</summary>
+    public static HostSelector HostsOf(TimelineAction a) => a switch
+    {
+        CpuOfflineAction x => x.Host,
+        CpuOnlineAction x => x.Host,
+        SlotsAction x => x.Host,
+        ConsumerStallAction x => x.Host,
+        TaskMigrateAction x => x.Host,
+        EventDisableAction x => x.Host,
+        EventEnableAction x => x.Host,
+        _ => HostSelector.All,
+    };
+
     /// <summary>The helper id of each body HelperKind, in HelperKind order.</summary>
     public static readonly int[] HelperKindIds =
     [
@@ -359,17 +372,7 @@ internal sealed class HostPlan
         var tl = new List<TimelineAction>();
         foreach (var a in s.Timeline)
         {
-            var sel = a switch
-            {
-                CpuOfflineAction x => x.Host,
-                CpuOnlineAction x => x.Host,
-                SlotsAction x => x.Host,
-                ConsumerStallAction x => x.Host,
-                TaskMigrateAction x => x.Host,
-                EventDisableAction x => x.Host,
-                EventEnableAction x => x.Host,
-                _ => HostSelector.All,
-            };
+            var sel = HostsOf(a);
             if (sel.Group is null || sel.Group == group.Group) tl.Add(a);
         }
         plan0.Timeline = tl.ToArray();

@@ -14,17 +14,7 @@ public sealed partial class HostSimulation
 
     private bool Concerns(TimelineAction a)
     {
-        var sel = a switch
-        {
-            CpuOfflineAction x => x.Host,
-            CpuOnlineAction x => x.Host,
-            SlotsAction x => x.Host,
-            ConsumerStallAction x => x.Host,
-            TaskMigrateAction x => x.Host,
-            EventDisableAction x => x.Host,
-            EventEnableAction x => x.Host,
-            _ => HostSelector.All,
-        };
+        var sel = HostPlan.HostsOf(a);
         return sel.Index is null || sel.Index == HostIndex;
     }
 
