@@ -58,7 +58,7 @@ public sealed class ScenarioGrain(
         if (scenario.WindowNs <= 0 || scenario.DurationNs <= 0 || scenario.DurationNs % scenario.WindowNs != 0)
             throw new ScenarioRunException("the scenario's duration must be a positive multiple of its window");
         SetUp(scenario, options, CheckpointPolicy.Every(CheckpointPolicy.Configured(ServiceProvider), scenario.HostCount));
-        await SaveCheckpoint();
+        await SaveCheckpoint(null);
         StartLoop();
     }
 
@@ -73,22 +73,22 @@ public sealed class ScenarioGrain(
     /// <summary>The run loop as this activation's long-running work; its outcome is kept and checkpointed.</summary>
     private void StartLoop()
     {
-        var loop = new ScenarioRunLoop(_fleet!, _calls!, _sums!, _capture, _every, SaveCheckpoint,
+        var loop = new ScenarioRunLoop(_fleet!, _calls!, _sums!, _capture, _every, () => SaveCheckpoint(null),
             () => this.DelayDeactivation(TimeSpan.FromMinutes(10)));
         _work.Start(async cancel =>
         {
             var outcome = await loop.Run(cancel);
-            if (_superseded) return outcome; // the other activation goes on; this one reports nothing
-            _outcome = outcome;
-            await SaveCheckpoint();
+            // Stored first, shown after: a superseded activation reports no outcome (the other one goes on).
+            await SaveCheckpoint(outcome);
+            if (!_superseded) _outcome = outcome;
             return outcome;
         });
     }
 
-    /// <summary>This grain at the boundary it has reached (or its outcome), in its persistent state.</summary>
-    private async Task SaveCheckpoint()
+    /// <summary>This grain at the boundary it has reached (or, given, its outcome), in its persistent state.</summary>
+    private async Task SaveCheckpoint(RunOutcome? outcome)
     {
-        var state = State;
+        var state = outcome?.State ?? State;
         if (_superseded || (_every == 0 && state == ScenarioRunState.Running && _sums!.WindowsDone > 0)) return;
         var fleet = _fleet!;
         checkpoint.State = _sums!.Into(new ScenarioCheckpoint
@@ -96,10 +96,10 @@ public sealed class ScenarioGrain(
             Scenario = fleet.Scenario,
             Options = fleet.Options,
             State = state,
-            Error = _outcome?.Error,
+            Error = outcome?.Error,
             TraceLines = _capture.TraceLines,
             Records = _capture.Records,
-            Report = _outcome?.Report,
+            Report = outcome?.Report,
             Every = _every,
         });
         try
