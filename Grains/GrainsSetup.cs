@@ -1,3 +1,4 @@
+using BpfTraceSim.Grains.Checkpoints;
 using BpfTraceSim.Grains.Exec;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -9,6 +10,8 @@ public static class GrainsSetup
     public static ISiloBuilder AddBpfSimGrains(this ISiloBuilder silo)
     {
         silo.Services.AddSingleton<HostObjects>();
+        // The scenario grains' checkpoint storage: the silo's durable one if it registered one, else memory.
+        CheckpointStorage.AddMemoryUnlessRegistered(silo);
         return silo.AddSimHostPlacement();
     }
 }

@@ -7,7 +7,7 @@ namespace BpfTraceSim.Grains;
 
 /// <summary>
 /// A program loaded on a host, running on one CPU: its helper calls go to that CPU's grain.
-/// Keeps run count and (simulated) run time as bpf_prog_info does.
+/// Keeps the run count as bpf_prog_info's run_cnt.
 /// </summary>
 [SimHostPlacement]
 public sealed class ProgramGrain : Grain, IProgramGrain
@@ -34,5 +34,5 @@ public sealed class ProgramGrain : Grain, IProgramGrain
         return Cpu(step.Cpu).InvokeBatch(step, count);
     }
 
-    public Task<ProgramStats> GetStats() => Task.FromResult(new ProgramStats(_runs, 0));
+    public Task<ProgramStats> GetStats() => Task.FromResult(new ProgramStats(_runs));
 }

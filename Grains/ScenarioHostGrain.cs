@@ -17,12 +17,14 @@ namespace BpfTraceSim.Grains;
 /// at a time for the scenario grain, and keeps each CPU's totals so that only host sums travel per
 /// window. Placed by host, so the engine and any other grain of the host share a silo.
 /// At the window boundaries the checkpoint policy names, it stores the engine's checkpoint and its
-/// totals (Grains/Checkpoints); a new activation (its silo was lost) is brought back by
+/// totals in its persistent state (<see cref="CheckpointStorage"/>, behind an ETag guard); a new activation (its silo was lost) is brought back by
 /// <see cref="Resume"/>: the newest stored boundary at or before the window asked, then the windows
 /// in between run again. The engine is deterministic, so the host answers as if nothing happened.
 /// </summary>
 [SimHostPlacement]
-public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHostRecovery
+public sealed class ScenarioHostGrain(
+    [PersistentState(CheckpointStorage.StateName, CheckpointStorage.Name)] IPersistentState<HostCheckpoint> checkpoint)
+    : Grain, IScenarioHostGrain, IScenarioHostRecovery
 {
     private HostSimulation? _sim;
     private Scenario? _scenario;
@@ -34,12 +36,10 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
     private HostFinal? _final;
     private string? _failure;
 
-    private ICheckpointSlot? _slot;
     private int _every;
     private long _storedWindow = -1;   // boundary of the checkpoint written last (or being written)
     private Task _writing = Task.CompletedTask;
-
-    private ICheckpointSlot Slot => _slot ??= CheckpointStore.Open(ServiceProvider, this.GetGrainId());
+    private bool _superseded;          // another activation wrote the checkpoint: this one writes no more
 
     public Task Init(Scenario scenario, int group, int hostIndex, HostRunOptions options)
     {
@@ -63,11 +63,6 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
                     perCpuWindows: options.CpuLostPerWindow, perCpuTotals: options.PerCpuTotals)
                 : HostSimulation.Restore(scenario, group, hostIndex, from.Engine, options.CaptureRecords, options.CaptureTrace,
                     perCpuWindows: options.CpuLostPerWindow, perCpuTotals: options.PerCpuTotals);
-            if (from is not null)
-            {
-                _sim.RestoreTotals(from.Totals);
-                if (options.PerCpuTotals) _sim.RestoreCpuTotals(from.CpuTotals);
-            }
         }
         catch (SimulationSetupException e)
         {
@@ -94,20 +89,20 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
 
         // Behind or far ahead (the scenario grain went back to its own checkpoint): from storage.
         await _writing;
-        var blob = await Slot.ReadAsync();
+        var stored = checkpoint.RecordExists ? checkpoint.State : null;
         bool canRunOn = _sim is not null && _sim.NextWindow <= window && _group == group && _hostIndex == hostIndex &&
                         ScenarioDigest.Compute(_scenario!) == ScenarioDigest.Compute(scenario);
-        if (blob is not null && blob.Window <= window && (!canRunOn || blob.Window > _sim!.NextWindow))
+        if (stored is not null && stored.Window <= window && (!canRunOn || stored.Window > _sim!.NextWindow))
         {
-            Build(scenario, group, hostIndex, options, HostCheckpointCodec.Decode(blob.Data));
-            _storedWindow = blob.Window;
-            if (_sim!.NextWindow != blob.Window)
-                throw new ScenarioRunException($"{_host}: cannot resume: the checkpoint stored for window {blob.Window} is at window {_sim.NextWindow}");
+            Build(scenario, group, hostIndex, options, stored);
+            _storedWindow = stored.Window;
+            if (_sim!.NextWindow != stored.Window)
+                throw new ScenarioRunException($"{_host}: cannot resume: the checkpoint stored for window {stored.Window} is at window {_sim.NextWindow}");
         }
         else if (!canRunOn)
         {
             Build(scenario, group, hostIndex, options);
-            _storedWindow = blob?.Window ?? -1;
+            _storedWindow = stored?.Window ?? -1;
         }
         // The windows in between: their statistics were summed before; run them for the state only.
         while (_sim!.NextWindow < window)
@@ -174,32 +169,35 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
     /// <summary>
     /// Takes the checkpoint now (the state before window NextWindow) and writes it behind the run:
     /// writes go one at a time, in order. A write still in flight when the silo dies only means a
-    /// longer replay from the checkpoint before.
+    /// longer replay from the checkpoint before. A write the storage refuses for its ETag means
+    /// another activation of this host wrote since: this one stops writing and deactivates (the
+    /// next call finds a new activation, which resumes from what is stored), never overwriting it.
     /// </summary>
     private void StartWrite()
     {
+        if (_superseded) return;
         var sim = _sim!;
-        var blob = new CheckpointBlob
-        {
-            Window = sim.NextWindow,
-            Data = HostCheckpointCodec.Encode(new HostCheckpoint(sim.Checkpoint(), sim.PerCpuTotals ? sim.CpuTotals() : [], sim.Totals())),
-        };
-        _storedWindow = blob.Window;
+        var cp = new HostCheckpoint { Window = sim.NextWindow, Engine = sim.Checkpoint() };
+        _storedWindow = cp.Window;
         var previous = _writing;
-        var slot = Slot;
         _writing = Write();
         async Task Write()
         {
             await previous;
+            if (_superseded) return;
+            checkpoint.State = cp;
             try
             {
-                await slot.WriteAsync(blob);
+                if (await checkpoint.TryWriteAsync()) return;
+                _superseded = true;
+                ServiceProvider.GetService<ILogger<ScenarioHostGrain>>()?.LogWarning("{Host}: another activation stored a checkpoint; this one stops", _host);
+                DeactivateOnIdle();
             }
             catch (Exception e)
             {
                 // Not fatal: a checkpoint only shortens a replay; the next boundary tries again.
-                _storedWindow = Math.Min(_storedWindow, blob.Window - 1);
-                ServiceProvider.GetService<ILogger<ScenarioHostGrain>>()?.LogWarning(e, "{Host}: checkpoint of window {Window} not stored", _host, blob.Window);
+                _storedWindow = Math.Min(_storedWindow, cp.Window - 1);
+                ServiceProvider.GetService<ILogger<ScenarioHostGrain>>()?.LogWarning(e, "{Host}: checkpoint of window {Window} not stored", _host, cp.Window);
             }
         }
     }
@@ -274,8 +272,8 @@ public sealed class ScenarioHostGrain : Grain, IScenarioHostGrain, IScenarioHost
         _perCpu = null;
         _last = null;
         _final = null;
-        try { await _writing; } catch (Exception) { /* the checkpoint goes anyway */ }
-        await Slot.ClearAsync();
+        await _writing; // never faults: a failed write is logged where it happens
+        await checkpoint.ClearAsync();
         DeactivateOnIdle();
     }
 }

@@ -1,5 +1,10 @@
 using System.Net;
 using BpfTraceSim.Grains;
+using BpfTraceSim.Grains.Checkpoints;
+using Microsoft.Extensions.Options;
+using Orleans.Persistence;
+using Orleans.Serialization;
+using Orleans.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
@@ -11,9 +16,6 @@ namespace BpfTraceSim.Silo;
 /// <summary>The one place a silo is configured, for the silo process and the CLI's embedded silo alike.</summary>
 public static class SiloSetup
 {
-    /// <summary>Name of the grain storage that scenario checkpoints are written to (Redis when clustering uses Redis).</summary>
-    public const string CheckpointStorage = "checkpoints";
-
     /// <summary>Environment the Kubernetes hosting package reads (set through the downward API).</summary>
     public static readonly string[] KubernetesEnvironment =
     [
@@ -97,7 +99,12 @@ public static class SiloSetup
             throw new InvalidOperationException($"BpfSim:Clustering \"{options.Clustering}\" needs BpfSim:Redis (a connection string such as 127.0.0.1:6379)");
         string redis = options.Redis;
         silo.UseRedisClustering(o => o.ConfigurationOptions = RedisOptions(redis));
-        silo.AddRedisGrainStorage(CheckpointStorage, o => o.ConfigurationOptions = RedisOptions(redis));
+        silo.AddDurableCheckpointStorage((s, name) => s.AddRedisGrainStorage(name, (OptionsBuilder<RedisStorageOptions> o) => o.Configure<Serializer>((r, serializer) =>
+        {
+            r.ConfigurationOptions = RedisOptions(redis);
+            r.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+            r.DeleteStateOnClear = true; // a finished run leaves no key behind
+        })));
     }
 
     /// <summary>StackExchange.Redis options that keep retrying while Redis starts (a pod may come up first).</summary>

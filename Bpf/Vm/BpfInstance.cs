@@ -55,6 +55,22 @@ public sealed class BpfInstance
         value.CopyTo(span[offset..]);
     }
 
+    /// <summary>Every map's state in map order (global data included: .data/.bss/.rodata are maps).</summary>
+    public BpfMapState[] ExportState()
+    {
+        var states = new BpfMapState[Maps.Count];
+        for (int i = 0; i < states.Length; i++) states[i] = Maps[i].ExportState();
+        return states;
+    }
+
+    /// <summary>Sets the state taken by <see cref="ExportState"/> from an instance of the same object.</summary>
+    public void ImportState(BpfMapState[] states)
+    {
+        if (states.Length != Maps.Count)
+            throw new ArgumentException($"{Object.Name}: {states.Length} map states for {Maps.Count} maps", nameof(states));
+        for (int i = 0; i < states.Length; i++) Maps[i].ImportState(states[i]);
+    }
+
     /// <summary>The variable's address in simulated kernel memory (for addr_of).</summary>
     public ulong AddressOfGlobal(string name)
     {

@@ -148,6 +148,42 @@ public sealed unsafe class BpfMap
 
     private int CpuIndex(int cpu) => (uint)cpu < (uint)Cpus ? cpu : 0;
 
+    /// <summary>
+    /// The map's whole state: every value byte (all CPU copies) and, for hash maps, which key holds
+    /// which slot (in the table's order) and the free slots (next taken first), so a map restored
+    /// from it hands out the same slots as the original would.
+    /// </summary>
+    public BpfMapState ExportState()
+    {
+        if (_hash is null) return new BpfMapState(_storage.ToArray(), [], []);
+        var entries = new KeyValuePair<byte[], int>[_hash.Count];
+        int i = 0;
+        foreach (var (k, slot) in _hash) entries[i++] = new(k.Bytes.ToArray(), slot);
+        return new BpfMapState(_storage.ToArray(), entries, [.. _free!]);
+    }
+
+    /// <summary>Sets the state taken by <see cref="ExportState"/> from a map of the same spec and CPU count.</summary>
+    public void ImportState(BpfMapState state)
+    {
+        if (state.Values.Length != _storage.Length)
+            throw new ArgumentException($"map '{Name}': {state.Values.Length} value bytes for a map of {_storage.Length}", nameof(state));
+        if (_hash is null && (state.Entries.Length > 0 || state.Free.Length > 0))
+            throw new ArgumentException($"map '{Name}': hash entries for an array map", nameof(state));
+        if (_hash is not null && state.Entries.Length + state.Free.Length != Spec.MaxEntries)
+            throw new ArgumentException($"map '{Name}': {state.Entries.Length} entries and {state.Free.Length} free slots for {Spec.MaxEntries} entries", nameof(state));
+        state.Values.CopyTo(_storage.AsSpan());
+        if (_hash is null) return;
+        _hash.Clear();
+        foreach (var (key, slot) in state.Entries)
+        {
+            if ((uint)slot >= (uint)Spec.MaxEntries)
+                throw new ArgumentException($"map '{Name}': an entry in slot {slot} of {Spec.MaxEntries}", nameof(state));
+            _hash[new HashKey(key)] = slot;
+        }
+        _free!.Clear();
+        for (int i = state.Free.Length - 1; i >= 0; i--) _free.Push(state.Free[i]);
+    }
+
     private readonly struct HashKey : IEquatable<HashKey>
     {
         private readonly byte[] _bytes;
@@ -162,8 +198,12 @@ public sealed unsafe class BpfMap
         }
 
         public HashKey Own() => this;
+        public ReadOnlySpan<byte> Bytes => _bytes;
         public bool Equals(HashKey o) => _bytes.AsSpan().SequenceEqual(o._bytes);
         public override bool Equals(object? obj) => obj is HashKey k && Equals(k);
         public override int GetHashCode() => _hash;
     }
 }
+
+/// <summary>A map's state (<see cref="BpfMap.ExportState"/>): value bytes, hash keys with their slots, free slots (next first).</summary>
+public sealed record BpfMapState(byte[] Values, KeyValuePair<byte[], int>[] Entries, int[] Free);

@@ -118,7 +118,7 @@ public sealed class ScenarioRunner(ConnectCluster connect, TextWriter stderr, bo
         {
             if (grain is not null)
             {
-                try { await grain.Cancel(); } catch (Exception) { /* the cluster may be gone */ }
+                await BestEffort(grain.Cancel, "cancel the run");
             }
             await stderr.WriteLineAsync("bpfsim run: interrupted; nothing written");
             return ExitInterrupted;
@@ -150,7 +150,7 @@ public sealed class ScenarioRunner(ConnectCluster connect, TextWriter stderr, bo
             records?.Dispose();
             if (grain is not null)
             {
-                try { await grain.Shutdown(); } catch (Exception) { /* best effort: the grains idle out anyway */ }
+                await BestEffort(grain.Shutdown, "shut the run down (its grains idle out by themselves)");
             }
             if (owner is not null) await owner.DisposeAsync();
         }
@@ -225,12 +225,24 @@ public sealed class ScenarioRunner(ConnectCluster connect, TextWriter stderr, bo
             {
                 return await call();
             }
-            catch (Exception e) when (e is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException
-                                      && deadline.Elapsed < TimeSpan.FromMinutes(3))
+            catch (Exception e) when (SiloLoss.Is(e) && deadline.Elapsed < TimeSpan.FromMinutes(3))
             {
                 await Task.Delay(backoff, ct);
                 backoff = TimeSpan.FromMilliseconds(Math.Min(2000, backoff.TotalMilliseconds * 2));
             }
+        }
+    }
+
+    /// <summary>A call whose failure does not change the run's outcome (the cluster may be gone): said on stderr, not thrown.</summary>
+    private async Task BestEffort(Func<Task> call, string what)
+    {
+        try
+        {
+            await call();
+        }
+        catch (Exception e) when (e is OrleansException or TimeoutException or ScenarioRunException)
+        {
+            await stderr.WriteLineAsync($"bpfsim run: could not {what}: {e.Message}");
         }
     }
 

@@ -9,7 +9,7 @@ namespace BpfTraceSim.Grains.Checkpoints;
 /// N &gt; 0: every N windows; 0 or absent: automatic (every window up to 1,024 hosts, then every
 /// ceil(hosts / 1,024) windows, so a window's checkpoint volume stays near 1,024 host states);
 /// N &lt; 0: never (a lost host then replays from window 0: still exact, only slower). Absent and no
-/// durable "checkpoints" storage registered (embedded silo): never.
+/// durable "checkpoints" storage registered (embedded silo, memory storage): never.
 /// </summary>
 public static class CheckpointPolicy
 {
@@ -30,7 +30,7 @@ public static class CheckpointPolicy
         if (config?.GetValue<int?>(ConfigKey) is int configured) return configured;
         // Without durable storage (the CLI's embedded silo, localhost clustering) there is no other
         // silo to resume on: checkpoints would only cost time (serialising every host each window).
-        return services.GetKeyedService<Orleans.Storage.IGrainStorage>(CheckpointStore.StorageName) is null ? -1 : 0;
+        return CheckpointStorage.IsDurable(services) ? 0 : -1;
     }
 
     /// <summary>True when boundary (the state before window boundary) is one the policy stores.</summary>

@@ -7,13 +7,13 @@ namespace BpfTraceSim.Grains.Checkpoints;
 /// <summary>
 /// A scenario grain at a window boundary: what it needs to go on from WindowsDone on another silo
 /// (the scenario and options, the sums so far, the heat maps, the captured lines not yet taken), or,
-/// once the run ended, its outcome. Stored through the Orleans serializer.
+/// once the run ended, its outcome. The scenario grain's persistent state (<see cref="CheckpointStorage"/>).
 /// </summary>
 [GenerateSerializer]
 public sealed record ScenarioCheckpoint
 {
-    [Id(0)] public required Scenario Scenario { get; init; }
-    [Id(1)] public required ScenarioRunOptions Options { get; init; }
+    [Id(0)] public Scenario Scenario { get; init; } = null!;
+    [Id(1)] public ScenarioRunOptions Options { get; init; } = new();
     [Id(2)] public ScenarioRunState State { get; init; }
     [Id(3)] public string? Error { get; init; }
     [Id(4)] public long WindowsDone { get; init; }

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using BpfTraceSim.Bpf.Vm;
 using BpfTraceSim.Contracts.Scenarios;
 using BpfTraceSim.Kernel.Perf;
 
@@ -9,7 +10,7 @@ public sealed class CheckpointMismatchException(string message) : Exception(mess
 
 public sealed partial class HostSimulation
 {
-    private const ulong CheckpointMagic = 0x3130_4b43_4d49_5342UL; // "BSIMCK01"
+    private const ulong CheckpointMagic = 0x3230_4b43_4d49_5342UL; // "BSIMCK02"
     private static readonly ConditionalWeakTable<Scenario, string> Digests = new();
 
     private static string DigestOf(Scenario s) => Digests.GetValue(s, ScenarioDigest.Compute);
@@ -17,16 +18,15 @@ public sealed partial class HostSimulation
     /// <summary>
     /// The whole state at the current window boundary: random streams, firing processes, rings
     /// (head, tail, lost, wake-up marks, queued records, payload in capture mode), event counters,
-    /// slots, tasks, CPUs, readers and the timeline position. The pending firings are not stored:
+    /// slots, tasks, CPUs, readers, the timeline position, the host's running totals (and each CPU's,
+    /// when kept) and the maps of object programs (their values and globals are state like a ring's
+    /// contents: bpf_map_lookup_elem must find what an earlier window stored). The pending firings are not stored:
     /// they are a function of the firing processes and are rebuilt in the same order. Trace rings
     /// are not stored (they are drained at every window end; only an overflow inside one window
     /// could tell a restored host apart, and only in its trace lines).
     /// </summary>
     public byte[] Checkpoint()
     {
-        // BPF map and global storage of object programs is not part of the format.
-        if (_plan.Objects.Length > 0)
-            throw new NotSupportedException($"{HostName}: scenarios with object programs cannot be checkpointed (their BPF map state is not stored)");
         using var ms = new MemoryStream();
         using (var w = new BinaryWriter(ms))
         {
@@ -79,6 +79,19 @@ public sealed partial class HostSimulation
                 WriteBits(w, r.NonEmptyBits);
                 WriteBits(w, r.SignaledBits);
                 WriteBits(w, r.BatchBits);
+            }
+
+            WriteCounters(w, Totals());
+            SimCounters[] cpuTotals = _ct is null ? [] : CpuTotals();
+            w.Write(cpuTotals.Length);
+            foreach (var t in cpuTotals) WriteCounters(w, t);
+
+            w.Write(_bpfInstances.Length);
+            foreach (var inst in _bpfInstances)
+            {
+                var maps = inst.ExportState();
+                w.Write(maps.Length);
+                foreach (var m in maps) WriteMap(w, m);
             }
         }
         return ms.ToArray();
@@ -167,6 +180,31 @@ public sealed partial class HostSimulation
             ReadBits(r, rd.NonEmptyBits);
             ReadBits(r, rd.SignaledBits);
             ReadBits(r, rd.BatchBits);
+        }
+
+        RestoreTotals(ReadCounters(r));
+        var cpuTotals = new SimCounters[r.ReadInt32()];
+        for (int c = 0; c < cpuTotals.Length; c++) cpuTotals[c] = ReadCounters(r);
+        // A checkpoint of a host that kept no per-CPU totals cannot give them to one that does.
+        if (_ct is not null)
+        {
+            Expect(cpuTotals.Length, _cpus, "CPU totals");
+            RestoreCpuTotals(cpuTotals);
+        }
+
+        Expect(r.ReadInt32(), _bpfInstances.Length, "BPF objects");
+        foreach (var inst in _bpfInstances)
+        {
+            var maps = new BpfMapState[r.ReadInt32()];
+            for (int m = 0; m < maps.Length; m++) maps[m] = ReadMap(r);
+            try
+            {
+                inst.ImportState(maps);
+            }
+            catch (ArgumentException e)
+            {
+                throw new CheckpointMismatchException($"{HostName}: {e.Message}");
+            }
         }
         if (r.BaseStream.Position != r.BaseStream.Length) throw new CheckpointMismatchException($"{HostName}: trailing bytes in the checkpoint");
     }
@@ -278,6 +316,93 @@ public sealed partial class HostSimulation
             // The restored kernel ring holds the sizes and lost counts; the mirror keeps time and CPU.
             (q ?? throw new CheckpointMismatchException($"{HostName}: records for a ring-less event")).Push(time, cpu, lost >= 0);
         }
+    }
+
+    private static void WriteCounters(BinaryWriter w, SimCounters c)
+    {
+        w.Write(c.Firings);
+        var helpers = c.Helpers.Entries;
+        w.Write(helpers.Count);
+        foreach (var h in helpers)
+        {
+            w.Write(h.Helper);
+            w.Write(h.Ret);
+            w.Write(h.Count);
+        }
+        w.Write(c.Attempts);
+        w.Write(c.RecordsWritten);
+        w.Write(c.BytesWritten);
+        w.Write(c.Lost);
+        w.Write(c.LostReported);
+        w.Write(c.RecordsConsumed);
+        w.Write(c.RecordsInRing);
+        w.Write(c.RecordsOverwritten);
+        w.Write(c.RecordsInvisible);
+        w.Write(c.RingFillMaxBytes);
+        w.Write(c.Wakeups);
+        var lag = c.ConsumerLag;
+        w.Write(lag.FirstBucket);
+        w.Write(lag.Counts.Length);
+        foreach (long n in lag.Counts) w.Write(n);
+        w.Write(lag.Min);
+        w.Write(lag.Max);
+    }
+
+    private static SimCounters ReadCounters(BinaryReader r)
+    {
+        long firings = r.ReadInt64();
+        var helpers = new HelperReturnCount[r.ReadInt32()];
+        for (int i = 0; i < helpers.Length; i++) helpers[i] = new HelperReturnCount(r.ReadString(), r.ReadInt64(), r.ReadInt64());
+        var c = new SimCounters
+        {
+            Firings = firings,
+            Helpers = HelperReturns.From(helpers),
+            Attempts = r.ReadInt64(),
+            RecordsWritten = r.ReadInt64(),
+            BytesWritten = r.ReadInt64(),
+            Lost = r.ReadInt64(),
+            LostReported = r.ReadInt64(),
+            RecordsConsumed = r.ReadInt64(),
+            RecordsInRing = r.ReadInt64(),
+            RecordsOverwritten = r.ReadInt64(),
+            RecordsInvisible = r.ReadInt64(),
+            RingFillMaxBytes = r.ReadInt64(),
+            Wakeups = r.ReadInt64(),
+        };
+        int first = r.ReadInt32();
+        var counts = new long[r.ReadInt32()];
+        for (int i = 0; i < counts.Length; i++) counts[i] = r.ReadInt64();
+        long min = r.ReadInt64(), max = r.ReadInt64();
+        return c with { ConsumerLag = LagHistogram.FromParts(first, counts, min, max) };
+    }
+
+    private static void WriteMap(BinaryWriter w, BpfMapState m)
+    {
+        w.Write(m.Values.Length);
+        w.Write(m.Values);
+        w.Write(m.Entries.Length);
+        foreach (var (key, slot) in m.Entries)
+        {
+            w.Write(key.Length);
+            w.Write(key);
+            w.Write(slot);
+        }
+        w.Write(m.Free.Length);
+        foreach (int f in m.Free) w.Write(f);
+    }
+
+    private static BpfMapState ReadMap(BinaryReader r)
+    {
+        var values = r.ReadBytes(r.ReadInt32());
+        var entries = new KeyValuePair<byte[], int>[r.ReadInt32()];
+        for (int i = 0; i < entries.Length; i++)
+        {
+            var key = r.ReadBytes(r.ReadInt32());
+            entries[i] = new(key, r.ReadInt32());
+        }
+        var free = new int[r.ReadInt32()];
+        for (int i = 0; i < free.Length; i++) free[i] = r.ReadInt32();
+        return new BpfMapState(values, entries, free);
     }
 
     private static void WriteFiring(BinaryWriter w, in FiringState fs)

@@ -49,6 +49,18 @@ public sealed class PerfThroughGrainsTests(ClusterFixture fixture)
     };
 
     [Fact]
+    public async Task A_program_counts_its_runs_as_run_cnt_single_and_batched()
+    {
+        var (id, _) = await Boot(TwoCpus("out0", "out1"));
+        var program = fixture.Grains.GetProgramGrain(new ProgramKey(id, "exec", 0));
+        Assert.Equal(new ProgramStats(0), await program.GetStats());
+        await program.Invoke(Out(0, BpfFlags.BPF_F_CURRENT_CPU, 100));
+        var batch = await program.InvokeBatch(Out(0, BpfFlags.BPF_F_CURRENT_CPU, 100), 5);
+        Assert.Equal(5, batch.Calls);
+        Assert.Equal(new ProgramStats(6), await program.GetStats());
+    }
+
+    [Fact]
     public async Task Swapped_slots_current_cpu_is_eopnotsupp_and_explicit_index_writes_only_cpu0s_ring()
     {
         var (id, host) = await Boot(TwoCpus("out1", "out0"));
