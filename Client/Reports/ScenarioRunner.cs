@@ -118,7 +118,7 @@ public sealed class ScenarioRunner(ConnectCluster connect, TextWriter stderr, bo
         {
             if (grain is not null)
             {
-                await BestEffort(grain.Cancel, "cancel the run");
+                await BestEffort.Run(grain.Cancel, stderr, "run", "cancel the run");
             }
             await stderr.WriteLineAsync("bpfsim run: interrupted; nothing written");
             return ExitInterrupted;
@@ -150,7 +150,7 @@ public sealed class ScenarioRunner(ConnectCluster connect, TextWriter stderr, bo
             records?.Dispose();
             if (grain is not null)
             {
-                await BestEffort(grain.Shutdown, "shut the run down (its grains idle out by themselves)");
+                await BestEffort.Run(grain.Shutdown, stderr, "run", "shut the run down (its grains idle out by themselves)");
             }
             if (owner is not null) await owner.DisposeAsync();
         }
@@ -234,18 +234,6 @@ public sealed class ScenarioRunner(ConnectCluster connect, TextWriter stderr, bo
     }
 
     /// <summary>A call whose failure does not change the run's outcome (the cluster may be gone): said on stderr, not thrown.</summary>
-    private async Task BestEffort(Func<Task> call, string what)
-    {
-        try
-        {
-            await call();
-        }
-        catch (Exception e) when (e is OrleansException or TimeoutException or ScenarioRunException)
-        {
-            await stderr.WriteLineAsync($"bpfsim run: could not {what}: {e.Message}");
-        }
-    }
-
     private static async Task Drain(IScenarioGrain grain, PendingFile? trace, PendingFile? records)
     {
         if (trace is null && records is null) return;

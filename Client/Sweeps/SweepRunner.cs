@@ -236,7 +236,7 @@ public sealed class SweepRunner(ConnectCluster connect, TextWriter stdout, TextW
     }
 
     /// <summary>One scenario grain per run: start, poll until it ends, take the totals, forget it.</summary>
-    private static async Task<ScenarioCounters> RunOne(IGrainFactory grains, SweepJob job, CancellationToken ct)
+    private async Task<ScenarioCounters> RunOne(IGrainFactory grains, SweepJob job, CancellationToken ct)
     {
         string runId = $"sweep-{job.Digest[..16]}-{Guid.NewGuid():N}";
         var grain = grains.GetGrain<IScenarioGrain>(runId);
@@ -259,7 +259,7 @@ public sealed class SweepRunner(ConnectCluster connect, TextWriter stdout, TextW
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            try { await grain.Cancel(); } catch (Exception) { /* the cluster may be gone */ }
+            await Reports.BestEffort.Run(grain.Cancel, stderr, "sweep", "cancel a run");
             throw;
         }
         catch (ScenarioRunException e)
@@ -268,7 +268,7 @@ public sealed class SweepRunner(ConnectCluster connect, TextWriter stdout, TextW
         }
         finally
         {
-            try { await grain.Shutdown(); } catch (Exception) { /* best effort: the grains idle out anyway */ }
+            await Reports.BestEffort.Run(grain.Shutdown, stderr, "sweep", "shut a run down (its grains idle out by themselves)");
         }
     }
 
