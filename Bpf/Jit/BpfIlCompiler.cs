@@ -63,7 +63,7 @@ internal static unsafe class BpfIlCompiler
         // compiled form belongs to one VM: their addresses are constants, not registers.
         ulong stackBase = vm.StackBase;
         byte* stackPtr = vm.StackPtr;
-        ulong* frames = vm.CompiledFrames;
+        ulong* frames = vm.FrameRecords;
         ulong* save = vm.SaveArea;
         void Ptr(void* p) { il.Emit(OpCodes.Ldc_I8, (long)p); il.Emit(OpCodes.Conv_U); }
 

@@ -7,29 +7,26 @@ public sealed unsafe partial class BpfVm
 {
     /// <summary>The interpreter: one loop over one switch on pre-decoded instructions.</summary>
     [SkipLocalsInit]
-    private ulong Interpret(ulong r1, ulong r2, ref ulong countOut)
+    private ulong Interpret(ulong r1, ulong r2)
     {
         ulong* r = stackalloc ulong[16];
-        ulong* frames = stackalloc ulong[MaxFrames * 6];
         for (int k = 0; k < 16; k++) r[k] = 0;
         r[1] = r1;
         r[2] = r2;
         r[10] = FramePointer;
-        DecodedInsn* code = CodePtr;
-        byte* stack = StackPtr;
-        ulong stackBase = StackBase;
-        ulong max = MaxInstructions;
+        // Only the registers pointer, the instruction pointer and the count live in locals (the
+        // call depth in r[11]); the stack, its base, the code and the limit are read from fields
+        // where needed, so the JIT keeps the hot three in callee-saved registers across the
+        // slow-path calls instead of spilling them on every step.
         ulong count = 0;
-        int depth = 0;
-        int pc = 0;
-        DecodedInsn* i;
+        // i points at the current instruction; the loop's step moves it to the next one, so a jump
+        // adds its offset and `continue`s.
+        DecodedInsn* i = CodePtr;
         // No try/finally here: every fault carries the count, so `count` can live in a register.
         {
-            while (true)
+            for (;; i++)
             {
-                i = code + pc;
                 count++;
-                pc++;
                 switch (i->Op)
                 {
                     case Op.ALU64 | Op.ADD | Op.K: r[i->Dst] += (ulong)i->Imm; continue;
@@ -150,17 +147,17 @@ public sealed unsafe partial class BpfVm
                     // ---- jumps ----
                     case Op.JMP | Op.JA: goto jump;
                     case Op.JMP32 | Op.JA: // gotol: JMP32 JA, offset in imm
-                        pc += (int)i->Imm;
-                        if (i->Imm < 0 && count > max) throw LimitFault(pc - 1 - (int)i->Imm, count, max);
+                        if (i->Imm < 0 && count > MaxInstructions) throw LimitFault((int)(i - CodePtr), count, MaxInstructions);
+                        i += (int)i->Imm;
                         continue;
 
                     // ---- ld_imm64 (resolved) and legacy packet loads ----
-                    case Op.LDDW: r[i->Dst] = (ulong)i->Imm; pc++; continue;
+                    case Op.LDDW: r[i->Dst] = (ulong)i->Imm; i++; continue;
                     case Op.LD | Op.ABS | Op.W: case Op.LD | Op.ABS | Op.H: case Op.LD | Op.ABS | Op.B: case Op.LD | Op.IND | Op.W: case Op.LD | Op.IND | Op.H: case Op.LD | Op.IND | Op.B:
                     {
                         int size = Op.SizeBytes(i->Op);
                         long off = (i->Op & Op.IND) != 0 ? (int)((uint)r[i->Src] + (uint)i->Imm) : (int)i->Imm;
-                        if (!BpfOps.LoadPacket(Ctx.Ptr, _ctxLen, off, size, out ulong v)) { countOut = count; return 0; }
+                        if (!BpfOps.LoadPacket(Ctx.Ptr, _ctxLen, off, size, out ulong v)) { _interpCount = count; return 0; }
                         r[0] = v;
                         continue;
                     }
@@ -168,64 +165,64 @@ public sealed unsafe partial class BpfVm
                     // ---- loads: the stack, then the context, then every other region ----
                     case Op.LDX | Op.MEM | Op.W:
                     {
-                        ulong a = r[i->Src] + (ulong)i->Off, o = a - stackBase, v;
-                        if (o <= TotalStack - 4) v = *(uint*)(stack + o);
+                        ulong a = r[i->Src] + (ulong)i->Off, o = a - StackBase, v;
+                        if (o <= TotalStack - 4) v = *(uint*)(StackPtr + o);
                         else if ((o = a - Ctx.Addr) < Ctx.R4) v = *(uint*)(Ctx.Ptr + o);
-                        else v = LoadSlow(a, 4, pc - 1, count);
+                        else v = LoadSlow(a, 4, (int)(i - CodePtr), count);
                         r[i->Dst] = v;
                         continue;
                     }
                     case Op.LDX | Op.MEM | Op.H:
                     {
-                        ulong a = r[i->Src] + (ulong)i->Off, o = a - stackBase, v;
-                        if (o <= TotalStack - 2) v = *(ushort*)(stack + o);
+                        ulong a = r[i->Src] + (ulong)i->Off, o = a - StackBase, v;
+                        if (o <= TotalStack - 2) v = *(ushort*)(StackPtr + o);
                         else if ((o = a - Ctx.Addr) < Ctx.R2) v = *(ushort*)(Ctx.Ptr + o);
-                        else v = LoadSlow(a, 2, pc - 1, count);
+                        else v = LoadSlow(a, 2, (int)(i - CodePtr), count);
                         r[i->Dst] = v;
                         continue;
                     }
                     case Op.LDX | Op.MEM | Op.B:
                     {
-                        ulong a = r[i->Src] + (ulong)i->Off, o = a - stackBase, v;
-                        if (o <= TotalStack - 1) v = *(byte*)(stack + o);
+                        ulong a = r[i->Src] + (ulong)i->Off, o = a - StackBase, v;
+                        if (o <= TotalStack - 1) v = *(byte*)(StackPtr + o);
                         else if ((o = a - Ctx.Addr) < Ctx.R1) v = *(byte*)(Ctx.Ptr + o);
-                        else v = LoadSlow(a, 1, pc - 1, count);
+                        else v = LoadSlow(a, 1, (int)(i - CodePtr), count);
                         r[i->Dst] = v;
                         continue;
                     }
                     case Op.LDX | Op.MEM | Op.DW:
                     {
-                        ulong a = r[i->Src] + (ulong)i->Off, o = a - stackBase, v;
-                        if (o <= TotalStack - 8) v = *(ulong*)(stack + o);
+                        ulong a = r[i->Src] + (ulong)i->Off, o = a - StackBase, v;
+                        if (o <= TotalStack - 8) v = *(ulong*)(StackPtr + o);
                         else if ((o = a - Ctx.Addr) < Ctx.R8) v = *(ulong*)(Ctx.Ptr + o);
-                        else v = LoadSlow(a, 8, pc - 1, count);
+                        else v = LoadSlow(a, 8, (int)(i - CodePtr), count);
                         r[i->Dst] = v;
                         continue;
                     }
                     case Op.LDX | Op.MEMSX | Op.W:
                     {
-                        ulong a = r[i->Src] + (ulong)i->Off, o = a - stackBase, v;
-                        if (o <= TotalStack - 4) v = *(uint*)(stack + o);
+                        ulong a = r[i->Src] + (ulong)i->Off, o = a - StackBase, v;
+                        if (o <= TotalStack - 4) v = *(uint*)(StackPtr + o);
                         else if ((o = a - Ctx.Addr) < Ctx.R4) v = *(uint*)(Ctx.Ptr + o);
-                        else v = LoadSlow(a, 4, pc - 1, count);
+                        else v = LoadSlow(a, 4, (int)(i - CodePtr), count);
                         r[i->Dst] = (ulong)(long)(int)(v);
                         continue;
                     }
                     case Op.LDX | Op.MEMSX | Op.H:
                     {
-                        ulong a = r[i->Src] + (ulong)i->Off, o = a - stackBase, v;
-                        if (o <= TotalStack - 2) v = *(ushort*)(stack + o);
+                        ulong a = r[i->Src] + (ulong)i->Off, o = a - StackBase, v;
+                        if (o <= TotalStack - 2) v = *(ushort*)(StackPtr + o);
                         else if ((o = a - Ctx.Addr) < Ctx.R2) v = *(ushort*)(Ctx.Ptr + o);
-                        else v = LoadSlow(a, 2, pc - 1, count);
+                        else v = LoadSlow(a, 2, (int)(i - CodePtr), count);
                         r[i->Dst] = (ulong)(long)(short)(v);
                         continue;
                     }
                     case Op.LDX | Op.MEMSX | Op.B:
                     {
-                        ulong a = r[i->Src] + (ulong)i->Off, o = a - stackBase, v;
-                        if (o <= TotalStack - 1) v = *(byte*)(stack + o);
+                        ulong a = r[i->Src] + (ulong)i->Off, o = a - StackBase, v;
+                        if (o <= TotalStack - 1) v = *(byte*)(StackPtr + o);
                         else if ((o = a - Ctx.Addr) < Ctx.R1) v = *(byte*)(Ctx.Ptr + o);
-                        else v = LoadSlow(a, 1, pc - 1, count);
+                        else v = LoadSlow(a, 1, (int)(i - CodePtr), count);
                         r[i->Dst] = (ulong)(long)(sbyte)(v);
                         continue;
                     }
@@ -233,66 +230,66 @@ public sealed unsafe partial class BpfVm
                     // ---- stores: the same order; a borrowed context (W = 0) takes the slow path, which copies it ----
                     case Op.ST | Op.MEM | Op.W:
                     {
-                        ulong a = r[i->Dst] + (ulong)i->Off, o = a - stackBase, v = (ulong)i->Imm;
-                        if (o <= TotalStack - 4) *(uint*)(stack + o) = (uint)v;
+                        ulong a = r[i->Dst] + (ulong)i->Off, o = a - StackBase, v = (ulong)i->Imm;
+                        if (o <= TotalStack - 4) *(uint*)(StackPtr + o) = (uint)v;
                         else if ((o = a - Ctx.Addr) < Ctx.W4) *(uint*)(Ctx.Ptr + o) = (uint)v;
-                        else StoreSlow(a, 4, v, pc - 1, count);
+                        else StoreSlow(a, 4, v, (int)(i - CodePtr), count);
                         continue;
                     }
                     case Op.ST | Op.MEM | Op.H:
                     {
-                        ulong a = r[i->Dst] + (ulong)i->Off, o = a - stackBase, v = (ulong)i->Imm;
-                        if (o <= TotalStack - 2) *(ushort*)(stack + o) = (ushort)v;
+                        ulong a = r[i->Dst] + (ulong)i->Off, o = a - StackBase, v = (ulong)i->Imm;
+                        if (o <= TotalStack - 2) *(ushort*)(StackPtr + o) = (ushort)v;
                         else if ((o = a - Ctx.Addr) < Ctx.W2) *(ushort*)(Ctx.Ptr + o) = (ushort)v;
-                        else StoreSlow(a, 2, v, pc - 1, count);
+                        else StoreSlow(a, 2, v, (int)(i - CodePtr), count);
                         continue;
                     }
                     case Op.ST | Op.MEM | Op.B:
                     {
-                        ulong a = r[i->Dst] + (ulong)i->Off, o = a - stackBase, v = (ulong)i->Imm;
-                        if (o <= TotalStack - 1) *(byte*)(stack + o) = (byte)v;
+                        ulong a = r[i->Dst] + (ulong)i->Off, o = a - StackBase, v = (ulong)i->Imm;
+                        if (o <= TotalStack - 1) *(byte*)(StackPtr + o) = (byte)v;
                         else if ((o = a - Ctx.Addr) < Ctx.W1) *(byte*)(Ctx.Ptr + o) = (byte)v;
-                        else StoreSlow(a, 1, v, pc - 1, count);
+                        else StoreSlow(a, 1, v, (int)(i - CodePtr), count);
                         continue;
                     }
                     case Op.ST | Op.MEM | Op.DW:
                     {
-                        ulong a = r[i->Dst] + (ulong)i->Off, o = a - stackBase, v = (ulong)i->Imm;
-                        if (o <= TotalStack - 8) *(ulong*)(stack + o) = (ulong)v;
+                        ulong a = r[i->Dst] + (ulong)i->Off, o = a - StackBase, v = (ulong)i->Imm;
+                        if (o <= TotalStack - 8) *(ulong*)(StackPtr + o) = (ulong)v;
                         else if ((o = a - Ctx.Addr) < Ctx.W8) *(ulong*)(Ctx.Ptr + o) = (ulong)v;
-                        else StoreSlow(a, 8, v, pc - 1, count);
+                        else StoreSlow(a, 8, v, (int)(i - CodePtr), count);
                         continue;
                     }
                     case Op.STX | Op.MEM | Op.W:
                     {
-                        ulong a = r[i->Dst] + (ulong)i->Off, o = a - stackBase, v = r[i->Src];
-                        if (o <= TotalStack - 4) *(uint*)(stack + o) = (uint)v;
+                        ulong a = r[i->Dst] + (ulong)i->Off, o = a - StackBase, v = r[i->Src];
+                        if (o <= TotalStack - 4) *(uint*)(StackPtr + o) = (uint)v;
                         else if ((o = a - Ctx.Addr) < Ctx.W4) *(uint*)(Ctx.Ptr + o) = (uint)v;
-                        else StoreSlow(a, 4, v, pc - 1, count);
+                        else StoreSlow(a, 4, v, (int)(i - CodePtr), count);
                         continue;
                     }
                     case Op.STX | Op.MEM | Op.H:
                     {
-                        ulong a = r[i->Dst] + (ulong)i->Off, o = a - stackBase, v = r[i->Src];
-                        if (o <= TotalStack - 2) *(ushort*)(stack + o) = (ushort)v;
+                        ulong a = r[i->Dst] + (ulong)i->Off, o = a - StackBase, v = r[i->Src];
+                        if (o <= TotalStack - 2) *(ushort*)(StackPtr + o) = (ushort)v;
                         else if ((o = a - Ctx.Addr) < Ctx.W2) *(ushort*)(Ctx.Ptr + o) = (ushort)v;
-                        else StoreSlow(a, 2, v, pc - 1, count);
+                        else StoreSlow(a, 2, v, (int)(i - CodePtr), count);
                         continue;
                     }
                     case Op.STX | Op.MEM | Op.B:
                     {
-                        ulong a = r[i->Dst] + (ulong)i->Off, o = a - stackBase, v = r[i->Src];
-                        if (o <= TotalStack - 1) *(byte*)(stack + o) = (byte)v;
+                        ulong a = r[i->Dst] + (ulong)i->Off, o = a - StackBase, v = r[i->Src];
+                        if (o <= TotalStack - 1) *(byte*)(StackPtr + o) = (byte)v;
                         else if ((o = a - Ctx.Addr) < Ctx.W1) *(byte*)(Ctx.Ptr + o) = (byte)v;
-                        else StoreSlow(a, 1, v, pc - 1, count);
+                        else StoreSlow(a, 1, v, (int)(i - CodePtr), count);
                         continue;
                     }
                     case Op.STX | Op.MEM | Op.DW:
                     {
-                        ulong a = r[i->Dst] + (ulong)i->Off, o = a - stackBase, v = r[i->Src];
-                        if (o <= TotalStack - 8) *(ulong*)(stack + o) = (ulong)v;
+                        ulong a = r[i->Dst] + (ulong)i->Off, o = a - StackBase, v = r[i->Src];
+                        if (o <= TotalStack - 8) *(ulong*)(StackPtr + o) = (ulong)v;
                         else if ((o = a - Ctx.Addr) < Ctx.W8) *(ulong*)(Ctx.Ptr + o) = (ulong)v;
-                        else StoreSlow(a, 8, v, pc - 1, count);
+                        else StoreSlow(a, 8, v, (int)(i - CodePtr), count);
                         continue;
                     }
 
@@ -301,24 +298,24 @@ public sealed unsafe partial class BpfVm
                     case Op.STX | Op.ATOMIC | Op.DW:
                     {
                         int size = i->Op == (Op.STX | Op.ATOMIC | Op.DW) ? 8 : 4;
-                        byte* p = AtomicPtr(r[i->Dst] + (ulong)i->Off, size, pc - 1, count);
+                        byte* p = AtomicPtr(r[i->Dst] + (ulong)i->Off, size, (int)(i - CodePtr), count);
                         BpfOps.Atomic(p, size, (int)i->Imm, ref r[i->Src], ref r[0]);
                         continue;
                     }
 
                     // ---- calls and exit ----
                     case Op.JMP | Op.CALL:
-                        r[0] = CallHelper((int)i->Imm, r[1], r[2], r[3], r[4], r[5], pc - 1, count);
+                        r[0] = CallHelper((int)i->Imm, r[1], r[2], r[3], r[4], r[5], (int)(i - CodePtr), count);
                         continue;
                     case IOp.CALL_LOCAL:
                     {
-                        if (depth >= MaxFrames - 1) throw DepthFault(pc - 1, count);
-                        ulong* f = frames + depth * 6;
-                        f[0] = (ulong)pc; f[1] = r[6]; f[2] = r[7]; f[3] = r[8]; f[4] = r[9]; f[5] = r[10];
-                        depth++;
+                        if (r[11] >= MaxFrames - 1) throw DepthFault((int)(i - CodePtr), count);
+                        ulong* f = FrameRecords + r[11] * 6;
+                        f[0] = (ulong)(i + 1); f[1] = r[6]; f[2] = r[7]; f[3] = r[8]; f[4] = r[9]; f[5] = r[10];
+                        r[11]++;
                         r[10] -= StackSize;
-                        pc += (int)i->Imm;
-                        if (count > max) throw LimitFault(pc, count, max);
+                        i += (int)i->Imm;
+                        if (count > MaxInstructions) throw LimitFault((int)(i + 1 - CodePtr), count, MaxInstructions);
                         continue;
                     }
                     case Op.JMP | Op.CALL | Op.X: // callx: target in dst
@@ -326,36 +323,37 @@ public sealed unsafe partial class BpfVm
                         ulong t = r[i->Dst];
                         if (t - CodeBase < (ulong)Code.Length * 8 && (t & 7) == 0)
                         {
-                            if (depth >= MaxFrames - 1) throw DepthFault(pc - 1, count);
-                            ulong* f = frames + depth * 6;
-                            f[0] = (ulong)pc; f[1] = r[6]; f[2] = r[7]; f[3] = r[8]; f[4] = r[9]; f[5] = r[10];
-                            depth++;
+                            if (r[11] >= MaxFrames - 1) throw DepthFault((int)(i - CodePtr), count);
+                            ulong* f = FrameRecords + r[11] * 6;
+                            f[0] = (ulong)(i + 1); f[1] = r[6]; f[2] = r[7]; f[3] = r[8]; f[4] = r[9]; f[5] = r[10];
+                            r[11]++;
                             r[10] -= StackSize;
-                            pc = (int)((t - CodeBase) / 8);
-                            if (count > max) throw LimitFault(pc, count, max);
+                            int target = (int)((t - CodeBase) / 8);
+                            if (count > MaxInstructions) throw LimitFault(target, count, MaxInstructions);
+                            i = CodePtr + target - 1;
                             continue;
                         }
                         if (IsHelper(t))
                         {
-                            r[0] = CallHelper((int)t, r[1], r[2], r[3], r[4], r[5], pc - 1, count);
+                            r[0] = CallHelper((int)t, r[1], r[2], r[3], r[4], r[5], (int)(i - CodePtr), count);
                             continue;
                         }
-                        throw CallxFault(pc - 1, count, t);
+                        throw CallxFault((int)(i - CodePtr), count, t);
                     }
                     case Op.JMP | Op.EXIT:
                     {
-                        if (depth == 0) { countOut = count; return r[0]; }
-                        depth--;
-                        ulong* f = frames + depth * 6;
-                        pc = (int)f[0]; r[6] = f[1]; r[7] = f[2]; r[8] = f[3]; r[9] = f[4]; r[10] = f[5];
+                        if (r[11] == 0) { _interpCount = count; return r[0]; }
+                        r[11]--;
+                        ulong* f = FrameRecords + r[11] * 6;
+                        i = (DecodedInsn*)f[0] - 1; r[6] = f[1]; r[7] = f[2]; r[8] = f[3]; r[9] = f[4]; r[10] = f[5];
                         continue;
                     }
                     default:
-                        throw new BpfFaultException($"invalid opcode 0x{i->Op:x2}", pc - 1) { Count = count };
+                        throw InvalidOpcodeFault((int)(i - CodePtr), i->Op, count);
                 }
             jump:
-                pc += i->Off;
-                if (i->Off < 0 && count > max) throw LimitFault(pc - 1 - i->Off, count, max);
+                if (i->Off < 0 && count > MaxInstructions) throw LimitFault((int)(i - CodePtr), count, MaxInstructions);
+                i += i->Off;
             }
         }
     }

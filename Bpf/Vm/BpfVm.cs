@@ -28,11 +28,13 @@ public sealed unsafe partial class BpfVm
     internal readonly BpfHelperFn?[] HelperFns = new BpfHelperFn?[256];
     private readonly byte[] _stack;
     internal readonly byte* StackPtr;
-    /// <summary>The compiled form's call frames (return site, r6-r10 per frame).</summary>
-    internal readonly ulong* CompiledFrames;
+    /// <summary>Call frames of the interpreter and the compiled form (return site, r6-r10 per frame).</summary>
+    internal readonly ulong* FrameRecords;
     /// <summary>Where the compiled form keeps its registers across a call (see BpfIlCompiler).</summary>
     internal readonly ulong* SaveArea;
     private readonly ulong[] _compiledScratch;
+    // the interpreter's executed count at a normal end (a field, so no register holds a ref to it)
+    private ulong _interpCount;
     private byte[] _ctx;
     private byte* _ctxPtr;
     private ulong _ctxAddr;
@@ -97,8 +99,8 @@ public sealed unsafe partial class BpfVm
         StackPtr = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_stack));
         StackBase = Memory.Map(AddressSpace.Kernel, _stack);
         _compiledScratch = GC.AllocateArray<ulong>(MaxFrames * 6 + 16, pinned: true);
-        CompiledFrames = (ulong*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_compiledScratch));
-        SaveArea = CompiledFrames + MaxFrames * 6;
+        FrameRecords = (ulong*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_compiledScratch));
+        SaveArea = FrameRecords + MaxFrames * 6;
         _ctx = GC.AllocateArray<byte>(256, pinned: true);
         _ctxPtr = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_ctx));
         _ctxAddr = Memory.Map(AddressSpace.Kernel, _ctx);
@@ -196,11 +198,10 @@ public sealed unsafe partial class BpfVm
         fixed (byte* ctxBytes = ctx)
         {
             PrepareRun(ctx, ctxBytes, hc, seed);
-            ulong count = 0;
             try
             {
-                ulong r0 = Interpret(_ctxAddr, (ulong)_ctxLen, ref count);
-                return new BpfRunResult((long)r0, count, null, _calls);
+                ulong r0 = Interpret(_ctxAddr, (ulong)_ctxLen);
+                return new BpfRunResult((long)r0, _interpCount, null, _calls);
             }
             catch (BpfFaultException f)
             {
