@@ -40,6 +40,10 @@ internal static unsafe class BpfIlCompiler
     private static readonly MethodInfo DepthFaultM = M(nameof(BpfVm.DepthFault));
     private static readonly MethodInfo InvalidM = M(nameof(BpfVm.InvalidOpcodeFault));
     private static readonly MethodInfo AtomicM = typeof(BpfOps).GetMethod(nameof(BpfOps.Atomic))!;
+    private static readonly FieldInfo CtxField = typeof(BpfVm).GetField(nameof(BpfVm.Ctx), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo CtxAddrField = typeof(BpfVm.CtxView).GetField(nameof(BpfVm.CtxView.Addr))!;
+    private static readonly FieldInfo CtxPtrField = typeof(BpfVm.CtxView).GetField(nameof(BpfVm.CtxView.Ptr))!;
+    private static FieldInfo CtxLimField(int size, bool write) => typeof(BpfVm.CtxView).GetField((write ? "W" : "R") + size)!;
 
     private static MethodInfo M(string name) =>
         typeof(BpfVm).GetMethod(name, BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)
@@ -55,6 +59,13 @@ internal static unsafe class BpfIlCompiler
             [typeof(BpfVm), typeof(ulong), typeof(ulong), typeof(ulong), typeof(BpfCompiledState).MakeByRefType()],
             typeof(BpfVm).Module, skipVisibility: true);
         var il = dm.GetILGenerator();
+        // The stack, the frame records and the save area are pinned for the VM's life and the
+        // compiled form belongs to one VM: their addresses are constants, not registers.
+        ulong stackBase = vm.StackBase;
+        byte* stackPtr = vm.StackPtr;
+        ulong* frames = vm.FrameRecords;
+        ulong* save = vm.SaveArea;
+        void Ptr(void* p) { il.Emit(OpCodes.Ldc_I8, (long)p); il.Emit(OpCodes.Conv_U); }
 
         // ---- basic blocks ----
         var leader = new bool[n + 1];
@@ -65,14 +76,14 @@ internal static unsafe class BpfIlCompiler
         {
             var d = code[pc];
             int cls = d.Op & 7;
-            if (d.Op == 0x18)
+            if (d.Op == Op.LDDW)
             {
                 if ((ulong)d.Imm - BpfVm.CodeBase < (ulong)n * 8 && (d.Imm & 7) == 0) leader[((ulong)d.Imm - BpfVm.CodeBase) / 8] = true;
                 pc++;
                 continue;
             }
-            if (d.Op == 0x85) continue; // helper calls do not end a block
-            if (d.Op == IOp.CALL_LOCAL || d.Op == 0x8d)
+            if (d.Op == (Op.JMP | Op.CALL)) continue; // helper calls do not end a block
+            if (d.Op == IOp.CALL_LOCAL || d.Op == (Op.JMP | Op.CALL | Op.X))
             {
                 if (d.Op == IOp.CALL_LOCAL) leader[pc + 1 + d.Imm] = true;
                 else hasCallx = true;
@@ -83,8 +94,8 @@ internal static unsafe class BpfIlCompiler
             if (cls is Op.JMP or Op.JMP32)
             {
                 leader[pc + 1] = true;
-                if (d.Op == 0x06) leader[pc + 1 + d.Imm] = true;
-                else if (d.Op != 0x95) leader[pc + 1 + d.Off] = true;
+                if (d.Op == (Op.JMP32 | Op.JA)) leader[pc + 1 + d.Imm] = true;
+                else if (d.Op != (Op.JMP | Op.EXIT)) leader[pc + 1 + d.Off] = true;
             }
         }
         var blockStart = new int[n];
@@ -97,7 +108,7 @@ internal static unsafe class BpfIlCompiler
                 {
                     // count executed instructions (ld_imm64 is one) in [start, pc)
                     int c = 0;
-                    for (int k = start; k < pc; k++) if (code[k].Op != IOp.Filler || k == 0 || code[k - 1].Op != 0x18) c++;
+                    for (int k = start; k < pc; k++) if (code[k].Op != IOp.Filler || k == 0 || code[k - 1].Op != Op.LDDW) c++;
                     blockLen[start] = c;
                     start = pc;
                 }
@@ -108,7 +119,7 @@ internal static unsafe class BpfIlCompiler
         int UpTo(int pc)
         {
             int c = 0;
-            for (int k = blockStart[pc]; k <= pc; k++) if (!(k > 0 && code[k - 1].Op == 0x18 && code[k].Op == IOp.Filler)) c++;
+            for (int k = blockStart[pc]; k <= pc; k++) if (!(k > 0 && code[k - 1].Op == Op.LDDW && code[k].Op == IOp.Filler)) c++;
             return c;
         }
 
@@ -120,32 +131,88 @@ internal static unsafe class BpfIlCompiler
         for (int i = 0; i < 11; i++) r[i] = il.DeclareLocal(typeof(ulong));
         var count = il.DeclareLocal(typeof(ulong));
         var max = il.DeclareLocal(typeof(ulong));
-        var stackBase = il.DeclareLocal(typeof(ulong));
-        var stackPtr = il.DeclareLocal(typeof(byte*));
         var addr = il.DeclareLocal(typeof(ulong));
         var off = il.DeclareLocal(typeof(ulong));
-        var frames = il.DeclareLocal(typeof(ulong*));
         var depth = il.DeclareLocal(typeof(int));
         var fp = il.DeclareLocal(typeof(ulong*));
         var tmpS = il.DeclareLocal(typeof(ulong));
         var tmp0 = il.DeclareLocal(typeof(ulong));
         var tgt = il.DeclareLocal(typeof(int));
+        var ctxAddr = il.DeclareLocal(typeof(ulong));
+        var ctxPtr = il.DeclareLocal(typeof(byte*));
+        // per access size: R = read limit, W = write limit (see BpfVm.CtxView), declared when used
+        var ctxLim = new LocalBuilder?[2, 9];
+        LocalBuilder CtxLocal(int size, bool write) => ctxLim[write ? 1 : 0, size] ??= il.DeclareLocal(typeof(ulong));
+        LocalBuilder CtxR(int size) => CtxLocal(size, false);
+        LocalBuilder CtxW(int size) => CtxLocal(size, true);
+        // No instruction writes r10 (the load refuses ALU/LDX/ld_imm64 into it; an atomic fetch
+        // with src r10 would write it, so such a program loses the frame-pointer proof).
+        bool r10Fixed = true;
+        foreach (var d in code)
+            if ((d.Op & 0xe7) == (Op.STX | Op.ATOMIC) && d.Src == 10 && ((d.Imm & Op.FETCH) != 0)) r10Fixed = false;
+        // which context limits the program uses, so the prologue and reloads set exactly those
+        foreach (var d in code)
+        {
+            int c = d.Op & 7, mode = d.Op & 0xe0;
+            if (c == Op.LDX && mode is Op.MEM or Op.MEMSX) CtxR(Op.SizeBytes(d.Op));
+            if (c is Op.ST or Op.STX && mode == Op.MEM) CtxW(Op.SizeBytes(d.Op));
+        }
 
         // ---- prologue ----
         il.Emit(OpCodes.Ldarg_1); il.Emit(OpCodes.Stloc, r[1]);
         il.Emit(OpCodes.Ldarg_2); il.Emit(OpCodes.Stloc, r[2]);
         il.Emit(OpCodes.Ldarg_3); il.Emit(OpCodes.Stloc, r[10]);
-        il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Call, typeof(BpfVm).GetProperty(nameof(BpfVm.MaxInstructions))!.GetMethod!); il.Emit(OpCodes.Stloc, max);
-        il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Call, typeof(BpfVm).GetProperty(nameof(BpfVm.StackBase))!.GetMethod!); il.Emit(OpCodes.Stloc, stackBase);
-        il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldfld, typeof(BpfVm).GetField(nameof(BpfVm.StackPtr), BindingFlags.Instance | BindingFlags.NonPublic)!); il.Emit(OpCodes.Stloc, stackPtr);
-        if (returnSites.Count > 0)
+        // what stays the same for the run: loaded here and after each call
+        void LoadInvariants()
         {
-            il.Emit(OpCodes.Ldc_I4, BpfVm.MaxFrames * 6 * 8);
-            il.Emit(OpCodes.Conv_U);
-            il.Emit(OpCodes.Localloc);
-            il.Emit(OpCodes.Stloc, frames);
+            il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Call, typeof(BpfVm).GetProperty(nameof(BpfVm.MaxInstructions))!.GetMethod!); il.Emit(OpCodes.Stloc, max);
+            il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldflda, CtxField); il.Emit(OpCodes.Ldfld, CtxAddrField); il.Emit(OpCodes.Stloc, ctxAddr);
+            for (int size = 1; size <= 8; size *= 2)
+                if (ctxLim[0, size] is { } lr)
+                {
+                    il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldflda, CtxField); il.Emit(OpCodes.Ldfld, CtxLimField(size, false)); il.Emit(OpCodes.Stloc, lr);
+                }
         }
+        LoadInvariants();
+        // the pointer and the write limits change when a borrowed context is copied (a store or a
+        // helper call): loaded here and again after each of those
+        void ReloadCtx()
+        {
+            il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldflda, CtxField); il.Emit(OpCodes.Ldfld, CtxPtrField); il.Emit(OpCodes.Stloc, ctxPtr);
+            for (int size = 1; size <= 8; size *= 2)
+                if (ctxLim[1, size] is { } lw)
+                {
+                    il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldflda, CtxField); il.Emit(OpCodes.Ldfld, CtxLimField(size, true)); il.Emit(OpCodes.Stloc, lw);
+                }
+        }
+        ReloadCtx();
 
+        // Around every call out of the compiled code, the registers go to the save area and come
+        // back after it, so none is live across a call: the JIT then keeps them in any register
+        // (otherwise it spills the BPF registers of a whole loop because of one cold slow path).
+        var callRet = il.DeclareLocal(typeof(ulong));
+        void Spill()
+        {
+            for (int k = 0; k <= 10; k++) { Ptr(save + k); Ld(k); il.Emit(OpCodes.Stind_I8); }
+            Ptr(save + 11); il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Stind_I8);
+            Ptr(save + 12); il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Conv_I8); il.Emit(OpCodes.Stind_I8);
+        }
+        void Reload()
+        {
+            for (int k = 0; k <= 10; k++) { Ptr(save + k); il.Emit(OpCodes.Ldind_I8); St(k); }
+            Ptr(save + 11); il.Emit(OpCodes.Ldind_I8); il.Emit(OpCodes.Stloc, count);
+            Ptr(save + 12); il.Emit(OpCodes.Ldind_I8); il.Emit(OpCodes.Conv_I4); il.Emit(OpCodes.Stloc, depth);
+            LoadInvariants();
+            ReloadCtx();
+        }
+        // a call: its result (if any) kept in callRet while the registers come back
+        void CallOut(MethodInfo m)
+        {
+            il.Emit(OpCodes.Call, m);
+            if (m.ReturnType == typeof(ulong)) il.Emit(OpCodes.Stloc, callRet);
+            else if (m.ReturnType != typeof(void)) throw new InvalidOperationException(m.Name);
+            Reload();
+        }
         void CountAt(int pc)
         {
             // exact count at pc: count already includes the whole block
@@ -176,7 +243,7 @@ internal static unsafe class BpfIlCompiler
             il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Ldc_I4, BpfVm.MaxFrames - 1); il.Emit(OpCodes.Blt, ok);
             il.Emit(OpCodes.Ldc_I4, pc); CountAt(pc); il.Emit(OpCodes.Call, DepthFaultM); il.Emit(OpCodes.Throw);
             il.MarkLabel(ok);
-            il.Emit(OpCodes.Ldloc, frames); il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Ldc_I4, 48); il.Emit(OpCodes.Mul); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, fp);
+            Ptr((byte*)frames); il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Ldc_I4, 48); il.Emit(OpCodes.Mul); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, fp);
             void Put(int slot, Action value)
             {
                 il.Emit(OpCodes.Ldloc, fp); if (slot > 0) { il.Emit(OpCodes.Ldc_I4, slot * 8); il.Emit(OpCodes.Add); }
@@ -186,6 +253,67 @@ internal static unsafe class BpfIlCompiler
             Put(1, () => Ld(6)); Put(2, () => Ld(7)); Put(3, () => Ld(8)); Put(4, () => Ld(9)); Put(5, () => Ld(10));
             il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Ldc_I4_1); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, depth);
             Ld(10); Imm64(BpfVm.StackSize); il.Emit(OpCodes.Sub); St(10);
+        }
+
+        // The regions an access may hit without a call, in the order tried: r10-based accesses the
+        // stack first, others the context first (tracing programs read ctx through r1's copies).
+        // A store to the context fast-paths only once it is the VM's own copy (W limits are 0 before).
+        bool EmitAccess(int reg, short offset, int size, bool write, Label done, Action? value)
+        {
+            // r10 is read-only (refused at load) and only ever points at a frame top, 512 * k below
+            // FramePointer for a call depth k < MaxFrames: an access inside its own frame is in the stack.
+            if (reg == 10 && r10Fixed && offset >= -BpfVm.StackSize && offset <= -size)
+            {
+                Ld(10); Imm64((long)stackPtr - (long)stackBase + offset); il.Emit(OpCodes.Add); il.Emit(OpCodes.Conv_U);
+                Deref(size, write, value);
+                il.Emit(OpCodes.Br, done);
+                return false;
+            }
+            Ld(reg); Imm64(offset); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, addr);
+            bool stackFirst = reg == 10;
+            for (int k = 0; k < 2; k++)
+            {
+                var next = il.DefineLabel();
+                if ((k == 0) == stackFirst)
+                {
+                    il.Emit(OpCodes.Ldloc, addr); Imm64((long)stackBase); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Stloc, off);
+                    il.Emit(OpCodes.Ldloc, off); Imm64(TotalStack - size); il.Emit(OpCodes.Bgt_Un, next);
+                    Ptr(stackPtr);
+                }
+                else
+                {
+                    il.Emit(OpCodes.Ldloc, addr); il.Emit(OpCodes.Ldloc, ctxAddr); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Stloc, off);
+                    il.Emit(OpCodes.Ldloc, off); il.Emit(OpCodes.Ldloc, write ? CtxW(size) : CtxR(size)); il.Emit(OpCodes.Bge_Un, next);
+                    il.Emit(OpCodes.Ldloc, ctxPtr);
+                }
+                il.Emit(OpCodes.Ldloc, off); il.Emit(OpCodes.Conv_U); il.Emit(OpCodes.Add);
+                Deref(size, write, value);
+                il.Emit(OpCodes.Br, done);
+                il.MarkLabel(next);
+            }
+            return true;
+        }
+        void Deref(int size, bool write, Action? value)
+        {
+            if (write)
+            {
+                value!();
+                switch (size)
+                {
+                    case 1: il.Emit(OpCodes.Conv_U1); il.Emit(OpCodes.Unaligned, (byte)1); il.Emit(OpCodes.Stind_I1); break;
+                    case 2: il.Emit(OpCodes.Conv_U2); il.Emit(OpCodes.Unaligned, (byte)1); il.Emit(OpCodes.Stind_I2); break;
+                    case 4: il.Emit(OpCodes.Conv_U4); il.Emit(OpCodes.Unaligned, (byte)1); il.Emit(OpCodes.Stind_I4); break;
+                    default: il.Emit(OpCodes.Unaligned, (byte)1); il.Emit(OpCodes.Stind_I8); break;
+                }
+                return;
+            }
+            switch (size)
+            {
+                case 1: il.Emit(OpCodes.Ldind_U1); il.Emit(OpCodes.Conv_U8); break;
+                case 2: il.Emit(OpCodes.Unaligned, (byte)1); il.Emit(OpCodes.Ldind_U2); il.Emit(OpCodes.Conv_U8); break;
+                case 4: il.Emit(OpCodes.Unaligned, (byte)1); il.Emit(OpCodes.Ldind_U4); il.Emit(OpCodes.Conv_U8); break;
+                default: il.Emit(OpCodes.Unaligned, (byte)1); il.Emit(OpCodes.Ldind_I8); break;
+            }
         }
 
         Label[]? pcSwitch = null;
@@ -210,7 +338,7 @@ internal static unsafe class BpfIlCompiler
             int cls = op & 7;
 
             // ALU
-            if ((cls == Op.ALU64 || cls == Op.ALU) && op != 0xd4 && op != 0xdc && op != 0xd7)
+            if ((cls == Op.ALU64 || cls == Op.ALU) && op != (Op.ALU | Op.END | Op.K) && op != (Op.ALU | Op.END | Op.X) && op != (Op.ALU64 | Op.END | Op.K))
             {
                 bool is64 = cls == Op.ALU64;
                 bool x = (op & Op.X) != 0;
@@ -291,22 +419,26 @@ internal static unsafe class BpfIlCompiler
                 case IOp.BSWAP32: Ld(dst); il.Emit(OpCodes.Call, Ops(nameof(BpfOps.Bswap32))); St(dst); break;
                 case IOp.BSWAP64: Ld(dst); il.Emit(OpCodes.Call, Ops(nameof(BpfOps.Bswap64))); St(dst); break;
 
-                case 0x18:
+                case Op.LDDW:
                     Imm64(d.Imm); St(dst);
                     pc++;
                     il.MarkLabel(labels[pc]);
                     break;
 
-                case 0x20 or 0x28 or 0x30 or 0x40 or 0x48 or 0x50:
+                case Op.LD | Op.ABS | Op.W or Op.LD | Op.ABS | Op.H or Op.LD | Op.ABS | Op.B or Op.LD | Op.IND | Op.W or Op.LD | Op.IND | Op.H or Op.LD | Op.IND | Op.B:
                 {
                     int size = Op.SizeBytes(op);
                     var ok = il.DefineLabel();
+                    Spill();
                     il.Emit(OpCodes.Ldarg_0);
                     if ((op & Op.IND) != 0) { Ld(src); il.Emit(OpCodes.Conv_U4); il.Emit(OpCodes.Ldc_I4, (int)d.Imm); il.Emit(OpCodes.Add); il.Emit(OpCodes.Conv_I8); }
                     else Imm64((int)d.Imm);
                     il.Emit(OpCodes.Ldc_I4, size);
                     il.Emit(OpCodes.Ldloca, tmp0);
                     il.Emit(OpCodes.Call, PacketM);
+                    il.Emit(OpCodes.Stloc, tgt);
+                    Reload();
+                    il.Emit(OpCodes.Ldloc, tgt);
                     il.Emit(OpCodes.Brtrue, ok);
                     il.Emit(OpCodes.Ldarg, 4); CountAt(pc); il.Emit(OpCodes.Stfld, CountField);
                     il.Emit(OpCodes.Ldc_I8, 0L); il.Emit(OpCodes.Ret);
@@ -315,27 +447,19 @@ internal static unsafe class BpfIlCompiler
                     break;
                 }
 
-                case 0x61 or 0x69 or 0x71 or 0x79 or 0x81 or 0x89 or 0x91:
+                case Op.LDX | Op.MEM | Op.W or Op.LDX | Op.MEM | Op.H or Op.LDX | Op.MEM | Op.B or Op.LDX | Op.MEM | Op.DW
+                    or Op.LDX | Op.MEMSX | Op.W or Op.LDX | Op.MEMSX | Op.H or Op.LDX | Op.MEMSX | Op.B:
                 {
                     int size = Op.SizeBytes(op);
                     bool sx = (op & 0xe0) == Op.MEMSX;
-                    var slow = il.DefineLabel();
                     var done = il.DefineLabel();
-                    Ld(src); Imm64(d.Off); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, addr);
-                    il.Emit(OpCodes.Ldloc, addr); il.Emit(OpCodes.Ldloc, stackBase); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Stloc, off);
-                    il.Emit(OpCodes.Ldloc, off); Imm64(TotalStack - size); il.Emit(OpCodes.Bgt_Un, slow);
-                    il.Emit(OpCodes.Ldloc, stackPtr); il.Emit(OpCodes.Ldloc, off); il.Emit(OpCodes.Conv_U); il.Emit(OpCodes.Add);
-                    switch (size)
+                    if (EmitAccess(src, d.Off, size, write: false, done, value: null))
                     {
-                        case 1: il.Emit(OpCodes.Ldind_U1); il.Emit(OpCodes.Conv_U8); break;
-                        case 2: il.Emit(OpCodes.Ldind_U2); il.Emit(OpCodes.Conv_U8); break;
-                        case 4: il.Emit(OpCodes.Ldind_U4); il.Emit(OpCodes.Conv_U8); break;
-                        default: il.Emit(OpCodes.Ldind_I8); break;
+                        Spill();
+                        il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldloc, addr); il.Emit(OpCodes.Ldc_I4, size); il.Emit(OpCodes.Ldc_I4, pc); CountAt(pc);
+                        CallOut(LoadSlowM);
+                        il.Emit(OpCodes.Ldloc, callRet);
                     }
-                    il.Emit(OpCodes.Br, done);
-                    il.MarkLabel(slow);
-                    il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldloc, addr); il.Emit(OpCodes.Ldc_I4, size); il.Emit(OpCodes.Ldc_I4, pc); CountAt(pc);
-                    il.Emit(OpCodes.Call, LoadSlowM);
                     il.MarkLabel(done);
                     if (sx)
                     {
@@ -346,54 +470,47 @@ internal static unsafe class BpfIlCompiler
                     break;
                 }
 
-                case 0x62 or 0x6a or 0x72 or 0x7a or 0x63 or 0x6b or 0x73 or 0x7b:
+                case Op.ST | Op.MEM | Op.W or Op.ST | Op.MEM | Op.H or Op.ST | Op.MEM | Op.B or Op.ST | Op.MEM | Op.DW
+                    or Op.STX | Op.MEM | Op.W or Op.STX | Op.MEM | Op.H or Op.STX | Op.MEM | Op.B or Op.STX | Op.MEM | Op.DW:
                 {
                     int size = Op.SizeBytes(op);
                     bool x = cls == Op.STX;
-                    var slow = il.DefineLabel();
                     var done = il.DefineLabel();
                     void Val() { if (x) Ld(src); else Imm64(d.Imm); }
-                    Ld(dst); Imm64(d.Off); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, addr);
-                    il.Emit(OpCodes.Ldloc, addr); il.Emit(OpCodes.Ldloc, stackBase); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Stloc, off);
-                    il.Emit(OpCodes.Ldloc, off); Imm64(TotalStack - size); il.Emit(OpCodes.Bgt_Un, slow);
-                    il.Emit(OpCodes.Ldloc, stackPtr); il.Emit(OpCodes.Ldloc, off); il.Emit(OpCodes.Conv_U); il.Emit(OpCodes.Add);
-                    Val();
-                    switch (size)
+                    if (EmitAccess(dst, d.Off, size, write: true, done, Val))
                     {
-                        case 1: il.Emit(OpCodes.Conv_U1); il.Emit(OpCodes.Stind_I1); break;
-                        case 2: il.Emit(OpCodes.Conv_U2); il.Emit(OpCodes.Stind_I2); break;
-                        case 4: il.Emit(OpCodes.Conv_U4); il.Emit(OpCodes.Stind_I4); break;
-                        default: il.Emit(OpCodes.Stind_I8); break;
+                        Spill();
+                        il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldloc, addr); il.Emit(OpCodes.Ldc_I4, size); Val(); il.Emit(OpCodes.Ldc_I4, pc); CountAt(pc);
+                        CallOut(StoreSlowM); // (the first store to a borrowed context copies it: Reload takes the new pointer)
                     }
-                    il.Emit(OpCodes.Br, done);
-                    il.MarkLabel(slow);
-                    il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldloc, addr); il.Emit(OpCodes.Ldc_I4, size); Val(); il.Emit(OpCodes.Ldc_I4, pc); CountAt(pc);
-                    il.Emit(OpCodes.Call, StoreSlowM);
                     il.MarkLabel(done);
                     break;
                 }
 
-                case 0xc3 or 0xdb:
+                case Op.STX | Op.ATOMIC | Op.W or Op.STX | Op.ATOMIC | Op.DW:
                 {
-                    int size = op == 0xdb ? 8 : 4;
-                    il.Emit(OpCodes.Ldarg_0); Ld(dst); Imm64(d.Off); il.Emit(OpCodes.Add); il.Emit(OpCodes.Ldc_I4, size); il.Emit(OpCodes.Ldc_I4, pc); CountAt(pc);
-                    il.Emit(OpCodes.Call, AtomicPtrM);
+                    int size = op == (Op.STX | Op.ATOMIC | Op.DW) ? 8 : 4;
+                    Spill();
                     Ld(src); il.Emit(OpCodes.Stloc, tmpS);
                     Ld(0); il.Emit(OpCodes.Stloc, tmp0);
+                    il.Emit(OpCodes.Ldarg_0); Ld(dst); Imm64(d.Off); il.Emit(OpCodes.Add); il.Emit(OpCodes.Ldc_I4, size); il.Emit(OpCodes.Ldc_I4, pc); CountAt(pc);
+                    il.Emit(OpCodes.Call, AtomicPtrM);
                     il.Emit(OpCodes.Ldc_I4, size); il.Emit(OpCodes.Ldc_I4, (int)d.Imm);
                     il.Emit(OpCodes.Ldloca, tmpS); il.Emit(OpCodes.Ldloca, tmp0);
-                    il.Emit(OpCodes.Call, AtomicM);
+                    CallOut(AtomicM);
                     // src == 0 (r0) with CMPXCHG: r0 wins, as in the interpreter (src written first, then r0)
                     il.Emit(OpCodes.Ldloc, tmpS); St(src);
                     il.Emit(OpCodes.Ldloc, tmp0); St(0);
                     break;
                 }
 
-                case 0x85:
+                case Op.JMP | Op.CALL:
+                    Spill();
                     il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldc_I4, (int)d.Imm);
                     Ld(1); Ld(2); Ld(3); Ld(4); Ld(5);
                     il.Emit(OpCodes.Ldc_I4, pc); CountAt(pc);
-                    il.Emit(OpCodes.Call, CallHelperM); St(0);
+                    CallOut(CallHelperM);
+                    il.Emit(OpCodes.Ldloc, callRet); St(0);
                     break;
 
                 case IOp.CALL_LOCAL:
@@ -402,31 +519,35 @@ internal static unsafe class BpfIlCompiler
                     il.Emit(OpCodes.Br, labels[pc + 1 + d.Imm]);
                     break;
 
-                case 0x8d:
+                case Op.JMP | Op.CALL | Op.X:
                 {
                     var helper = il.DefineLabel();
+                    Spill();
                     il.Emit(OpCodes.Ldarg_0); Ld(dst); il.Emit(OpCodes.Ldc_I4, pc); CountAt(pc);
                     il.Emit(OpCodes.Call, CallxTargetM); il.Emit(OpCodes.Stloc, tgt);
+                    Reload();
                     il.Emit(OpCodes.Ldloc, tgt); il.Emit(OpCodes.Ldc_I4_0); il.Emit(OpCodes.Blt, helper);
                     PushFrame(pc);
                     LimitCheck(pc);
                     il.Emit(OpCodes.Ldloc, tgt); il.Emit(OpCodes.Switch, pcSwitch!); il.Emit(OpCodes.Br, badCallx);
                     il.MarkLabel(helper);
+                    Spill();
                     il.Emit(OpCodes.Ldarg_0); Ld(dst); il.Emit(OpCodes.Conv_I4);
                     Ld(1); Ld(2); Ld(3); Ld(4); Ld(5);
                     il.Emit(OpCodes.Ldc_I4, pc); CountAt(pc);
-                    il.Emit(OpCodes.Call, CallHelperM); St(0);
+                    CallOut(CallHelperM);
+                    il.Emit(OpCodes.Ldloc, callRet); St(0);
                     break;
                 }
 
-                case 0x95:
+                case Op.JMP | Op.EXIT:
                 {
                     var ret = il.DefineLabel();
                     if (returnSites.Count > 0)
                     {
                         il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Brfalse, ret);
                         il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Ldc_I4_1); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Stloc, depth);
-                        il.Emit(OpCodes.Ldloc, frames); il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Ldc_I4, 48); il.Emit(OpCodes.Mul); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, fp);
+                        Ptr((byte*)frames); il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Ldc_I4, 48); il.Emit(OpCodes.Mul); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, fp);
                         for (int k = 1; k <= 5; k++)
                         {
                             il.Emit(OpCodes.Ldloc, fp); il.Emit(OpCodes.Ldc_I4, k * 8); il.Emit(OpCodes.Add); il.Emit(OpCodes.Ldind_I8); St(k + 5);
@@ -441,8 +562,8 @@ internal static unsafe class BpfIlCompiler
                     break;
                 }
 
-                case 0x05: Jump(pc, pc + 1 + d.Off); break;
-                case 0x06: Jump(pc, pc + 1 + (int)d.Imm); break;
+                case Op.JMP | Op.JA: Jump(pc, pc + 1 + d.Off); break;
+                case Op.JMP32 | Op.JA: Jump(pc, pc + 1 + (int)d.Imm); break;
 
                 default:
                     if (cls is Op.JMP or Op.JMP32)
@@ -458,7 +579,7 @@ internal static unsafe class BpfIlCompiler
         // falling off the end is refused at load; keep the IL verifiable anyway
         il.Emit(OpCodes.Ldc_I4, n - 1); il.Emit(OpCodes.Ldc_I4, 0); il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Call, InvalidM); il.Emit(OpCodes.Throw);
         il.MarkLabel(badCallx);
-        il.Emit(OpCodes.Ldc_I4, -1); il.Emit(OpCodes.Ldc_I4, 0x8d); il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Call, InvalidM); il.Emit(OpCodes.Throw);
+        il.Emit(OpCodes.Ldc_I4, -1); il.Emit(OpCodes.Ldc_I4, Op.JMP | Op.CALL | Op.X); il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Call, InvalidM); il.Emit(OpCodes.Throw);
 
         return new BpfCompiledProgram(dm.CreateDelegate<BpfCompiledEntry>());
     }

@@ -28,15 +28,54 @@ public sealed unsafe partial class BpfVm
     internal readonly BpfHelperFn?[] HelperFns = new BpfHelperFn?[256];
     private readonly byte[] _stack;
     internal readonly byte* StackPtr;
+    /// <summary>Call frames of the interpreter and the compiled form (return site, r6-r10 per frame).</summary>
+    internal readonly ulong* FrameRecords;
+    /// <summary>Where the compiled form keeps its registers across a call (see BpfIlCompiler).</summary>
+    internal readonly ulong* SaveArea;
+    private readonly ulong[] _compiledScratch;
+    // the interpreter's executed count at a normal end (a field, so no register holds a ref to it)
+    private ulong _interpCount;
     private byte[] _ctx;
     private byte* _ctxPtr;
     private ulong _ctxAddr;
     private int _ctxLen;
+    // Bytes of _ctx past the current run's length that a previous, longer context left behind.
+    private int _ctxDirty;
+    // The run reads the caller's context bytes in place until something could write or expose
+    // them (a store to ctx, a helper call): then they are copied into _ctx (copy on write).
+    private bool _ctxBorrowed;
+    // The last run ended without copying its context: _ctx does not hold it.
+    private bool _ctxStale;
+    /// <summary>The current run's context as the fast paths see it (interpreter and compiled code).</summary>
+    internal CtxView Ctx;
     private Region[] _regions;
     private List<BpfHelperCall>? _calls;
     private ulong _rand;
     private BpfCompiledProgram? _compiled;
     private readonly IBpfHelperHost _host;
+
+    /// <summary>
+    /// Where the run's context is and how far each access size may go: an access of n bytes at
+    /// offset o is in bounds when o &lt; Rn (Rn = len - n + 1, or 0); Wn likewise for writes, 0
+    /// while the caller's bytes are borrowed so that a store takes the slow path and copies first.
+    /// </summary>
+    internal struct CtxView
+    {
+        public ulong Addr;
+        public byte* Ptr;
+        public ulong R1, R2, R4, R8;
+        public ulong W1, W2, W4, W8;
+
+        public void Set(ulong addr, byte* ptr, int len, bool writable)
+        {
+            Addr = addr;
+            Ptr = ptr;
+            ulong l = (ulong)len;
+            R1 = l; R2 = l >= 2 ? l - 1 : 0; R4 = l >= 4 ? l - 3 : 0; R8 = l >= 8 ? l - 7 : 0;
+            if (writable) { W1 = R1; W2 = R2; W4 = R4; W8 = R8; }
+            else W1 = W2 = W4 = W8 = 0;
+        }
+    }
 
     private struct Region
     {
@@ -59,6 +98,9 @@ public sealed unsafe partial class BpfVm
         _stack = GC.AllocateArray<byte>(TotalStack, pinned: true);
         StackPtr = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_stack));
         StackBase = Memory.Map(AddressSpace.Kernel, _stack);
+        _compiledScratch = GC.AllocateArray<ulong>(MaxFrames * 6 + 16, pinned: true);
+        FrameRecords = (ulong*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_compiledScratch));
+        SaveArea = FrameRecords + MaxFrames * 6;
         _ctx = GC.AllocateArray<byte>(256, pinned: true);
         _ctxPtr = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_ctx));
         _ctxAddr = Memory.Map(AddressSpace.Kernel, _ctx);
@@ -71,7 +113,10 @@ public sealed unsafe partial class BpfVm
     /// <summary>Address of the lowest byte of the 8-frame stack; frame 0's r10 is StackBase + 4096.</summary>
     public ulong StackBase { get; }
     public ulong FramePointer => StackBase + TotalStack;
-    /// <summary>Where the current run's context copy lives (r1).</summary>
+    /// <summary>
+    /// Where the current run's context lives (r1). After a run it holds the context only if the
+    /// program wrote it or called a helper (copy on write); otherwise TryGetSpan there fails.
+    /// </summary>
     public ulong ContextAddress => _ctxAddr;
     public int ContextLength => _ctxLen;
     /// <summary>The running step's CPU, task, context kind and time (helpers read it).</summary>
@@ -96,18 +141,20 @@ public sealed unsafe partial class BpfVm
         return list.ToArray();
     }
 
-    private void PrepareRun(ReadOnlySpan<byte> ctx, in HelperContext hc, ulong seed)
+    private void PrepareRun(ReadOnlySpan<byte> ctx, byte* ctxBytes, in HelperContext hc, ulong seed)
     {
         if (ctx.Length > _ctx.Length)
         {
             _ctx = GC.AllocateArray<byte>(Math.Max(ctx.Length, _ctx.Length * 2), pinned: true);
             _ctxPtr = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_ctx));
             _ctxAddr = Memory.Map(AddressSpace.Kernel, _ctx);
+            _ctxDirty = 0;
         }
-        ctx.CopyTo(_ctx);
-        _ctx.AsSpan(ctx.Length).Clear();
         _ctxLen = ctx.Length;
-        _regions[1] = new Region { Start = _ctxAddr, Len = (ulong)_ctxLen, Ptr = _ctxPtr, Writable = true };
+        _ctxBorrowed = true;
+        _ctxStale = false;
+        _regions[1] = new Region { Start = _ctxAddr, Len = (ulong)_ctxLen, Ptr = ctxBytes, Writable = false };
+        Ctx.Set(_ctxAddr, ctxBytes, _ctxLen, writable: false);
         Context = hc;
         _calls = null;
         _rand = seed ^ 0x9e3779b97f4a7c15UL;
@@ -117,21 +164,53 @@ public sealed unsafe partial class BpfVm
     }
 
     /// <summary>
-    /// Interprets the program once as the kernel runs it: r1 = address of a private copy of ctx,
-    /// r2 = its length, r10 = top of a 512-byte frame, other registers 0.
+    /// Copies the borrowed context into the VM's own mapped buffer (zero past its length, as a fresh
+    /// copy is) and points the run at it: before the first store to ctx and before any helper, which
+    /// may read or write it through kernel memory. A program that only reads ctx never pays the copy.
+    /// </summary>
+    private void MaterializeCtx()
+    {
+        new ReadOnlySpan<byte>(_regions[1].Ptr, _ctxLen).CopyTo(_ctx);
+        if (_ctxDirty > _ctxLen) _ctx.AsSpan(_ctxLen, _ctxDirty - _ctxLen).Clear();
+        _ctxDirty = _ctxLen;
+        _regions[1] = new Region { Start = _ctxAddr, Len = (ulong)_ctxLen, Ptr = _ctxPtr, Writable = true };
+        Ctx.Set(_ctxAddr, _ctxPtr, _ctxLen, writable: true);
+        _ctxBorrowed = false;
+    }
+
+    private void EndRun()
+    {
+        if (!_ctxBorrowed) return;
+        // The caller's bytes are not ours past the run: nothing may point at them any more.
+        _ctxBorrowed = false;
+        _ctxStale = true;
+        _regions[1] = new Region { Start = _ctxAddr, Len = 0, Ptr = _ctxPtr, Writable = true };
+        Ctx.Set(_ctxAddr, _ctxPtr, 0, writable: true);
+    }
+
+    /// <summary>
+    /// Interprets the program once as the kernel runs it: r1 = address of the context (the caller's
+    /// bytes, copied into the VM's buffer only if the program writes them or calls a helper), r2 = its
+    /// length, r10 = top of a 512-byte frame, other registers 0.
     /// </summary>
     public BpfRunResult Run(ReadOnlySpan<byte> ctx, in HelperContext hc, ulong seed = 0)
     {
-        PrepareRun(ctx, hc, seed);
-        ulong count = 0;
-        try
+        fixed (byte* ctxBytes = ctx)
         {
-            ulong r0 = Interpret(_ctxAddr, (ulong)_ctxLen, ref count);
-            return new BpfRunResult((long)r0, count, null, _calls);
-        }
-        catch (BpfFaultException f)
-        {
-            return new BpfRunResult(0, f.Count, MakeFault(f), _calls);
+            PrepareRun(ctx, ctxBytes, hc, seed);
+            try
+            {
+                ulong r0 = Interpret(_ctxAddr, (ulong)_ctxLen);
+                return new BpfRunResult((long)r0, _interpCount, null, _calls);
+            }
+            catch (BpfFaultException f)
+            {
+                return new BpfRunResult(0, f.Count, MakeFault(f), _calls);
+            }
+            finally
+            {
+                EndRun();
+            }
         }
     }
 
@@ -139,16 +218,23 @@ public sealed unsafe partial class BpfVm
     public BpfRunResult RunCompiled(ReadOnlySpan<byte> ctx, in HelperContext hc, ulong seed = 0)
     {
         _compiled ??= BpfIlCompiler.Compile(this);
-        PrepareRun(ctx, hc, seed);
-        var state = new BpfCompiledState();
-        try
+        fixed (byte* ctxBytes = ctx)
         {
-            ulong r0 = _compiled.Entry(this, _ctxAddr, (ulong)_ctxLen, FramePointer, ref state);
-            return new BpfRunResult((long)r0, state.Count, null, _calls);
-        }
-        catch (BpfFaultException f)
-        {
-            return new BpfRunResult(0, f.Count, MakeFault(f), _calls);
+            PrepareRun(ctx, ctxBytes, hc, seed);
+            var state = new BpfCompiledState();
+            try
+            {
+                ulong r0 = _compiled.Entry(this, _ctxAddr, (ulong)_ctxLen, FramePointer, ref state);
+                return new BpfRunResult((long)r0, state.Count, null, _calls);
+            }
+            catch (BpfFaultException f)
+            {
+                return new BpfRunResult(0, f.Count, MakeFault(f), _calls);
+            }
+            finally
+            {
+                EndRun();
+            }
         }
     }
 
@@ -163,6 +249,12 @@ public sealed unsafe partial class BpfVm
     /// <summary>The bytes at [addr, addr+len) when they lie in one region the program may touch.</summary>
     public bool TryGetSpan(ulong addr, int len, bool write, out Span<byte> span)
     {
+        if (_ctxStale && addr - _ctxAddr < (ulong)_ctx.Length)
+        {
+            // after a run that only read its context, which was never copied here
+            span = default;
+            return false;
+        }
         byte* p = Translate(addr, (ulong)len, write);
         if (p != null)
         {
@@ -182,7 +274,12 @@ public sealed unsafe partial class BpfVm
             ref var r = ref regs[i];
             ulong o = addr - r.Start;
             if (o < r.Len && len <= r.Len - o)
-                return write && !r.Writable ? null : r.Ptr + o;
+            {
+                if (!write || r.Writable) return r.Ptr + o;
+                if (i != 1 || !_ctxBorrowed) return null;
+                MaterializeCtx(); // first write to the borrowed context
+                return _ctxPtr + o;
+            }
         }
         return null;
     }
@@ -251,6 +348,7 @@ public sealed unsafe partial class BpfVm
         var fn = (uint)id < 256u ? HelperFns[id] ??= _host.Resolve(id, Program.Type) : null;
         if (fn is null)
             throw new BpfFaultException($"call to unknown helper {BpfHelperNames.Name(id)}#{id}", pc) { Count = count };
+        if (_ctxBorrowed) MaterializeCtx();
         ulong r0;
         try
         {
@@ -280,7 +378,7 @@ public sealed unsafe partial class BpfVm
     /// <summary>callx with a helper id: resolved at run time (the verifier cannot see the value).</summary>
     internal bool IsHelper(ulong t) => t < 256 && (HelperFns[t] ??= _host.Resolve((int)t, Program.Type)) is not null;
 
-    internal bool TryLoadPacket(long off, int size, out ulong value) => BpfOps.LoadPacket(_ctxPtr, _ctxLen, off, size, out value);
+    internal bool TryLoadPacket(long off, int size, out ulong value) => BpfOps.LoadPacket(Ctx.Ptr, _ctxLen, off, size, out value);
 
     internal static BpfFaultException InvalidOpcodeFault(int pc, int op, ulong count) =>
         new($"invalid opcode 0x{op:x2}", pc) { Count = count };
