@@ -193,10 +193,17 @@ internal sealed class ExecParser
             if (!p.IsObject) throw Err(p, path, $"must be an object, found {p.KindName}");
             CheckFields(p, path, ProgramFields);
             string obj = Str(Need(p, "object", path), path + ".object");
+            if (obj.Length == 0 || obj.Contains('\0', StringComparison.Ordinal))
+                throw Err(p["object"]!, path + ".object", "must be a file path (not empty, no NUL character)");
             string full = Path.IsPathRooted(obj) ? obj : Path.Combine(_baseDir ?? Directory.GetCurrentDirectory(), obj);
             byte[] bytes;
-            try { bytes = File.ReadAllBytes(full); }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            try
+            {
+                if (File.Exists(full) && new FileInfo(full).Length > SimLimits.MaxDocumentBytes)
+                    throw Err(p["object"]!, path + ".object", $"{full} is more than the {CostLimits.Bytes(SimLimits.MaxDocumentBytes)} an object file may be");
+                bytes = File.ReadAllBytes(full);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
             {
                 throw Err(p["object"]!, path + ".object", $"cannot read {full}: {ex.Message}");
             }

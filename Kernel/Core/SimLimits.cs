@@ -27,6 +27,10 @@ public static class SimLimits
     public const int MaxNestingDepth = 64;
     /// <summary>Nodes of a YAML document once its aliases are expanded (a "billion laughs" guard).</summary>
     public const int MaxYamlNodes = 1_000_000;
+    /// <summary>Sections of one BPF ELF object.</summary>
+    public const int MaxElfSections = 4096;
+    /// <summary>Bytes of one ELF section (an SHT_NOBITS .bss is allocated, so it is limited too).</summary>
+    public const int MaxElfSectionBytes = 64 << 20;
     /// <summary>A document file read by any command (scenario, exec, iter, report).</summary>
     public const long MaxDocumentBytes = 64L << 20;
 }
