@@ -57,6 +57,10 @@ public sealed class BtfData
     {
         if (s.Length < 24 || BinaryPrimitives.ReadUInt16LittleEndian(s) != 0xeB9F)
             throw new FormatException("bad BTF magic");
+        // btf_parse_hdr: version must be BTF_VERSION (1), flags 0, and the header at least 24 bytes.
+        if (s[2] != 1) throw new FormatException($"BTF version {s[2]} is not supported (only version 1 is)");
+        if (s[3] != 0) throw new FormatException($"BTF flags {s[3]} are not supported (must be 0)");
+        if (U32(s, 4) < 24) throw new FormatException($"BTF header length {U32(s, 4)} is shorter than the 24-byte header");
         uint hdrLen = U32(s, 4), typeOff = U32(s, 8), typeLen = U32(s, 12), strOff = U32(s, 16), strLen = U32(s, 20);
         if ((ulong)hdrLen + strOff + strLen > (ulong)s.Length || (ulong)hdrLen + typeOff + typeLen > (ulong)s.Length)
             throw new FormatException("BTF sections out of range");

@@ -37,9 +37,43 @@ internal static class ElfBpfLoader
             return LoadCore(bytes, name);
         }
         catch (BpfLoadException) { throw; }
-        catch (Exception e) when (e is FormatException or ArgumentException or IndexOutOfRangeException or InvalidOperationException or ArgumentOutOfRangeException)
+        catch (Exception e) when (e is FormatException or ArgumentException or IndexOutOfRangeException or InvalidOperationException or ArgumentOutOfRangeException
+                                   or IOException or OverflowException or KeyNotFoundException or NullReferenceException)
         {
             throw new BpfLoadException($"{name}: not a valid BPF ELF object: {e.Message}");
+        }
+    }
+
+    // The section header table and every section's extent, checked before ELFSharp reads them, so
+    // that a corrupt size or count is refused by name and offset instead of allocating or reading
+    // past the file (limits in Kernel's SimLimits).
+    private static void CheckSectionTable(byte[] bytes, string name)
+    {
+        ulong shoff = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(0x28));
+        ushort shentsize = BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(0x3a));
+        ushort shnum = BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(0x3c));
+        ushort shstrndx = BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(0x3e));
+        if (shentsize != 64)
+            throw new BpfLoadException($"{name}: e_shentsize {shentsize} is not 64 (sizeof Elf64_Shdr)");
+        if (shnum > BpfTraceSim.Kernel.SimLimits.MaxElfSections)
+            throw new BpfLoadException($"{name}: {shnum} sections, more than the {BpfTraceSim.Kernel.SimLimits.MaxElfSections} an object may have");
+        if (shoff > (ulong)bytes.Length || (ulong)bytes.Length - shoff < (ulong)shnum * 64)
+            throw new BpfLoadException($"{name}: section header table at offset {shoff} ({shnum} x 64 bytes) is past the end of the {bytes.Length}-byte file");
+        if (shnum > 0 && shstrndx >= shnum)
+            throw new BpfLoadException($"{name}: e_shstrndx {shstrndx} names no section (there are {shnum})");
+        for (int i = 0; i < shnum; i++)
+        {
+            var h = bytes.AsSpan((int)shoff + i * 64, 64);
+            uint type = BinaryPrimitives.ReadUInt32LittleEndian(h[4..]);
+            ulong off = BinaryPrimitives.ReadUInt64LittleEndian(h[0x18..]);
+            ulong size = BinaryPrimitives.ReadUInt64LittleEndian(h[0x20..]);
+            if (type == 8 /* SHT_NOBITS */)
+            {
+                if (size > (ulong)BpfTraceSim.Kernel.SimLimits.MaxElfSectionBytes)
+                    throw new BpfLoadException($"{name}: section {i} (SHT_NOBITS) is {size} bytes, more than the {BpfTraceSim.Kernel.SimLimits.MaxElfSectionBytes} a section may be");
+            }
+            else if (type != 0 && (off > (ulong)bytes.Length || (ulong)bytes.Length - off < size))
+                throw new BpfLoadException($"{name}: section {i} at offset {off}, {size} bytes, is past the end of the {bytes.Length}-byte file");
         }
     }
 
@@ -53,6 +87,7 @@ internal static class ElfBpfLoader
         if (machine != EM_BPF)
             throw new BpfLoadException($"{name}: e_machine {machine} is not EM_BPF (247)");
 
+        CheckSectionTable(bytes, name);
         using var elf = ELFReader.Load<ulong>(new MemoryStream(bytes), true);
         var secs = new List<Sec>();
         foreach (var s in elf.Sections)

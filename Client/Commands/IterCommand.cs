@@ -27,12 +27,7 @@ internal static class IterCommand
             byte[] execDoc;
             try
             {
-                execDoc = IterDocument.ToExec(await File.ReadAllBytesAsync(path, ct));
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                Console.Error.WriteLine($"bpfsim iter: cannot read {path}: {ex.Message}");
-                return 2;
+                execDoc = IterDocument.ToExec(await InputFile.ReadAsync(path, ct));
             }
             catch (DocumentException ex)
             {

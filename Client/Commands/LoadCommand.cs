@@ -10,8 +10,8 @@ internal static class LoadCommand
 {
     public static Command Create()
     {
-        var duration = new Option<TimeSpan>("--duration") { Description = "How long to measure (e.g. 10s, 00:01:00).", DefaultValueFactory = _ => TimeSpan.FromSeconds(10), CustomParser = r => ParseDuration(r.Tokens[0].Value) };
-        var warmup = new Option<TimeSpan>("--warmup") { Description = "Load before measuring, not counted.", DefaultValueFactory = _ => TimeSpan.FromSeconds(2), CustomParser = r => ParseDuration(r.Tokens[0].Value) };
+        var duration = new Option<TimeSpan>("--duration") { Description = "How long to measure (e.g. 10s, 00:01:00).", DefaultValueFactory = _ => TimeSpan.FromSeconds(10), CustomParser = DurationArgument };
+        var warmup = new Option<TimeSpan>("--warmup") { Description = "Load before measuring, not counted.", DefaultValueFactory = _ => TimeSpan.FromSeconds(2), CustomParser = DurationArgument };
         var mix = new Option<string>("--mix") { Description = "Helper calls, comma separated: output[:SIZE], read, read_value, vprintk.", DefaultValueFactory = _ => "output:64,read,read_value,vprintk" };
         var batch = new Option<int>("--batch") { Description = "Helper calls per grain call (1 = unbatched: one helper per grain call).", DefaultValueFactory = _ => 1000 };
         var callers = new Option<int>("--callers") { Description = "Closed loop: concurrent callers, each with one grain call outstanding.", DefaultValueFactory = _ => 16 };
@@ -37,7 +37,8 @@ internal static class LoadCommand
                     Batch = Positive(parse.GetValue(batch), "--batch"),
                     Callers = Positive(parse.GetValue(callers), "--callers"),
                     Rate = parse.GetValue(rate) is double r ? (r > 0 ? r : throw new ArgumentException("--rate must be positive")) : null,
-                    Cpus = Positive(parse.GetValue(cpus), "--cpus"),
+                    Cpus = Positive(parse.GetValue(cpus), "--cpus") is var n && n <= BpfTraceSim.Kernel.SimLimits.MaxCpus ? n
+                        : throw new ArgumentException($"--cpus must be at most {BpfTraceSim.Kernel.SimLimits.MaxCpus} (CPUs of one host)"),
                 };
                 if (options.Mix.Count == 0) throw new ArgumentException("--mix names no helper call");
                 if (options.Duration <= TimeSpan.Zero) throw new ArgumentException("--duration must be positive");
@@ -80,6 +81,17 @@ internal static class LoadCommand
             return 0;
         });
         return cmd;
+    }
+
+    // A bad value is a parse error (exit 2, one line), not an exception out of the parser.
+    private static TimeSpan DurationArgument(System.CommandLine.Parsing.ArgumentResult r)
+    {
+        try { return ParseDuration(r.Tokens[0].Value); }
+        catch (ArgumentException e)
+        {
+            r.AddError(e.Message);
+            return default;
+        }
     }
 
     private static int Positive(int v, string name) => v > 0 ? v : throw new ArgumentException($"{name} must be positive");

@@ -31,15 +31,21 @@ internal static class ReportCommand
             var stderr = parse.InvocationConfiguration.Error;
             try
             {
-                using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+                using var doc = JsonDocument.Parse(InputFile.Read(path));
                 stdout.Write(SweepJson.IsSweep(doc.RootElement)
                     ? SweepTable.Render(SweepJson.Load(doc.RootElement))
                     : ReportSummary.Render(doc.RootElement, Math.Max(1, parse.GetValue(top))));
                 return Task.FromResult(0);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or ReportFormatException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or ReportFormatException or InputException)
             {
                 stderr.WriteLine($"bpfsim report: {path}: {e.Message}");
+                return Task.FromResult(2);
+            }
+            catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException or IndexOutOfRangeException or OverflowException)
+            {
+                // Valid JSON of another shape: a field missing or of the wrong kind.
+                stderr.WriteLine($"bpfsim report: {path}: not a report.json or sweep.json of bpfsim ({e.Message})");
                 return Task.FromResult(2);
             }
         });

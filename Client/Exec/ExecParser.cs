@@ -20,7 +20,7 @@ internal sealed record ExecWorld(WorldSpec Spec, ImmutableArray<ExecStep> Steps)
 /// </summary>
 internal sealed class ExecParser
 {
-    private static readonly string[] WorldFields = ["id", "cpus", "pmu", "seed", "tasks", "maps", "events", "slots", "kallsyms", "btf_types", "programs", "steps"];
+    private static readonly string[] WorldFields = ["id", "cpus", "pmu", "seed", "tasks", "maps", "events", "slots", "kallsyms", "btf_types", "programs", "steps", "limits"];
     private static readonly string[] TaskFields = ["pid", "comm", "cpu", "tgid"];
     private static readonly string[] MapFields = ["type", "max_entries"];
     private static readonly string[] EventFields = ["type", "config", "cpu", "pid", "pinned", "inherit", "disabled", "sample_type", "ring_pages", "overwrite", "wakeup_events", "watermark"];
@@ -32,6 +32,7 @@ internal sealed class ExecParser
     private readonly HashSet<string> _events = new(StringComparer.Ordinal);
     private readonly HashSet<string> _programs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _objectPerfMaps = new(StringComparer.Ordinal);
+    private CostLimits _limits = CostLimits.Default;
     private Btf _btf = null!;
     private readonly Kallsyms _kallsyms = new();
 
@@ -47,14 +48,16 @@ internal sealed class ExecParser
         if (!root.IsObject) throw Err(root, "", $"a world must be a JSON object, found {root.KindName}");
         CheckFields(root, "", WorldFields);
         string id = IdOf(root) ?? "";
+        if (root["limits"] is { } lim) _limits = ParseLimits(lim);
         bool pmu = root["pmu"] is { } p ? Bool(p, "pmu") : false;
-        _cpus = root["cpus"] is { } c ? (int)Int(c, "cpus", 1, 65536) : 1;
+        _cpus = root["cpus"] is { } c ? (int)Int(c, "cpus", 1, SimLimits.MaxCpus) : 1;
         ulong seed = root["seed"] is { } s ? U64(s, "seed") : 0;
 
         var tasks = ParseTasks(root["tasks"]);
         var programs = ParsePrograms(root["programs"]);
         var maps = ParseMaps(root["maps"]);
         var events = ParseEvents(root["events"], pmu);
+        CheckRingBytes(root["events"], events);
         var slots = ParseSlots(root["slots"]);
         var kallsyms = ParseKallsyms(root["kallsyms"]);
         string? btfTypes = root["btf_types"] is { } bt ? ObjectJson(bt, "btf_types") : null;
@@ -85,6 +88,40 @@ internal sealed class ExecParser
         return new ExecWorld(spec, steps);
     }
 
+    // ---- limits on what the world costs (docs/limits.md) ----
+
+    private static CostLimits ParseLimits(JNode node)
+    {
+        if (!node.IsObject) throw Err(node, "limits", $"must be an object of limit names to numbers, found {node.KindName}");
+        var limits = CostLimits.Default;
+        foreach (var (name, v) in node.Members!)
+        {
+            string path = "limits." + name;
+            if (Array.IndexOf(CostLimits.Keys, name) < 0)
+                throw Err(v, path, $"unknown limit \"{name}\"{Suggest(name, CostLimits.Keys)}; known limits: {string.Join(", ", CostLimits.Keys)}");
+            if (!v.IsNumber || !double.TryParse(v.Scalar, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || !limits.TryWith(name, value, out limits))
+                throw Err(v, path, $"must be a number of at least 1, found {(v.IsNumber ? v.Scalar : v.KindName)}");
+        }
+        return limits;
+    }
+
+    // Every ring of an exec world is mapped in capture mode: its data pages are real bytes.
+    private void CheckRingBytes(JNode? node, ImmutableArray<EventSpec> events)
+    {
+        long bytes = 0;
+        EventSpec? biggest = null;
+        foreach (var e in events)
+        {
+            if (e.RingPages is not int pages) continue;
+            bytes += (long)pages * SimLimits.PageSize;
+            if (biggest is null || pages > biggest.RingPages) biggest = e;
+        }
+        if (bytes <= _limits.MaxRingBytes || biggest is null) return;
+        throw Err(node![biggest.Name]!, $"events.{biggest.Name}.ring_pages",
+            $"the world's rings would hold {CostLimits.Bytes(bytes)} ({events.Count(e => e.RingPages is not null)} rings, the largest {biggest.RingPages:N0} pages x {SimLimits.PageSize} bytes), " +
+            $"more than the limit of {CostLimits.Bytes(_limits.MaxRingBytes)}; use fewer or smaller rings, or raise \"limits\": {{ \"max_ring_bytes\": N }} to run it on purpose");
+    }
+
     // ---- world parts ----
 
     private ImmutableArray<TaskSpec> ParseTasks(JNode? node)
@@ -98,12 +135,12 @@ internal sealed class ExecParser
             string path = $"tasks[{i}]";
             if (!t.IsObject) throw Err(t, path, $"must be an object, found {t.KindName}");
             CheckFields(t, path, TaskFields);
-            int pid = (int)Int(Need(t, "pid", path), path + ".pid", 1, 4194304);
+            int pid = (int)Int(Need(t, "pid", path), path + ".pid", 1, SimLimits.PidMax);
             if (_taskCpu.ContainsKey(pid)) throw Err(t["pid"]!, path + ".pid", $"pid {pid} is listed twice");
             string comm = t["comm"] is { } cn ? Str(cn, path + ".comm") : "task";
             if (Encoding.UTF8.GetByteCount(comm) > 15) comm = TruncateComm(comm); // TASK_COMM_LEN 16 with NUL
             int cpu = t["cpu"] is { } cc ? (int)Int(cc, path + ".cpu", 0, _cpus - 1) : 0;
-            int tgid = t["tgid"] is { } tg ? (int)Int(tg, path + ".tgid", 1, 4194304) : pid;
+            int tgid = t["tgid"] is { } tg ? (int)Int(tg, path + ".tgid", 1, SimLimits.PidMax) : pid;
             _taskCpu[pid] = cpu;
             list.Add(new TaskSpec(pid, comm, cpu, tgid));
         }
@@ -127,10 +164,17 @@ internal sealed class ExecParser
             if (!p.IsObject) throw Err(p, path, $"must be an object, found {p.KindName}");
             CheckFields(p, path, ProgramFields);
             string obj = Str(Need(p, "object", path), path + ".object");
+            if (obj.Length == 0 || obj.Contains('\0', StringComparison.Ordinal))
+                throw Err(p["object"]!, path + ".object", "must be a file path (not empty, no NUL character)");
             string full = Path.IsPathRooted(obj) ? obj : Path.Combine(_baseDir ?? Directory.GetCurrentDirectory(), obj);
             byte[] bytes;
-            try { bytes = File.ReadAllBytes(full); }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            try
+            {
+                if (File.Exists(full) && new FileInfo(full).Length > SimLimits.MaxDocumentBytes)
+                    throw Err(p["object"]!, path + ".object", $"{full} is more than the {CostLimits.Bytes(SimLimits.MaxDocumentBytes)} an object file may be");
+                bytes = File.ReadAllBytes(full);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
             {
                 throw Err(p["object"]!, path + ".object", $"cannot read {full}: {ex.Message}");
             }
@@ -175,7 +219,7 @@ internal sealed class ExecParser
             string type = m["type"] is { } t ? Str(t, path + ".type") : "perf_event_array";
             if (type != "perf_event_array")
                 throw Err(m["type"]!, path + ".type", $"unknown map type \"{type}\": exec worlds declare perf_event_array maps (other maps come from BPF objects)");
-            int max = m["max_entries"] is { } me ? (int)Int(me, path + ".max_entries", 1, 1 << 24) : _cpus;
+            int max = m["max_entries"] is { } me ? (int)Int(me, path + ".max_entries", 1, SimLimits.MaxMapEntries) : _cpus;
             _mapEntries[name] = max;
             list.Add(new MapSpec(name, type, max));
         }
@@ -203,7 +247,7 @@ internal sealed class ExecParser
             if (type == PerfConstants.PERF_TYPE_HARDWARE && !pmu)
                 throw Err(e["type"] ?? e["config"] ?? e, path + (e["type"] is null ? ".config" : ".type"), "hardware events cannot be opened: this world has no PMU (set \"pmu\": true)");
             int cpu = e["cpu"] is { } c ? (int)Int(c, path + ".cpu", -1, _cpus - 1) : -1;
-            int pid = e["pid"] is { } p ? (int)Int(p, path + ".pid", -1, 4194304) : -1;
+            int pid = e["pid"] is { } p ? (int)Int(p, path + ".pid", -1, SimLimits.PidMax) : -1;
             if (pid == 0) throw Err(e["pid"]!, path + ".pid", "pid 0 is the idle task; use -1 for a per-CPU event or a listed task's pid");
             if (pid > 0 && !_taskCpu.ContainsKey(pid)) throw Err(e["pid"]!, path + ".pid", $"no task with pid {pid} in \"tasks\"");
             if (pid == -1 && cpu == -1) throw Err(e, path, "pid -1 and cpu -1 together are invalid (perf_event_open refuses them): give a cpu or a task pid");
@@ -211,7 +255,7 @@ internal sealed class ExecParser
             int? ring = null;
             if (e["ring_pages"] is { } rp && !rp.IsNull)
             {
-                long pages = Int(rp, path + ".ring_pages", 0, 1 << 20);
+                long pages = Int(rp, path + ".ring_pages", 0, SimLimits.MaxRingPages);
                 if (pages != 0 && (pages & (pages - 1)) != 0) throw Err(rp, path + ".ring_pages", $"must be 0 or a power of two, got {pages}");
                 ring = (int)pages;
             }
@@ -290,6 +334,9 @@ internal sealed class ExecParser
     {
         if (node is null) return [];
         if (!node.IsArray) throw Err(node, "steps", $"must be an array, found {node.KindName}");
+        if (node.Items!.Count > _limits.MaxSteps)
+            throw Err(node, "steps", $"{node.Items.Count:N0} steps are more than the limit of {CostLimits.Count(_limits.MaxSteps)} per world; " +
+                "split the world, or raise \"limits\": { \"max_steps\": N } to run it on purpose");
         var steps = ImmutableArray.CreateBuilder<ExecStep>();
         ulong now = 0;
         for (int i = 0; i < node.Items!.Count; i++)
@@ -327,7 +374,7 @@ internal sealed class ExecParser
 
         if (call == StepCall.SetTaskCpu)
         {
-            int tpid = (int)Int(Need(s, "pid", path), path + ".pid", 1, 4194304);
+            int tpid = (int)Int(Need(s, "pid", path), path + ".pid", 1, SimLimits.PidMax);
             if (!_taskCpu.ContainsKey(tpid)) throw Err(s["pid"]!, path + ".pid", $"no task with pid {tpid} in \"tasks\"");
             int to = (int)Int(Need(s, "to", path), path + ".to", 0, _cpus - 1);
             _taskCpu[tpid] = to;
@@ -337,7 +384,7 @@ internal sealed class ExecParser
         int pid = 0;
         if (s["pid"] is { } pn)
         {
-            pid = (int)Int(pn, path + ".pid", 0, 4194304);
+            pid = (int)Int(pn, path + ".pid", 0, SimLimits.PidMax);
             if (pid != 0 && !_taskCpu.ContainsKey(pid)) throw Err(pn, path + ".pid", $"no task with pid {pid} in \"tasks\"");
         }
         int context = 0;
@@ -370,7 +417,7 @@ internal sealed class ExecParser
                 if (s["size"] is { } sz)
                 {
                     ulong size = U64(sz, path + ".size");
-                    if (size > 16 << 20) throw Err(sz, path + ".size", "must be at most 16 MiB");
+                    if (size > SimLimits.MaxOutputBytes) throw Err(sz, path + ".size", $"must be at most {SimLimits.MaxOutputBytes >> 20} MiB");
                     var data = new byte[size];
                     if (hex is null)
                         for (int i = 0; i < data.Length; i++) data[i] = (byte)i;
@@ -389,7 +436,7 @@ internal sealed class ExecParser
             {
                 ulong size = s["size"] is { } sz ? U64(sz, path + ".size") : 24;
                 ulong buf = s["buf_size"] is { } bs ? U64(bs, path + ".buf_size") : size;
-                if (buf > 1 << 20) throw Err(s["buf_size"] ?? s["size"]!, path + ".buf_size", "must be at most 1 MiB");
+                if (buf > SimLimits.MaxDataBytes) throw Err(s["buf_size"] ?? s["size"]!, path + ".buf_size", "must be at most 1 MiB");
                 step = step with { Map = MapRef(s, path), Flags = Flags(s, path), Size = size, BufSize = buf };
                 break;
             }
@@ -405,7 +452,7 @@ internal sealed class ExecParser
             {
                 step = Varargs(s, path, Fmt(s, path, step));
                 ulong size = s["size"] is { } sz ? U64(sz, path + ".size") : 1024;
-                if (size > 1 << 20) throw Err(s["size"]!, path + ".size", "must be at most 1 MiB");
+                if (size > SimLimits.MaxDataBytes) throw Err(s["size"]!, path + ".size", "must be at most 1 MiB");
                 step = step with { Size = size };
                 break;
             }
@@ -511,7 +558,7 @@ internal sealed class ExecParser
             if (s["args"] is not null) throw Err(s["args"]!, path + ".args", "give args or data_len/args_ptr, not both");
             var lenNode = Need(s, "data_len", path);
             ulong dataLen = U64(lenNode, path + ".data_len");
-            if (dataLen > 1 << 20) throw Err(lenNode, path + ".data_len", "must be at most 1 MiB");
+            if (dataLen > SimLimits.MaxDataBytes) throw Err(lenNode, path + ".data_len", "must be at most 1 MiB");
             var ptr = s["args_ptr"];
             if (ptr is null || ptr.IsNull) return step with { DataLen = dataLen, ArgsPtrNull = ptr is not null, ArgsPtr = ptr is null ? [] : null };
             if (!ptr.IsArray) throw Err(ptr, path + ".args_ptr", $"must be an array of 64-bit values or null, found {ptr.KindName}");
@@ -624,32 +671,7 @@ internal sealed class ExecParser
         }
     }
 
-    private static string Suggest(string name, IEnumerable<string> known)
-    {
-        string? best = null;
-        int bestD = int.MaxValue;
-        foreach (var k in known)
-        {
-            int d = Distance(name, k);
-            if (d < bestD) { bestD = d; best = k; }
-        }
-        return best is not null && bestD <= Math.Max(2, name.Length / 3) ? $" (did you mean \"{best}\"?)" : "";
-    }
-
-    private static int Distance(string a, string b)
-    {
-        var prev = new int[b.Length + 1];
-        var cur = new int[b.Length + 1];
-        for (int j = 0; j <= b.Length; j++) prev[j] = j;
-        for (int i = 1; i <= a.Length; i++)
-        {
-            cur[0] = i;
-            for (int j = 1; j <= b.Length; j++)
-                cur[j] = Math.Min(Math.Min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-            (prev, cur) = (cur, prev);
-        }
-        return prev[b.Length];
-    }
+    private static string Suggest(string name, IEnumerable<string> known) => NameSuggest.DidYouMean(name, known, '"');
 
     private static JNode Need(JNode obj, string name, string path) =>
         obj[name] ?? throw Err(obj, path.Length == 0 ? name : $"{path}.{name}", $"missing required field \"{name}\"");
@@ -712,7 +734,7 @@ internal sealed class ExecParser
         if (n.IsString && PerfConstants.TryLookupConfig(type, n.Scalar!, out ulong c)) return c;
         if (n.IsNumber) return U64(n, path);
         if (n.IsString && JsonTree.TryParseInteger(n.Scalar!, out ulong v)) return v;
-        throw Err(n, path, $"unknown config \"{n.Scalar}\" for this event type");
+        throw Err(n, path, $"unknown config \"{n.Scalar}\" for this event type{(n.IsString ? Suggest(n.Scalar!, PerfConstants.ConfigNameList(type)) : "")}");
     }
 
     private static ulong SampleType(JNode n, string path)
@@ -723,7 +745,7 @@ internal sealed class ExecParser
         for (int i = 0; i < n.Items!.Count; i++)
         {
             string name = Str(n.Items[i], $"{path}[{i}]");
-            if (!PerfConstants.TryLookupSampleBit(name, out ulong b)) throw Err(n.Items[i], $"{path}[{i}]", $"unknown sample field \"{name}\"");
+            if (!PerfConstants.TryLookupSampleBit(name, out ulong b)) throw Err(n.Items[i], $"{path}[{i}]", $"unknown sample field \"{name}\"{Suggest(name, PerfConstants.SampleNameList)}");
             bits |= b;
         }
         return bits;

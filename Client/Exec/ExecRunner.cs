@@ -9,6 +9,9 @@ namespace BpfTraceSim.Client.Exec;
 /// </summary>
 internal sealed class ExecRunner(Func<Task<IGrainFactory>> connect)
 {
+    /// <summary>Worlds one document may hold (CostLimits.MaxWorlds unless --max-worlds says otherwise).</summary>
+    public long MaxWorlds { get; init; } = BpfTraceSim.Kernel.CostLimits.Default.MaxWorlds;
+
     private IGrainFactory? _grains;
 
     /// <summary>Runs every world of a document text; writes one output line per world. Returns the exit code.</summary>
@@ -20,6 +23,13 @@ internal sealed class ExecRunner(Func<Task<IGrainFactory>> connect)
         {
             stdout.WriteLine(ExecOutput.Error(null, 1, "", "the document is empty: expected a JSON object"));
             stderr.WriteLine("bpfsim exec: line 1: the document is empty: expected a JSON object");
+            return 2;
+        }
+        if (entries.Count > MaxWorlds)
+        {
+            string msg = $"the document holds {entries.Count:N0} worlds, more than the limit of {MaxWorlds:N0}; split it, or raise --max-worlds to run it on purpose";
+            stdout.WriteLine(ExecOutput.Error(null, entries[(int)MaxWorlds].Line, "", msg));
+            stderr.WriteLine($"bpfsim exec: line {entries[(int)MaxWorlds].Line}: {msg}");
             return 2;
         }
         // Validate every world first: an invalid one runs none of its steps, and when none is

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using BpfTraceSim.Kernel;
 
 namespace BpfTraceSim.Client.Exec;
 
@@ -67,7 +68,7 @@ internal static class JsonTree
             pos = SkipWhitespace(utf8, pos);
             if (pos >= utf8.Length) break;
             int startLine = LineOf(lineStarts, pos);
-            var reader = new Utf8JsonReader(utf8.AsSpan(pos), new JsonReaderOptions { AllowMultipleValues = true, CommentHandling = JsonCommentHandling.Disallow, MaxDepth = 256 });
+            var reader = new Utf8JsonReader(utf8.AsSpan(pos), new JsonReaderOptions { AllowMultipleValues = true, CommentHandling = JsonCommentHandling.Disallow, MaxDepth = SimLimits.MaxNestingDepth });
             try
             {
                 if (!reader.Read()) break;
@@ -75,9 +76,11 @@ internal static class JsonTree
                 entries.Add(new Entry(node, startLine, null));
                 pos += (int)reader.BytesConsumed;
             }
-            catch (JsonException ex)
+            catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException)
             {
-                int errLine = startLine + (int)(ex.LineNumber ?? 0);
+                // System.Text.Json reports most errors as JsonException with a line; a string that
+                // is not valid UTF-8 surfaces from GetString() as InvalidOperationException.
+                int errLine = ex is JsonException je ? startLine + (int)(je.LineNumber ?? 0) : LineOf(lineStarts, pos + (int)reader.TokenStartIndex);
                 entries.Add(new Entry(null, errLine, $"invalid JSON: {Clean(ex.Message)}"));
                 // Resynchronise at the next line that starts an object: JSON Lines keep going.
                 int next = NextObjectLine(utf8, lineStarts, errLine);

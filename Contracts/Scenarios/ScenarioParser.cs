@@ -1,6 +1,8 @@
 using System.Collections.Immutable;
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
+using BpfTraceSim.Kernel;
+using BpfTraceSim.Kernel.Perf;
 
 namespace BpfTraceSim.Contracts.Scenarios;
 
@@ -23,6 +25,11 @@ public static class ScenarioParser
         string text;
         try
         {
+            if (Directory.Exists(path))
+                throw new ScenarioException(new ScenarioError { File = path, Message = "cannot read the file: it is a directory" });
+            long size = new FileInfo(path).Length;
+            if (size > SimLimits.MaxDocumentBytes)
+                throw new ScenarioException(new ScenarioError { File = path, Message = $"the file is {CostLimits.Bytes(size)}, more than the {CostLimits.Bytes(SimLimits.MaxDocumentBytes)} a scenario file may be" });
             text = File.ReadAllText(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -57,14 +64,17 @@ public static class ScenarioParser
 
     private sealed class Reader(string file)
     {
-        private static readonly string[] TopFields = ["name", "seed", "duration", "window", "fleet", "events", "maps", "slots", "programs", "consumers", "timeline"];
+        private static readonly string[] TopFields = ["name", "seed", "duration", "window", "fleet", "events", "maps", "slots", "programs", "consumers", "timeline", "limits"];
         private const long DefaultWindowNs = 100_000_000;
-        private const int MaxCpus = 8192;
-        private const int PidMax = 4_194_304;
-        private const int MaxRingPages = 65536;
-        private const int PageSize = 4096;
+        private const int MaxCpus = SimLimits.MaxCpus;
+        private const int PidMax = SimLimits.PidMax;
+        private const int MaxRingPages = SimLimits.MaxRingPages;
+        private const int PageSize = SimLimits.PageSize;
 
         private long _durationNs;
+        private CostLimits _limits = CostLimits.Default;
+        private YNode? _fleetNode;
+        private readonly Dictionary<string, YNode> _fireNodes = new(StringComparer.Ordinal);
         private ImmutableArray<HostGroup> _fleet = [];
         private readonly Dictionary<string, EventSpec> _events = new(StringComparer.Ordinal);
         private readonly Dictionary<string, MapSpec> _maps = new(StringComparer.Ordinal);
@@ -74,6 +84,8 @@ public static class ScenarioParser
         public Scenario Scenario(YNode root)
         {
             var f = new Fields(this, root, "", "a scenario", TopFields);
+            if (f["limits"] is { } lim)
+                _limits = Limits(lim);
             string name = f["name"] is { } n ? Name(n, "name") : DefaultName();
             ulong seed = f["seed"] is { } s ? UInt64(s, "seed") : 0;
             var durNode = f.Req("duration");
@@ -94,7 +106,13 @@ public static class ScenarioParser
             if (_durationNs % window != 0)
                 throw Fail(windowAt, windowField, $"duration {ScenarioUnits.FormatDuration(_durationNs)} is not a multiple of window {ScenarioUnits.FormatDuration(window)}");
 
-            _fleet = Fleet(f.Req("fleet"));
+            _fleetNode = f.Req("fleet");
+            _fleet = Fleet(_fleetNode);
+            CheckFleetCost(_fleetNode);
+            if (_durationNs / window > _limits.MaxWindows)
+                throw Fail(windowAt, windowField, $"{ScenarioUnits.FormatDuration(_durationNs)} in windows of {ScenarioUnits.FormatDuration(window)} is " +
+                    $"{CostLimits.Count(_durationNs / window)} statistics windows, more than the limit of {CostLimits.Count(_limits.MaxWindows)}; " +
+                    "use a longer window, or raise limits.max_windows to run it on purpose");
             var events = f["events"] is { } ev ? Named(ev, "events", "events", Event) : [];
             foreach (var e in events)
                 _events.Add(e.Name, e);
@@ -110,11 +128,13 @@ public static class ScenarioParser
             foreach (var c in consumers)
                 _consumers.Add(c.Name, c);
             var timeline = f["timeline"] is { } tl ? Timeline(tl) : [];
-            return new Scenario
+            var scenario = new Scenario
             {
                 Name = name, Seed = seed, DurationNs = _durationNs, WindowNs = window, Fleet = _fleet, Events = events, Maps = maps,
                 Slots = slots, Programs = programs, Consumers = consumers, Timeline = timeline,
             };
+            CheckCallCost(scenario);
+            return scenario;
         }
 
         private string DefaultName()
@@ -122,6 +142,59 @@ public static class ScenarioParser
             if (file == NoFile || file.Length == 0)
                 return "scenario";
             return Path.GetFileNameWithoutExtension(file);
+        }
+
+        // ---- limits on what the run costs (docs/limits.md) ----
+
+        private CostLimits Limits(YNode node)
+        {
+            var m = MapNode(node, "limits", "a mapping of limit names to numbers");
+            var limits = CostLimits.Default;
+            foreach (var (k, v) in m.Entries)
+            {
+                string p = "limits." + k.Value;
+                if (Array.IndexOf(CostLimits.Keys, k.Value) < 0)
+                    throw Fail(k, p, $"unknown limit '{k.Value}'" + Suggest(k.Value, CostLimits.Keys) + "; known limits: " + string.Join(", ", CostLimits.Keys));
+                string text = Scalar(v, p, "a number").Replace("_", "", StringComparison.Ordinal);
+                if (!double.TryParse(text, NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out double value) ||
+                    !double.IsFinite(value) || !limits.TryWith(k.Value, value, out limits))
+                    throw Fail(v, p, $"expected a number of at least 1, found '{text}'");
+            }
+            return limits;
+        }
+
+        private void CheckFleetCost(YNode fleetNode)
+        {
+            long total = 0;
+            int biggest = 0;
+            for (int i = 0; i < _fleet.Length; i++)
+            {
+                long n = (long)_fleet[i].Hosts * _fleet[i].Cpus;
+                total += n;
+                if (n > (long)_fleet[biggest].Hosts * _fleet[biggest].Cpus) biggest = i;
+            }
+            if (total <= _limits.MaxFleetCpus) return;
+            var g = _fleet[biggest];
+            var at = fleetNode is YSeq seq ? seq.Items[biggest] : fleetNode;
+            throw Fail(at, $"fleet[{biggest}]", $"the fleet has {CostLimits.Count(total)} CPUs (group '{g.Group}': {CostLimits.Count(g.Hosts)} hosts x {CostLimits.Count(g.Cpus)} CPUs), " +
+                $"more than the limit of {CostLimits.Count(_limits.MaxFleetCpus)} simulated CPUs; raise limits.max_fleet_cpus to run it on purpose");
+        }
+
+        private void CheckCallCost(Scenario s)
+        {
+            double total = 0, most = -1;
+            ProgramSpec? top = null;
+            foreach (var p in s.Programs)
+            {
+                double n = ScenarioCost.HelperCalls(s, p);
+                total += n;
+                if (n > most) { most = n; top = p; }
+            }
+            if (top is null || total <= _limits.MaxHelperCalls) return;
+            throw Fail(_fireNodes[top.Name], $"programs.{top.Name}.fire",
+                $"the run would make about {CostLimits.Count(total)} helper calls (program '{top.Name}': {ScenarioCost.Describe(top.Fire)} x " +
+                $"{CostLimits.Count(ScenarioCost.Cpus(s, top))} CPUs x {ScenarioUnits.FormatDuration(s.DurationNs)} x {ScenarioCost.CallsPerFiring(top)} {(ScenarioCost.CallsPerFiring(top) == 1 ? "call" : "calls")} per firing), " +
+                $"more than the limit of {CostLimits.Count(_limits.MaxHelperCalls)}; raise limits.max_helper_calls to run it on purpose");
         }
 
         // ---- fleet ----
@@ -141,7 +214,7 @@ public static class ScenarioParser
                 string group = Name(gNode, f.P("group"));
                 if (!names.Add(group))
                     throw Fail(gNode, f.P("group"), $"group '{group}' is defined twice");
-                int hosts = f["hosts"] is { } h ? (int)Int(h, f.P("hosts"), 1, 1_000_000) : 1;
+                int hosts = f["hosts"] is { } h ? (int)Int(h, f.P("hosts"), 1, SimLimits.MaxHostsPerGroup) : 1;
                 int cpus = (int)Int(f.Req("cpus"), f.P("cpus"), 1, MaxCpus);
                 var tasks = f["tasks"] is { } t ? Tasks(t, f.P("tasks"), cpus) : [];
                 long? migrate = null;
@@ -198,31 +271,18 @@ public static class ScenarioParser
 
         // ---- events and maps ----
 
-        private static readonly Dictionary<string, PerfType> PerfTypes = new(StringComparer.Ordinal)
-        {
-            ["software"] = PerfType.Software, ["hardware"] = PerfType.Hardware, ["tracepoint"] = PerfType.Tracepoint,
-            ["hw_cache"] = PerfType.HwCache, ["raw"] = PerfType.Raw, ["breakpoint"] = PerfType.Breakpoint,
-        };
+        // Perf type, config and sample names are Kernel's (PerfConstants), the same table exec uses.
+        private static readonly Dictionary<string, PerfType> PerfTypes = PerfConstants.TypeNameList
+            .ToDictionary(n => n, n => PerfConstants.TryLookupType(n, out uint t) ? (PerfType)t : PerfType.Software, StringComparer.Ordinal);
 
-        private static readonly Dictionary<string, ulong> SoftwareConfigs = new(StringComparer.Ordinal)
-        {
-            ["cpu_clock"] = 0, ["task_clock"] = 1, ["page_faults"] = 2, ["context_switches"] = 3, ["cpu_migrations"] = 4,
-            ["page_faults_min"] = 5, ["page_faults_maj"] = 6, ["alignment_faults"] = 7, ["emulation_faults"] = 8,
-            ["dummy"] = 9, ["bpf_output"] = 10, ["cgroup_switches"] = 11,
-        };
+        private static readonly Dictionary<string, ulong> SoftwareConfigs = ConfigTable(PerfConstants.PERF_TYPE_SOFTWARE);
+        private static readonly Dictionary<string, ulong> HardwareConfigs = ConfigTable(PerfConstants.PERF_TYPE_HARDWARE);
 
-        private static readonly Dictionary<string, ulong> HardwareConfigs = new(StringComparer.Ordinal)
-        {
-            ["cycles"] = 0, ["cpu_cycles"] = 0, ["instructions"] = 1, ["cache_references"] = 2, ["cache_misses"] = 3,
-            ["branch_instructions"] = 4, ["branch_misses"] = 5, ["bus_cycles"] = 6, ["stalled_cycles_frontend"] = 7,
-            ["stalled_cycles_backend"] = 8, ["ref_cpu_cycles"] = 9,
-        };
+        private static Dictionary<string, ulong> ConfigTable(uint type) => PerfConstants.ConfigNameList(type)
+            .ToDictionary(n => n, n => PerfConstants.TryLookupConfig(type, n, out ulong c) ? c : 0, StringComparer.Ordinal);
 
-        private static readonly Dictionary<string, ulong> SampleBits = new(StringComparer.Ordinal)
-        {
-            ["ip"] = 1 << 0, ["tid"] = 1 << 1, ["time"] = 1 << 2, ["addr"] = 1 << 3, ["read"] = 1 << 4, ["callchain"] = 1 << 5,
-            ["id"] = 1 << 6, ["cpu"] = 1 << 7, ["period"] = 1 << 8, ["stream_id"] = 1 << 9, ["raw"] = 1 << 10,
-        };
+        private static readonly Dictionary<string, ulong> SampleBits = PerfConstants.SampleNameList
+            .ToDictionary(n => n, n => PerfConstants.TryLookupSampleBit(n, out ulong b) ? b : 0, StringComparer.Ordinal);
 
         private static readonly Dictionary<string, EventScope> Scopes = new(StringComparer.Ordinal) { ["cpu"] = EventScope.Cpu, ["task"] = EventScope.Task };
 
@@ -321,7 +381,7 @@ public static class ScenarioParser
                 else if (m is YScalar ms && !TryInteger(ms.Value, out _))
                     throw Fail(m, f.P("max_entries"), $"expected a number or 'cpus', found '{ms.Value}'");
                 else
-                    max = (int)Int(m, f.P("max_entries"), 1, 1 << 20);
+                    max = (int)Int(m, f.P("max_entries"), 1, SimLimits.MaxMapEntries);
             }
             return new MapSpec { Name = name, Type = type, MaxEntries = max };
         }
@@ -513,7 +573,8 @@ public static class ScenarioParser
                 cpus = b.ToImmutable();
             }
             ProgramContext context = f["context"] is { } cx ? Enum(cx, f.P("context"), Contexts) : ProgramContext.Task;
-            FireSpec fire = Fire(f.Req("fire"), f.P("fire"));
+            _fireNodes[name] = f.Req("fire");
+            FireSpec fire = Fire(_fireNodes[name], f.P("fire"));
             var body = ImmutableArray<HelperCall>.Empty;
             string? obj = null, section = null;
             if (f["body"] is { } bodyNode)
@@ -532,6 +593,8 @@ public static class ScenarioParser
                 // Relative to the scenario file, as users write it; the engine may run in another directory.
                 if (file != NoFile && !Path.IsPathRooted(obj))
                     obj = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(file)) ?? ".", obj));
+                if (Path.IsPathRooted(obj))
+                    CheckObjectFile(o, f.P("object"), obj);
                 section = Str(f.Req("section"), f.P("section"));
             }
             else
@@ -539,6 +602,24 @@ public static class ScenarioParser
                 throw Fail(node, path, "a program needs a body (helper calls) or an object and section");
             }
             return new ProgramSpec { Name = name, Cpus = cpus, Groups = groups, Context = context, Fire = fire, Body = body, Object = obj, Section = section };
+        }
+
+        // Refused here, before a silo starts; the loader validates the rest when the run boots its hosts.
+        private void CheckObjectFile(YNode node, string path, string obj)
+        {
+            if (Directory.Exists(obj))
+                throw Fail(node, path, $"{obj} is a directory, not a BPF object file");
+            Span<byte> magic = stackalloc byte[4];
+            try
+            {
+                using var fs = File.OpenRead(obj);
+                if (fs.ReadAtLeast(magic, 4, throwOnEndOfStream: false) < 4 || magic[0] != 0x7f || magic[1] != (byte)'E' || magic[2] != (byte)'L' || magic[3] != (byte)'F')
+                    throw Fail(node, path, $"{obj} is not an ELF file (a BPF object built by clang -target bpf)");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw Fail(node, path, $"cannot read {obj}: {e.Message}");
+            }
         }
 
         private static readonly string[] Processes = ["constant", "poisson", "bursts", "piecewise"];
@@ -638,15 +719,15 @@ public static class ScenarioParser
                 var u = Seq(sf.Req("uniform"), sf.P("uniform"), "[MIN, MAX]");
                 if (u.Items.Count != 2)
                     throw Fail(u, sf.P("uniform"), "expected [MIN, MAX]: two sizes in bytes");
-                int lo = (int)Int(u.Items[0], sf.P("uniform") + "[0]", 0, 1 << 20);
-                int hi = (int)Int(u.Items[1], sf.P("uniform") + "[1]", 0, 1 << 20);
+                int lo = (int)Int(u.Items[0], sf.P("uniform") + "[0]", 0, SimLimits.MaxDataBytes);
+                int hi = (int)Int(u.Items[1], sf.P("uniform") + "[1]", 0, SimLimits.MaxDataBytes);
                 if (hi < lo)
                     throw Fail(u.Items[1], sf.P("uniform") + "[1]", $"the largest size {hi} is below the smallest {lo}");
                 size = new SizeSpec { Min = lo, Max = hi };
             }
             else
             {
-                size = SizeSpec.Fixed((int)Int(sizeNode, f.P("size"), 0, 1 << 20));
+                size = SizeSpec.Fixed((int)Int(sizeNode, f.P("size"), 0, SimLimits.MaxDataBytes));
             }
             return new PerfEventOutputCall { Map = map, Flags = flags, Size = size };
         }
@@ -1078,8 +1159,8 @@ public static class ScenarioParser
 
         private static readonly Dictionary<string, ulong> FlagNames = new(StringComparer.Ordinal)
         {
-            // uapi values (docs/kernel-semantics.md §1); Kernel/Core/BpfFlags holds the same numbers.
-            ["BPF_F_INDEX_MASK"] = 0xffffffffUL, ["BPF_F_CURRENT_CPU"] = 0xffffffffUL, ["BPF_F_CTXLEN_MASK"] = 0xfffffUL << 32,
+            // The names scenarios accept; the values are Kernel's (BpfFlags).
+            ["BPF_F_INDEX_MASK"] = BpfFlags.BPF_F_INDEX_MASK, ["BPF_F_CURRENT_CPU"] = BpfFlags.BPF_F_CURRENT_CPU, ["BPF_F_CTXLEN_MASK"] = BpfFlags.BPF_F_CTXLEN_MASK,
         };
 
         private ulong Flags(YNode node, string path)
@@ -1152,44 +1233,6 @@ public static class ScenarioParser
         }
     }
 
-    /// <summary>" (did you mean 'x'?)" for the closest name within a small edit distance, else "".</summary>
-    internal static string Suggest(string given, IEnumerable<string> known)
-    {
-        string? best = null;
-        int bestDistance = int.MaxValue;
-        foreach (string k in known)
-        {
-            int d = Distance(given, k);
-            if (d < bestDistance)
-            {
-                bestDistance = d;
-                best = k;
-            }
-        }
-        int limit = Math.Max(1, Math.Min(3, given.Length / 3));
-        return best is not null && bestDistance <= limit ? $" (did you mean '{best}'?)" : "";
-    }
-
-    // Optimal string alignment distance: insertions, deletions, substitutions, adjacent swaps.
-    private static int Distance(string a, string b)
-    {
-        var prevPrev = new int[b.Length + 1];
-        var prev = new int[b.Length + 1];
-        var cur = new int[b.Length + 1];
-        for (int j = 0; j <= b.Length; j++)
-            prev[j] = j;
-        for (int i = 1; i <= a.Length; i++)
-        {
-            cur[0] = i;
-            for (int j = 1; j <= b.Length; j++)
-            {
-                int d = Math.Min(Math.Min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-                    d = Math.Min(d, prevPrev[j - 2] + 1); // a transposition is one typo
-                cur[j] = d;
-            }
-            (prevPrev, prev, cur) = (prev, cur, prevPrev);
-        }
-        return prev[b.Length];
-    }
+    /// <summary>" (did you mean 'x'?)" for the closest name within a small edit distance, else "" (Kernel's one rule).</summary>
+    internal static string Suggest(string given, IEnumerable<string> known) => NameSuggest.DidYouMean(given, known, '\'');
 }

@@ -1,3 +1,4 @@
+using BpfTraceSim.Kernel;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
 
@@ -52,26 +53,41 @@ internal static class YamlTree
     /// <summary>Parses one YAML document; null when the text holds none.</summary>
     public static YNode? Load(string text, string file)
     {
-        var parser = new Parser(new StringReader(text));
-        var anchors = new Dictionary<string, YNode>(StringComparer.Ordinal);
+        var scanner = new Scanner(new StringReader(text));
+        var parser = new Parser(scanner);
+        var state = new LoadState(file);
         try
         {
             parser.Consume<StreamStart>();
             if (parser.TryConsume<StreamEnd>(out _))
                 return null;
             parser.Consume<DocumentStart>();
-            YNode root = LoadNode(parser, anchors, file);
+            YNode root = LoadNode(parser, state, 1);
             parser.Consume<DocumentEnd>();
             if (parser.Accept<DocumentStart>(out var second))
                 throw Fail(file, second.Start, "", "a scenario file holds one YAML document; found a second one");
             parser.Consume<StreamEnd>();
             return root;
         }
-        catch (YamlException e) when (e is not null)
+        catch (YamlException e)
         {
             string message = e.InnerException is YamlException inner ? inner.Message : e.Message;
             throw Fail(file, e.Start, "", "not valid YAML: " + StripMark(message));
         }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or IndexOutOfRangeException or FormatException or OverflowException)
+        {
+            // YamlDotNet's scanner throws these without a position on some malformed input (an
+            // unclosed flow sequence at the end of the text): report where the scanner stopped.
+            throw Fail(file, scanner.CurrentPosition, "", "not valid YAML: the document ends inside an unclosed [ ], { } or quote, or has a character the scanner cannot read here");
+        }
+    }
+
+    private sealed class LoadState(string file)
+    {
+        public string File { get; } = file;
+        public Dictionary<string, (YNode Node, long Size)> Anchors { get; } = new(StringComparer.Ordinal);
+        /// <summary>Nodes so far with every alias counted as the nodes it stands for.</summary>
+        public long Expanded;
     }
 
     private static string StripMark(string message)
@@ -81,16 +97,30 @@ internal static class YamlTree
         return message.StartsWith("(Line", StringComparison.Ordinal) && i >= 0 ? message[(i + 3)..] : message;
     }
 
-    private static YNode LoadNode(IParser parser, Dictionary<string, YNode> anchors, string file)
+    private static YNode LoadNode(IParser parser, LoadState state, int depth) => LoadNode(parser, state, depth, out _);
+
+    // size: the nodes this one stands for once aliases are expanded, so that a few lines of
+    // aliases-of-aliases cannot make the reader walk billions of nodes.
+    private static YNode LoadNode(IParser parser, LoadState state, int depth, out long size)
     {
+        string file = state.File;
         YNode node;
         string anchor;
         if (parser.TryConsume<AnchorAlias>(out var alias))
         {
-            if (!anchors.TryGetValue(alias.Value.Value, out var target))
+            if (!state.Anchors.TryGetValue(alias.Value.Value, out var target))
                 throw Fail(file, alias.Start, "", $"alias *{alias.Value} names no anchor");
-            return target;
+            size = target.Size;
+            state.Expanded += size;
+            if (state.Expanded > SimLimits.MaxYamlNodes)
+                throw Fail(file, alias.Start, "", $"aliases expand the document past {SimLimits.MaxYamlNodes:N0} nodes (alias *{alias.Value} stands for {target.Size:N0}); write the values out or use fewer levels of aliases");
+            return target.Node;
         }
+        var start = parser.Current?.Start ?? Mark.Empty;
+        if (depth > SimLimits.MaxNestingDepth)
+            throw Fail(file, start, "", $"nested more than {SimLimits.MaxNestingDepth} levels deep (mappings and lists inside each other)");
+        size = 1;
+        state.Expanded++;
         if (parser.TryConsume<Scalar>(out var scalar))
         {
             node = new YScalar { Value = scalar.Value, Style = scalar.Style, Start = scalar.Start };
@@ -100,7 +130,10 @@ internal static class YamlTree
         {
             var seq = new YSeq { Start = seqStart.Start, Style = seqStart.Style };
             while (!parser.TryConsume<SequenceEnd>(out _))
-                seq.Items.Add(LoadNode(parser, anchors, file));
+            {
+                seq.Items.Add(LoadNode(parser, state, depth + 1, out long s));
+                size += s;
+            }
             node = seq;
             anchor = seqStart.Anchor.IsEmpty ? "" : seqStart.Anchor.Value;
         }
@@ -110,19 +143,20 @@ internal static class YamlTree
             var map = new YMap { Start = mapStart.Start, Style = mapStart.Style };
             while (!parser.TryConsume<MappingEnd>(out _))
             {
-                YNode key = LoadNode(parser, anchors, file);
+                YNode key = LoadNode(parser, state, depth + 1, out long ks);
                 if (key is not YScalar k)
                     throw Fail(file, key.Start, "", "a key must be a plain name, not " + key.KindName);
                 if (map.IndexOf(k.Value) >= 0)
                     throw Fail(file, k.Start, "", $"duplicate key '{k.Value}'");
-                YNode value = LoadNode(parser, anchors, file);
+                YNode value = LoadNode(parser, state, depth + 1, out long vs);
                 map.Entries.Add(new(k, value));
+                size += ks + vs;
             }
             node = map;
             anchor = mapStart.Anchor.IsEmpty ? "" : mapStart.Anchor.Value;
         }
         if (anchor.Length > 0)
-            anchors[anchor] = node;
+            state.Anchors[anchor] = (node, size);
         return node;
     }
 

@@ -179,6 +179,20 @@ public static class PerfConstants
         return false;
     }
 
+    /// <summary>The perf type names, in enum perf_type_id order (for messages and suggestions).</summary>
+    public static IReadOnlyCollection<string> TypeNameList => TypeNames.Keys;
+
+    /// <summary>The config names of a type (software, hardware); empty for the others.</summary>
+    public static IReadOnlyCollection<string> ConfigNameList(uint type) => type switch
+    {
+        PERF_TYPE_SOFTWARE => SoftwareNames.Keys,
+        PERF_TYPE_HARDWARE => HardwareNames.Keys,
+        _ => [],
+    };
+
+    /// <summary>The sample_type field names, in bit order.</summary>
+    public static IReadOnlyCollection<string> SampleNameList => SampleNames.Keys;
+
     /// <summary>"raw", "tid", "time", "cpu", ... -> the PERF_SAMPLE_* bit; false when unknown.</summary>
     public static bool TryLookupSampleBit(string name, out ulong bit) => SampleNames.TryGetValue(name, out bit);
 }

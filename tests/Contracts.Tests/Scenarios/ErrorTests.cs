@@ -80,7 +80,7 @@ public class ErrorTests
     public void Unknown_top_level_field_without_a_close_name()
     {
         AssertError(Append("colour: blue"), 19, 1, "colour",
-            "unknown field 'colour'; known fields: name, seed, duration, window, fleet, events, maps, slots, programs, consumers, timeline");
+            "unknown field 'colour'; known fields: name, seed, duration, window, fleet, events, maps, slots, programs, consumers, timeline, limits");
     }
 
     [Fact]
