@@ -89,8 +89,15 @@ public sealed class CheckpointStorageTests : IAsyncLifetime
         Assert.Equal(ScenarioRunState.Running, p.State);
         Assert.True(p.PendingCaptureLines > 1); // paused after window 0's boundary was stored
 
+        // The boundary's checkpoint is stored right after the progress shows the window: wait for it.
         var other = new GrainState<ScenarioCheckpoint>();
-        await Storage.ReadStateAsync(CheckpointStorage.StateName, g.GetGrainId(), other);
+        while (true)
+        {
+            await Storage.ReadStateAsync(CheckpointStorage.StateName, g.GetGrainId(), other);
+            if (other.State?.WindowsDone >= 1) break;
+            Assert.True(DateTime.UtcNow < deadline, "window 0's checkpoint was not stored");
+            await Task.Delay(20);
+        }
         Assert.Equal(1, other.State!.WindowsDone);
         await Storage.WriteStateAsync(CheckpointStorage.StateName, g.GetGrainId(), other); // a new ETag
 

@@ -151,7 +151,9 @@ public class ObjectProgramTests
         Assert.Contains("programs.emit", e1.Message);
         Assert.Contains("raw_tp/nope", e1.Message);
         var badPath = Yaml("per_cpu").Replace("perf_only.bpf.o", "no_such.bpf.o");
-        var e2 = Assert.Throws<SimulationSetupException>(() => new HostSimulation(SimTestUtil.Parse(badPath), 0, 0));
+        // A missing object file is refused when the scenario is read (before any silo starts), with its position.
+        var e2 = Assert.Throws<BpfTraceSim.Contracts.Scenarios.ScenarioException>(() => SimTestUtil.Parse(badPath));
+        Assert.Contains("programs.emit.object", e2.Message);
         Assert.Contains("no_such.bpf.o", e2.Message);
     }
 
