@@ -38,7 +38,8 @@ internal static class ElfBpfLoader
         }
         catch (BpfLoadException) { throw; }
         catch (Exception e) when (e is FormatException or ArgumentException or IndexOutOfRangeException or InvalidOperationException or ArgumentOutOfRangeException
-                                   or IOException or OverflowException or KeyNotFoundException or NullReferenceException)
+                                   or IOException or OverflowException or KeyNotFoundException or NullReferenceException
+                                   or InvalidCastException)
         {
             throw new BpfLoadException($"{name}: not a valid BPF ELF object: {e.Message}");
         }
@@ -298,6 +299,8 @@ internal static class ElfBpfLoader
             ulong next = syms.Where(s => s.Shndx == sec.Index && s.Type == SymbolType.Function && s.Value > fStart).Select(s => s.Value).DefaultIfEmpty(sec.Size).Min();
             fSize = next - fStart;
         }
+        if (fStart > sec.Size || fSize > sec.Size - fStart)
+            throw new BpfLoadException($"{obj}: section '{sec.Name}': function at {fStart} with size {fSize} extends past the section's {sec.Size} bytes");
         int bodyLen = (int)(fSize / BpfInsn.Size);
         var body = BpfInsn.DecodeAll(sec.Data.AsSpan((int)fStart, (int)fSize));
         bool appendText = text is not null;
