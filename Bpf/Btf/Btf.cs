@@ -132,16 +132,20 @@ public sealed class BtfData
     }
 
     /// <summary>Size in bytes of a type (btf__resolve_size), or -1.</summary>
-    public long SizeOf(int id)
+    /// <summary>A type's size in bytes, or -1 when unknown (a chain deeper than the kernel's MAX_RESOLVE_DEPTH, 32, included: a cycle in corrupt BTF ends there).</summary>
+    public long SizeOf(int id) => SizeOf(id, 0);
+
+    private long SizeOf(int id, int depth)
     {
+        if (depth > 32) return -1;
         var t = Resolve(id);
         if (t is null) return -1;
         return t.Kind switch
         {
             BtfKind.Int or BtfKind.Struct or BtfKind.Union or BtfKind.Enum or BtfKind.Enum64 or BtfKind.Float or BtfKind.DataSec => t.SizeOrType,
             BtfKind.Ptr => 8,
-            BtfKind.Array => SizeOf(t.ArrayElem) is var e and >= 0 ? e * t.ArrayLen : -1,
-            BtfKind.Var => SizeOf((int)t.SizeOrType),
+            BtfKind.Array => SizeOf(t.ArrayElem, depth + 1) is var e and >= 0 ? e * t.ArrayLen : -1,
+            BtfKind.Var => SizeOf((int)t.SizeOrType, depth + 1),
             _ => -1,
         };
     }
