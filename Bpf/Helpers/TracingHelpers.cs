@@ -4,12 +4,13 @@ using BpfTraceSim.Kernel;
 using static BpfTraceSim.Kernel.HelperProtos;
 using BpfTraceSim.Kernel.Perf;
 using BpfTraceSim.Kernel.Printk;
+using BpfTraceSim.Kernel.Ringbuf;
 using BpfTraceSim.Kernel.Seq;
 
 namespace BpfTraceSim.Bpf.Helpers;
 
 /// <summary>
-/// Binds the tracing helpers (ids 6, 22, 25, 55, 126, 127, 128, 165, 177) to the Kernel model: the
+/// Binds the tracing helpers (ids 6, 22, 25, 55, 126, 127, 128, 130-134, 165, 177) to the Kernel model: the
 /// VM reads the program's memory arguments and calls the helper on the <see cref="CpuModel"/> of the
 /// CPU the program runs on (whoever owns that model: a CPU grain, or a scenario host's engine).
 /// A perf_event_array map must have its Kernel <see cref="PerfEventArray"/> in <see cref="BpfMap.External"/>.
@@ -49,7 +50,27 @@ public static class TracingHelpers
             var bp = new BtfPtr(BinaryPrimitives.ReadUInt64LittleEndian(b), BinaryPrimitives.ReadUInt32LittleEndian(b[8..]), BinaryPrimitives.ReadUInt32LittleEndian(b[12..]));
             return (ulong)CpuModel.SeqPrintfBtf(SeqOf(vm, cpuOf), btf, World(vm, cpuOf), bp, (uint)ptrSize, flags);
         });
+        t.Register(RingbufOutput, (vm, map, data, size, flags, _) =>
+            (ulong)Cpu(vm, cpuOf).RingbufOutput(vm.Context, RingMap(vm, map), flags, Mem(vm, data, size, "data")));
+        t.Register(RingbufReserve, (vm, map, size, flags, _, _) =>
+            Cpu(vm, cpuOf).RingbufReserve(vm.Context, RingMap(vm, map), size, flags));
+        t.Register(RingbufSubmit, (vm, sample, flags, _, _, _) => Commit(vm, cpuOf, sample, flags, discard: false));
+        t.Register(RingbufDiscard, (vm, sample, flags, _, _, _) => Commit(vm, cpuOf, sample, flags, discard: true));
+        t.Register(RingbufQuery, (vm, map, flags, _, _, _) => CpuModel.RingbufQuery(RingMap(vm, map), flags));
         return t;
+    }
+
+    // submit/discard are RET_VOID: r0 is left 0.
+    private static ulong Commit(BpfVm vm, Func<int, CpuModel> cpuOf, ulong sample, ulong flags, bool discard) =>
+        Cpu(vm, cpuOf).RingbufCommit(sample, flags, discard)
+            ? 0UL
+            : throw BpfVm.HelperFault($"{(discard ? "bpf_ringbuf_discard" : "bpf_ringbuf_submit")}: 0x{sample:x} is not a ringbuf reservation that is still held (the verifier requires one)");
+
+    private static BpfRingbuf RingMap(BpfVm vm, ulong handle)
+    {
+        var m = vm.Instance.MapByHandle(handle) ?? throw BpfVm.HelperFault($"0x{handle:x} is not a map pointer");
+        return m.External as BpfRingbuf
+            ?? throw BpfVm.HelperFault($"map '{m.Name}' is not a ringbuf bound to a simulated ring");
     }
 
     private static ReadOnlySpan<byte> Mem(BpfVm vm, ulong addr, ulong len, string what)

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using BpfTraceSim.Bpf.Btf;
 using BpfTraceSim.Bpf.Isa;
+using BpfTraceSim.Kernel;
 using ELFSharp.ELF;
 using ELFSharp.ELF.Sections;
 
@@ -250,8 +251,16 @@ internal static class ElfBpfLoader
         }
         var t = (BpfMapType)type;
         if (t is not (BpfMapType.Array or BpfMapType.PercpuArray or BpfMapType.Hash or BpfMapType.PercpuHash
-            or BpfMapType.LruHash or BpfMapType.PerfEventArray))
-            throw new BpfLoadException($"{obj}: map '{mapName}': map type {type} ({t}) is not supported (supported: array, percpu_array, hash, percpu_hash, lru_hash, perf_event_array)", ".maps", -1, null);
+            or BpfMapType.LruHash or BpfMapType.PerfEventArray or BpfMapType.RingBuf))
+            throw new BpfLoadException($"{obj}: map '{mapName}': map type {type} ({t}) is not supported (supported: array, percpu_array, hash, percpu_hash, lru_hash, perf_event_array, ringbuf)", ".maps", -1, null);
+        if (t == BpfMapType.RingBuf)
+        {
+            // No key or value; max_entries is the ring's byte size (ringbuf_map_alloc's rules).
+            int rbErr = Kernel.Ringbuf.BpfRingbuf.CheckCreate((ulong)(uint)maxEntries, (uint)keySize, (uint)valueSize, flags);
+            if (rbErr != 0)
+                throw new BpfLoadException($"{obj}: map '{mapName}': BPF_MAP_CREATE of a ringbuf refuses it with -{Errno.Name(rbErr)}: max_entries {maxEntries} must be a power of 2 and a multiple of {BpfFlags.PAGE_SIZE}, key and value sizes 0, map_flags only BPF_F_NUMA_NODE", ".maps", -1, null);
+            return new BpfMapSpec(mapName, t, 0, 0, maxEntries, flags);
+        }
         if (t == BpfMapType.PerfEventArray)
         {
             // libbpf: key and value are 4-byte ints; max_entries 0 means "number of CPUs".

@@ -299,7 +299,12 @@ internal static class BpfLoadChecks
                         Size(reg);
                         break;
                     case HelperArg.ConstMapPtr:
-                        MapArg(reg, proto.Map == HelperMap.PerfEventArray ? BpfMapType.PerfEventArray : null);
+                        MapArg(reg, proto.Map switch
+                        {
+                            HelperMap.PerfEventArray => BpfMapType.PerfEventArray,
+                            HelperMap.Ringbuf => BpfMapType.RingBuf,
+                            _ => null,
+                        });
                         break;
                     case HelperArg.PtrToConstStr:
                     {

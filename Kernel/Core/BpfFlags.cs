@@ -19,6 +19,19 @@ public static class BpfFlags
     public const int MAX_BPRINTF_NEST_LEVEL = 3;
     public const int PAGE_SIZE = 4096;
 
+    // BPF ring buffer (include/uapi/linux/bpf.h): wake-up flags of output/submit/discard, the
+    // bpf_ringbuf_query selectors, the record header's bits and size, and the create flag it accepts.
+    public const ulong BPF_RB_NO_WAKEUP = 1;
+    public const ulong BPF_RB_FORCE_WAKEUP = 2;
+    public const ulong BPF_RB_AVAIL_DATA = 0;
+    public const ulong BPF_RB_RING_SIZE = 1;
+    public const ulong BPF_RB_CONS_POS = 2;
+    public const ulong BPF_RB_PROD_POS = 3;
+    public const uint BPF_RINGBUF_BUSY_BIT = 1u << 31;
+    public const uint BPF_RINGBUF_DISCARD_BIT = 1u << 30;
+    public const int BPF_RINGBUF_HDR_SZ = 8;
+    public const uint BPF_F_NUMA_NODE = 1u << 2;
+
     private static readonly Dictionary<string, ulong> Names = new(StringComparer.Ordinal)
     {
         ["BPF_F_INDEX_MASK"] = BPF_F_INDEX_MASK,
@@ -28,6 +41,12 @@ public static class BpfFlags
         ["BTF_F_NONAME"] = BTF_F_NONAME,
         ["BTF_F_PTR_RAW"] = BTF_F_PTR_RAW,
         ["BTF_F_ZERO"] = BTF_F_ZERO,
+        ["BPF_RB_NO_WAKEUP"] = BPF_RB_NO_WAKEUP,
+        ["BPF_RB_FORCE_WAKEUP"] = BPF_RB_FORCE_WAKEUP,
+        ["BPF_RB_AVAIL_DATA"] = BPF_RB_AVAIL_DATA,
+        ["BPF_RB_RING_SIZE"] = BPF_RB_RING_SIZE,
+        ["BPF_RB_CONS_POS"] = BPF_RB_CONS_POS,
+        ["BPF_RB_PROD_POS"] = BPF_RB_PROD_POS,
     };
 
     /// <summary>Looks up a flag by its uapi name; used by document parsers ("BPF_F_CURRENT_CPU|...").</summary>

@@ -26,6 +26,10 @@ public enum HelperArg
     PtrToConstStr,
     /// <summary>ARG_PTR_TO_BTF_ID: a kernel object (the seq_file of an iterator).</summary>
     PtrToBtfId,
+    /// <summary>ARG_CONST_ALLOC_SIZE_OR_ZERO: a known constant size of memory the helper allocates.</summary>
+    ConstAllocSizeOrZero,
+    /// <summary>ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE: a ringbuf reservation, released by the call.</summary>
+    PtrToRingbufMemRelease,
 }
 
 /// <summary>A helper's return kind (enum bpf_return_type, the ones used here).</summary>
@@ -35,6 +39,10 @@ public enum HelperRet
     Integer,
     /// <summary>RET_PTR_TO_MAP_VALUE_OR_NULL.</summary>
     PtrToMapValueOrNull,
+    /// <summary>RET_PTR_TO_RINGBUF_MEM_OR_NULL: a reservation the program must release on every path.</summary>
+    PtrToRingbufMemOrNull,
+    /// <summary>RET_VOID.</summary>
+    Void,
 }
 
 /// <summary>Which map type a helper's ConstMapPtr argument must be (check_map_func_compatibility).</summary>
@@ -42,6 +50,8 @@ public enum HelperMap
 {
     Any,
     PerfEventArray,
+    /// <summary>BPF_MAP_TYPE_RINGBUF.</summary>
+    Ringbuf,
 }
 
 /// <summary>
@@ -65,6 +75,9 @@ public static class HelperProtos
         ProbeReadUser = 112, ProbeReadKernel = 113, ProbeReadUserStr = 114, ProbeReadKernelStr = 115,
         KtimeGetBootNs = 125, SeqPrintf = 126, SeqWrite = 127, SeqPrintfBtf = 128, KtimeGetCoarseNs = 160,
         Snprintf = 165, TraceVprintk = 177, KtimeGetTaiNs = 208;
+
+    /// <summary>The ring buffer helpers (kernel/bpf/ringbuf.c).</summary>
+    public const int RingbufOutput = 130, RingbufReserve = 131, RingbufSubmit = 132, RingbufDiscard = 133, RingbufQuery = 134;
 
     private static readonly HelperProto?[] ById = Build(
     [
@@ -93,6 +106,13 @@ public static class HelperProtos
             [HelperArg.PtrToBtfId, HelperArg.PtrToMem, HelperArg.ConstSize, HelperArg.PtrToMemOrNull, HelperArg.ConstSizeOrZero], IterOnly: true),
         new(SeqWrite, HelperRet.Integer, [HelperArg.PtrToBtfId, HelperArg.PtrToMem, HelperArg.ConstSizeOrZero], IterOnly: true),
         new(SeqPrintfBtf, HelperRet.Integer, [HelperArg.PtrToBtfId, HelperArg.PtrToMem, HelperArg.ConstSizeOrZero, HelperArg.Anything], IterOnly: true),
+        new(RingbufOutput, HelperRet.Integer,
+            [HelperArg.ConstMapPtr, HelperArg.PtrToMem, HelperArg.ConstSizeOrZero, HelperArg.Anything], HelperMap.Ringbuf),
+        new(RingbufReserve, HelperRet.PtrToRingbufMemOrNull,
+            [HelperArg.ConstMapPtr, HelperArg.ConstAllocSizeOrZero, HelperArg.Anything], HelperMap.Ringbuf),
+        new(RingbufSubmit, HelperRet.Void, [HelperArg.PtrToRingbufMemRelease, HelperArg.Anything]),
+        new(RingbufDiscard, HelperRet.Void, [HelperArg.PtrToRingbufMemRelease, HelperArg.Anything]),
+        new(RingbufQuery, HelperRet.Integer, [HelperArg.ConstMapPtr, HelperArg.Anything], HelperMap.Ringbuf),
         new(KtimeGetCoarseNs, HelperRet.Integer, []),
         new(Snprintf, HelperRet.Integer,
             [HelperArg.PtrToUninitMem, HelperArg.ConstSizeOrZero, HelperArg.PtrToConstStr, HelperArg.PtrToMemOrNull, HelperArg.ConstSizeOrZero]),

@@ -1,5 +1,6 @@
 using BpfTraceSim.Kernel.Perf;
 using BpfTraceSim.Kernel.Printk;
+using BpfTraceSim.Kernel.Ringbuf;
 using BpfTraceSim.Kernel.Seq;
 
 namespace BpfTraceSim.Kernel;
@@ -104,6 +105,43 @@ public sealed class CpuModel
 
     /// <summary>The event a perf helper with these flags would reach on this CPU (null where the helper fails before it).</summary>
     public PerfEvent? SlotOf(int m, ulong flags) => Maps[m].SlotOf(flags, Cpu);
+
+    // ------------------------------------------------------------------ ring buffer (kernel/bpf/ringbuf.c)
+
+    /// <summary>
+    /// The host's ring buffer maps. Unlike the perf event arrays these are not per-CPU copies: a
+    /// ring is shared by all CPUs, so every CPU model of a host holds the same ring objects.
+    /// </summary>
+    public BpfRingbuf[] Ringbufs { get; set; } = [];
+
+    /// <summary>bpf_ringbuf_output into ring rb.</summary>
+    public long RingbufOutput(in HelperContext ctx, BpfRingbuf rb, ulong flags, ReadOnlySpan<byte> data) =>
+        RingbufHelpers.RingbufOutput(in ctx, rb, data, flags);
+
+    /// <summary>bpf_ringbuf_reserve: the sample's address, or 0 (NULL).</summary>
+    public ulong RingbufReserve(in HelperContext ctx, BpfRingbuf rb, ulong size, ulong flags) =>
+        RingbufHelpers.RingbufReserve(in ctx, rb, size, flags);
+
+    /// <summary>
+    /// bpf_ringbuf_submit (discard false) or bpf_ringbuf_discard of a sample pointer. The ring is
+    /// found from the pointer, as bpf_ringbuf_restore_from_rec finds it from the record header.
+    /// False when the pointer is not a live reservation of any of this host's rings (the verifier
+    /// refuses such a program; exec reports it so).
+    /// </summary>
+    public bool RingbufCommit(ulong sample, ulong flags, bool discard)
+    {
+        foreach (var rb in Ringbufs)
+        {
+            long off = rb.ReservationOf(sample);
+            if (off < 0) continue;
+            RingbufHelpers.RingbufCommit(rb, off, flags, discard);
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>bpf_ringbuf_query of ring rb.</summary>
+    public static ulong RingbufQuery(BpfRingbuf rb, ulong flags) => RingbufHelpers.RingbufQuery(rb, flags);
 
     // ------------------------------------------------------------------ printf (kernel/trace/bpf_trace.c, kernel/bpf/helpers.c)
 
