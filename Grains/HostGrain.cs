@@ -36,6 +36,7 @@ public sealed class HostGrain(HostObjects objects) : Grain, IHostGrain
         var slots = ImmutableDictionary.CreateBuilder<string, ImmutableArray<string?>>(StringComparer.Ordinal);
         foreach (var m in world.Maps)
         {
+            if (m.Type == Kernel.Ringbuf.BpfRingbuf.MapTypeName) continue; // rings have no slots: HostRingbufs
             var array = new PerfEventArray((uint)m.MaxEntries);
             var names = new string?[m.MaxEntries];
             if (world.Slots.TryGetValue(m.Name, out var wanted))
@@ -75,6 +76,7 @@ public sealed class HostGrain(HostObjects objects) : Grain, IHostGrain
         t[(int)StepCall.Disable] = static (h, s) => h.SetEnabled(s.Event!, false);
         t[(int)StepCall.Consume] = static (h, s) => h.Consume(s.Event!);
         t[(int)StepCall.ReadTracePipe] = static (h, _) => h.ReadTracePipe();
+        t[(int)StepCall.ConsumeRingbuf] = static (h, s) => Task.FromResult(h.ConsumeRingbuf(s.Map!));
         return t;
     }
 
@@ -148,6 +150,24 @@ public sealed class HostGrain(HostObjects objects) : Grain, IHostGrain
         var spec = World.Events.First(e => e.Name == ev);
         int owner = spec.Pid > 0 ? _taskCpu[spec.Pid] : spec.Cpu;
         return _cpus[owner].Consume(ev);
+    }
+
+    /// <summary>
+    /// User space reads the ring as libbpf's ring_buffer__consume does: every committed record from
+    /// consumer_pos up to the first one still being written. The ring is the host's (HostRingbufs).
+    /// </summary>
+    private StepResult ConsumeRingbuf(string map)
+    {
+        var rb = objects.Ringbufs(this.GetPrimaryKeyString(), World)[map];
+        var records = ImmutableArray.CreateBuilder<RingbufSample>();
+        rb.Consume(r => records.Add(new RingbufSample(r.Size, rb.SampleOf(in r).ToArray(), r.Discarded)));
+        return new StepResult
+        {
+            RingbufRecords = records.ToImmutable(),
+            ConsumerPos = rb.ConsumerPos,
+            ProducerPos = rb.ProducerPos,
+            Wakeups = rb.Wakeups,
+        };
     }
 
     /// <summary>trace_pipe: every CPU's new entries, merged by timestamp (then CPU, then order).</summary>

@@ -281,6 +281,15 @@ public sealed unsafe partial class BpfVm
                 return _ctxPtr + o;
             }
         }
+        return LentMemory(addr, len);
+    }
+
+    // Memory a map's kernel object lends the program (a ringbuf's held reservations), looked up on a miss.
+    private byte* LentMemory(ulong addr, ulong len)
+    {
+        foreach (var m in Instance.Maps)
+            if (m.External is IProgramMemory pm && pm.TryProgramMemory(addr, len, out var array, out int offset))
+                return (byte*)Unsafe.AsPointer(ref array[offset]);
         return null;
     }
 

@@ -110,8 +110,25 @@ internal static class ExecOutput
             }
             w.WriteEndArray();
         }
+        if (r.RingbufRecords is { } rbs)
+        {
+            // consume_ringbuf's records take the place of consume's (a step has one or the other).
+            w.WriteStartArray("records");
+            foreach (var rec in rbs)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("size", rec.Size);
+                w.WriteString("data_hex", Hex(rec.Data));
+                w.WriteBoolean("discarded", rec.Discarded);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        }
         if (r.DataHead is { } dh) w.WriteNumber("data_head", dh);
         if (r.LostTotal is { } lt) w.WriteNumber("lost_total", lt);
+        if (r.ConsumerPos is { } cp) w.WriteNumber("consumer_pos", cp);
+        if (r.ProducerPos is { } pp) w.WriteNumber("producer_pos", pp);
+        if (r.Wakeups is { } wk) w.WriteNumber("wakeups", wk);
         if (r.Lines is { } lines)
         {
             bool allValid = true;

@@ -8,6 +8,7 @@ using BpfTraceSim.Kernel;
 using BpfTraceSim.Kernel.Btf;
 using BpfTraceSim.Kernel.Perf;
 using BpfTraceSim.Kernel.Printk;
+using BpfTraceSim.Kernel.Ringbuf;
 
 namespace BpfTraceSim.Client.Exec;
 
@@ -18,7 +19,7 @@ internal sealed record ExecWorld(WorldSpec Spec, ImmutableArray<ExecStep> Steps)
 /// Turns one exec document (docs/exec.md) into a world and its steps, or throws a
 /// DocumentException naming the line and field of the first problem. Nothing runs here.
 /// </summary>
-internal sealed class ExecParser
+internal sealed partial class ExecParser
 {
     private static readonly string[] WorldFields = ["id", "cpus", "pmu", "seed", "tasks", "maps", "events", "slots", "kallsyms", "btf_types", "programs", "steps", "limits"];
     private static readonly string[] TaskFields = ["pid", "comm", "cpu", "tgid"];
@@ -188,6 +189,8 @@ internal sealed class ExecParser
                 foreach (var m in loaded.Maps)
                     if (m.Type == BpfMapType.PerfEventArray)
                         _objectPerfMaps[m.Name] = m.MaxEntries > 0 ? m.MaxEntries : _cpus; // libbpf: 0 means every possible CPU
+                    else if (m.Type == BpfMapType.RingBuf)
+                        _objectRingbufs[m.Name] = (uint)m.MaxEntries;
             }
             catch (BpfLoadException ex)
             {
@@ -209,6 +212,7 @@ internal sealed class ExecParser
             _mapEntries[name] = max;
             list.Add(new MapSpec(name, "perf_event_array", max));
         }
+        AddObjectRingbufs(node, list);
         if (node is null) return list.ToImmutable();
         if (!node.IsObject) throw Err(node, "maps", $"must be an object, found {node.KindName}");
         foreach (var (name, m) in node.Members!)
@@ -217,8 +221,13 @@ internal sealed class ExecParser
             if (!m.IsObject) throw Err(m, path, $"must be an object, found {m.KindName}");
             CheckFields(m, path, MapFields);
             string type = m["type"] is { } t ? Str(t, path + ".type") : "perf_event_array";
+            if (type == BpfRingbuf.MapTypeName)
+            {
+                list.Add(RingbufMap(m, name, path));
+                continue;
+            }
             if (type != "perf_event_array")
-                throw Err(m["type"]!, path + ".type", $"unknown map type \"{type}\": exec worlds declare perf_event_array maps (other maps come from BPF objects)");
+                throw Err(m["type"]!, path + ".type", $"unknown map type \"{type}\": exec worlds declare perf_event_array and ringbuf maps (other maps come from BPF objects)");
             int max = m["max_entries"] is { } me ? (int)Int(me, path + ".max_entries", 1, SimLimits.MaxMapEntries) : _cpus;
             _mapEntries[name] = max;
             list.Add(new MapSpec(name, type, max));
@@ -344,6 +353,7 @@ internal sealed class ExecParser
             var s = node.Items[i];
             string path = $"steps[{i}]";
             if (!s.IsObject) throw Err(s, path, $"must be an object, found {s.KindName}");
+            _stepIndex = i;
             var step = ParseStep(s, path, now);
             if (step.Call == StepCall.AdvanceNs)
             {
@@ -411,24 +421,12 @@ internal sealed class ExecParser
         switch (call)
         {
             case StepCall.PerfEventOutput:
-            {
-                step = step with { Map = MapRef(s, path), Flags = Flags(s, path) };
-                byte[]? hex = s["data_hex"] is { } dh ? Hex(dh, path + ".data_hex") : null;
-                if (s["size"] is { } sz)
-                {
-                    ulong size = U64(sz, path + ".size");
-                    if (size > SimLimits.MaxOutputBytes) throw Err(sz, path + ".size", $"must be at most {SimLimits.MaxOutputBytes >> 20} MiB");
-                    var data = new byte[size];
-                    if (hex is null)
-                        for (int i = 0; i < data.Length; i++) data[i] = (byte)i;
-                    else
-                        hex.AsSpan(0, Math.Min(hex.Length, data.Length)).CopyTo(data);
-                    step = step with { Data = data, Size = size };
-                }
-                else if (hex is not null) step = step with { Data = hex, Size = (ulong)hex.Length };
-                else throw Err(s, path, "perf_event_output needs data_hex or size");
+                step = OutputData(s, path, step with { Map = MapRef(s, path), Flags = Flags(s, path) }, "perf_event_output");
                 break;
-            }
+            case StepCall.RingbufOutput or StepCall.RingbufReserve or StepCall.RingbufSubmit or StepCall.RingbufDiscard
+                or StepCall.RingbufQuery or StepCall.ConsumeRingbuf:
+                step = RingbufStep(s, path, step);
+                break;
             case StepCall.PerfEventRead:
                 step = step with { Map = MapRef(s, path), Flags = Flags(s, path) };
                 break;
@@ -507,6 +505,25 @@ internal sealed class ExecParser
                 break;
         }
         return step;
+    }
+
+    // An output step's bytes: data_hex, or size bytes (data_hex first, then the pattern 00 01 02 ...).
+    private static ExecStep OutputData(JNode s, string path, ExecStep step, string call)
+    {
+        byte[]? hex = s["data_hex"] is { } dh ? Hex(dh, path + ".data_hex") : null;
+        if (s["size"] is { } sz)
+        {
+            ulong size = U64(sz, path + ".size");
+            if (size > SimLimits.MaxOutputBytes) throw Err(sz, path + ".size", $"must be at most {SimLimits.MaxOutputBytes >> 20} MiB");
+            var data = new byte[size];
+            if (hex is null)
+                for (int i = 0; i < data.Length; i++) data[i] = (byte)i;
+            else
+                hex.AsSpan(0, Math.Min(hex.Length, data.Length)).CopyTo(data);
+            return step with { Data = data, Size = size };
+        }
+        if (hex is not null) return step with { Data = hex, Size = (ulong)hex.Length };
+        throw Err(s, path, $"{call} needs data_hex or size");
     }
 
     private string MapRef(JNode s, string path)

@@ -27,6 +27,12 @@ public enum StepCall
     Run,
     SetGlobal,
     GetGlobal,
+    RingbufOutput,
+    RingbufReserve,
+    RingbufSubmit,
+    RingbufDiscard,
+    RingbufQuery,
+    ConsumeRingbuf,
 }
 
 /// <summary>What a format argument is: a 64-bit value, or typed memory passed by address.</summary>
@@ -112,4 +118,9 @@ public sealed record ExecStep
     [Id(28)] public long Offset { get; init; }
     /// <summary>Simulated time at this step (the sum of the advances before it).</summary>
     [Id(29)] public ulong NowNs { get; init; }
+    /// <summary>ringbuf_submit/discard: the sample pointer, or the ringbuf_reserve step whose return it is.</summary>
+    [Id(30)] public ulong Sample { get; init; }
+    [Id(31)] public int? SampleStep { get; init; }
+    /// <summary>The step's index in its world (set for ringbuf_reserve, whose return later steps may name).</summary>
+    [Id(32)] public int StepIndex { get; init; }
 }

@@ -56,6 +56,12 @@ public static class StepKinds
         new(StepCall.Run, "run", StepServer.Cpu, ["program", "ctx_hex"]),
         new(StepCall.SetGlobal, "set_global", StepServer.Cpu, ["program", "name", "value", "offset"]),
         new(StepCall.GetGlobal, "get_global", StepServer.Cpu, ["program", "name"]),
+        new(StepCall.RingbufOutput, "ringbuf_output", StepServer.Cpu, ["map", "flags", "data_hex", "size"], RingbufOutput),
+        new(StepCall.RingbufReserve, "ringbuf_reserve", StepServer.Cpu, ["map", "size", "flags"], RingbufReserve),
+        new(StepCall.RingbufSubmit, "ringbuf_submit", StepServer.Cpu, ["sample", "flags"], RingbufSubmit),
+        new(StepCall.RingbufDiscard, "ringbuf_discard", StepServer.Cpu, ["sample", "flags"], RingbufDiscard),
+        new(StepCall.RingbufQuery, "ringbuf_query", StepServer.Cpu, ["map", "flags"], RingbufQuery),
+        new(StepCall.ConsumeRingbuf, "consume_ringbuf", StepServer.Host, ["map"]),
     ]);
 
     private static readonly Dictionary<string, StepKind> ByName = CreateByName();

@@ -17,6 +17,10 @@ public sealed record RingRecord
     [Id(4)] public ulong? Lost { get; init; }
 }
 
+/// <summary>One ring buffer record a consumer read: the sample's size and bytes, or a discarded record.</summary>
+[GenerateSerializer, Immutable]
+public sealed record RingbufSample([property: Id(0)] uint Size, [property: Id(1)] byte[] Data, [property: Id(2)] bool Discarded);
+
 /// <summary>A helper call a BPF program made, in order.</summary>
 [GenerateSerializer, Immutable]
 public sealed record HelperTrace([property: Id(0)] int Id, [property: Id(1)] string Name, [property: Id(2)] long Ret);
@@ -44,6 +48,11 @@ public sealed record StepResult
     [Id(11)] public FaultInfo? Fault { get; init; }
     [Id(12)] public string? VerifierError { get; init; }
     [Id(13)] public byte[]? ValueBytes { get; init; }
+    /// <summary>consume_ringbuf: the records read, the positions after it, the ring's wake-ups so far.</summary>
+    [Id(14)] public ImmutableArray<RingbufSample>? RingbufRecords { get; init; }
+    [Id(15)] public ulong? ConsumerPos { get; init; }
+    [Id(16)] public ulong? ProducerPos { get; init; }
+    [Id(17)] public long? Wakeups { get; init; }
 
     public static readonly StepResult Empty = new();
     public static StepResult Of(long ret) => new() { Ret = ret };

@@ -54,6 +54,8 @@ public sealed partial class CpuKernel
             foreach (var map in lp.Instance.Maps)
                 if (map.Spec.Type == BpfMapType.PerfEventArray && _maps.TryGetValue(map.Name, out var array))
                     map.External = array;
+                else if (map.Spec.Type == BpfMapType.RingBuf && _rings is not null && _rings.TryGet(map.Name, out var ring))
+                    map.External = ring; // the host's one ring, whichever CPU runs
             result = vm.Run(step.CtxBytes, in ctx, _world.Seed ^ step.NowNs);
         }
         var helpers = ImmutableArray.CreateBuilder<HelperTrace>(result.Helpers.Count);

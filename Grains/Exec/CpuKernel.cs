@@ -53,9 +53,20 @@ public sealed partial class CpuKernel
             _events[e.Name] = ev;
             if (owned) _owned.Add(e.Name);
         }
-        var arrays = new PerfEventArray[world.Maps.Length];
-        for (int m = 0; m < arrays.Length; m++) _maps[world.Maps[m].Name] = arrays[m] = new PerfEventArray((uint)world.Maps[m].MaxEntries);
-        _model = new CpuModel(cpu, arrays);
+        var arrays = new List<PerfEventArray>(world.Maps.Length);
+        foreach (var m in world.Maps)
+        {
+            if (m.Type == Kernel.Ringbuf.BpfRingbuf.MapTypeName) continue; // the host's, below
+            var array = new PerfEventArray((uint)m.MaxEntries);
+            _maps[m.Name] = array;
+            arrays.Add(array);
+        }
+        _model = new CpuModel(cpu, [.. arrays]);
+        if (HostRingbufs.Any(world))
+        {
+            _rings = _objects.Ringbufs(host, world);
+            _model.Ringbufs = _rings.All;
+        }
         foreach (var (map, slots) in world.Slots)
             if (_maps.ContainsKey(map)) SetSlots(map, slots);
     }
@@ -118,6 +129,11 @@ public sealed partial class CpuKernel
         t[(int)StepCall.Run] = static (k, in c, s) => k.Run(in c, s);
         t[(int)StepCall.SetGlobal] = static (k, in _, s) => k.SetGlobal(s);
         t[(int)StepCall.GetGlobal] = static (k, in _, s) => k.GetGlobal(s);
+        t[(int)StepCall.RingbufOutput] = static (k, in c, s) => k.RingbufOutput(in c, s);
+        t[(int)StepCall.RingbufReserve] = static (k, in c, s) => k.RingbufReserve(in c, s);
+        t[(int)StepCall.RingbufSubmit] = static (k, in _, s) => k.RingbufCommit(s, discard: false);
+        t[(int)StepCall.RingbufDiscard] = static (k, in _, s) => k.RingbufCommit(s, discard: true);
+        t[(int)StepCall.RingbufQuery] = static (k, in _, s) => k.RingbufQuery(s);
         return t;
     }
 

@@ -19,7 +19,7 @@ public sealed class LoadedProgram(BpfObject obj, BpfInstance instance, BpfProgra
 /// host's CPU grains (which the host placement puts on one silo), as the kernel shares a program's
 /// maps and globals between CPUs. One SimMemory per host holds every object's maps and globals.
 /// </summary>
-public sealed class HostObjects
+public sealed partial class HostObjects
 {
     private sealed class Host(int cpus)
     {
@@ -48,5 +48,9 @@ public sealed class HostObjects
         }
     }
 
-    public void Forget(string host) => _hosts.TryRemove(host, out _);
+    public void Forget(string host)
+    {
+        _hosts.TryRemove(host, out _);
+        ForgetRingbufs(host);
+    }
 }

@@ -11,7 +11,7 @@ namespace BpfTraceSim.Kernel.Ringbuf;
 /// wraps past the end is contiguous for the program writing it and for the consumer reading it.
 /// Positions only grow; a position's offset in the data area is <c>pos &amp; mask</c>.
 /// </summary>
-public sealed class BpfRingbuf
+public sealed class BpfRingbuf : IProgramMemory
 {
     /// <summary>The exec/scenario map type name ("type": "ringbuf").</summary>
     public const string MapTypeName = "ringbuf";
@@ -52,7 +52,7 @@ public sealed class BpfRingbuf
         Size = size;
         Mask = size - 1UL;
         Address = address;
-        _data = new byte[2 * (long)size];
+        _data = GC.AllocateArray<byte>((int)(2 * (long)size), pinned: true); // programs write reserved samples in place
         memory?.MapAt(DataAddress, _data);
     }
 
@@ -206,6 +206,25 @@ public sealed class BpfRingbuf
 
     /// <summary>User space writes consumer_pos (its page is mapped writable); the kernel trusts nothing else of it.</summary>
     public void SetConsumerPos(ulong pos) => ConsumerPos = pos;
+
+    /// <summary>A program may read and write inside its reservations only (the verifier's ringbuf_mem of the reserved size).</summary>
+    public bool TryProgramMemory(ulong addr, ulong len, out byte[] array, out int offset)
+    {
+        array = _data;
+        offset = 0;
+        if (addr < DataAddress || _reserved.Count == 0) return false;
+        foreach (uint off in _reserved)
+        {
+            ulong start = DataAddress + off + BPF_RINGBUF_HDR_SZ;
+            ulong size = HeaderLen(off) & ~BPF_RINGBUF_BUSY_BIT;
+            if (addr - start < size && len <= size - (addr - start))
+            {
+                offset = (int)(off + BPF_RINGBUF_HDR_SZ + (addr - start));
+                return true;
+            }
+        }
+        return false;
+    }
 
     /// <summary>The raw 8-byte header at a position (len with BUSY/DISCARD bits, then pg_off).</summary>
     public ReadOnlySpan<byte> HeaderAt(ulong pos) => _data.AsSpan((int)(pos & Mask), BPF_RINGBUF_HDR_SZ);
