@@ -93,6 +93,14 @@ public sealed class BpfRingbuf : IProgramMemory
     /// </summary>
     public long Reserve(ulong size, bool inNmi = false)
     {
+        long off = ReserveRecord(size, inNmi);
+        if (off >= 0) _reserved.Add((uint)off);
+        return off;
+    }
+
+    /// <summary>The same reservation, not remembered as a program's pointer (bpf_ringbuf_output commits it at once).</summary>
+    internal long ReserveRecord(ulong size, bool inNmi)
+    {
         if (size > MaxRecordSize) return -1;
         ulong len = RecordLength(size);
         if (len > Size) return -1;
@@ -121,7 +129,6 @@ public sealed class BpfRingbuf : IProgramMemory
             BinaryPrimitives.WriteUInt32LittleEndian(hdr, (uint)size | BPF_RINGBUF_BUSY_BIT);
             BinaryPrimitives.WriteUInt32LittleEndian(hdr[4..], PageOffset(off));
             ProducerPos = newProd;
-            _reserved.Add(off);
             return off;
         }
         finally
@@ -159,7 +166,7 @@ public sealed class BpfRingbuf : IProgramMemory
     public bool Commit(long headerOffset, ulong flags, bool discard)
     {
         uint off = (uint)headerOffset;
-        _reserved.Remove(off);
+        if (_reserved.Count != 0) _reserved.Remove(off);
         uint len = HeaderLen(off) ^ BPF_RINGBUF_BUSY_BIT;
         // The part of a wrapping record past the end is written in the second copy: bring it to the
         // start of the data area, where the next lap's reader finds it, before the header says "done".

@@ -14,7 +14,7 @@ public static class RingbufHelpers
     public static long RingbufOutput(in HelperContext ctx, BpfRingbuf rb, ReadOnlySpan<byte> data, ulong flags)
     {
         if ((flags & ~WakeupFlags) != 0) return -Errno.EINVAL;
-        long off = rb.Reserve((ulong)data.Length, ctx.Context == ExecContext.Nmi);
+        long off = rb.ReserveRecord((ulong)data.Length, ctx.Context == ExecContext.Nmi);
         if (off < 0) return -Errno.EAGAIN;
         data.CopyTo(rb.Sample(off, data.Length));
         rb.Commit(off, flags, discard: false);
@@ -28,7 +28,7 @@ public static class RingbufHelpers
     public static long RingbufOutputSized(in HelperContext ctx, BpfRingbuf rb, ulong size, ulong flags)
     {
         if ((flags & ~WakeupFlags) != 0) return -Errno.EINVAL;
-        long off = rb.Reserve(size, ctx.Context == ExecContext.Nmi);
+        long off = rb.ReserveRecord(size, ctx.Context == ExecContext.Nmi);
         if (off < 0) return -Errno.EAGAIN;
         rb.Commit(off, flags, discard: false);
         return 0;
