@@ -108,6 +108,8 @@ public sealed record EventSpec
 public enum MapType
 {
     PerfEventArray,
+    /// <summary>BPF_MAP_TYPE_RINGBUF: one ring per host shared by its CPUs; max_entries is its size in bytes.</summary>
+    Ringbuf,
 }
 
 [GenerateSerializer, Immutable]
@@ -264,7 +266,17 @@ public sealed record RateStep
 [JsonDerivedType(typeof(TracePrintkCall), "trace_printk")]
 [JsonDerivedType(typeof(TraceVprintkCall), "trace_vprintk")]
 [JsonDerivedType(typeof(SnprintfCall), "snprintf")]
+[JsonDerivedType(typeof(RingbufOutputCall), "ringbuf_output")]
 public abstract record HelperCall;
+
+/// <summary>bpf_ringbuf_output(map, data, size, flags) into a ringbuf map.</summary>
+[GenerateSerializer, Immutable]
+public sealed record RingbufOutputCall : HelperCall
+{
+    [Id(0)] public string Map { get; init; } = "";
+    [Id(1)] public ulong Flags { get; init; }
+    [Id(2)] public SizeSpec Size { get; init; } = new();
+}
 
 /// <summary>bpf_perf_event_output(ctx, map, flags, data, size).</summary>
 [GenerateSerializer, Immutable]
@@ -376,6 +388,10 @@ public sealed record ConsumerSpec
     [Id(4)] public TailUpdate TailUpdate { get; init; } = TailUpdate.PerBatch;
     [Id(5)] public long WakeupLatencyNs { get; init; }
     [Id(6)] public long PollTimeoutNs { get; init; } = 100_000_000;
+    /// <summary>A ring buffer reader (libbpf ring_buffer__poll) of this ringbuf map instead of events; absent for perf readers.</summary>
+    [Id(7)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Ringbuf { get; init; }
 }
 
 /// <summary>Time a reader spends per record.</summary>

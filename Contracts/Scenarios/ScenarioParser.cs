@@ -11,7 +11,7 @@ namespace BpfTraceSim.Contracts.Scenarios;
 /// <see cref="ScenarioException"/> naming file:line:column, the field path and the reason. The
 /// first problem found is reported; nothing is returned partially.
 /// </summary>
-public static class ScenarioParser
+public static partial class ScenarioParser
 {
     /// <summary>The file name used in errors when text is parsed without one.</summary>
     public const string NoFile = "<input>";
@@ -62,7 +62,7 @@ public static class ScenarioParser
         return new Reader(file).Scenario(root);
     }
 
-    private sealed class Reader(string file)
+    private sealed partial class Reader(string file)
     {
         private static readonly string[] TopFields = ["name", "seed", "duration", "window", "fleet", "events", "maps", "slots", "programs", "consumers", "timeline", "limits"];
         private const long DefaultWindowNs = 100_000_000;
@@ -367,12 +367,13 @@ public static class ScenarioParser
             return v;
         }
 
-        private static readonly Dictionary<string, MapType> MapTypes = new(StringComparer.Ordinal) { ["perf_event_array"] = MapType.PerfEventArray };
+        private static readonly Dictionary<string, MapType> MapTypes = new(StringComparer.Ordinal) { ["perf_event_array"] = MapType.PerfEventArray, ["ringbuf"] = MapType.Ringbuf };
 
         private MapSpec Map(string name, YNode node, string path)
         {
             var f = new Fields(this, node, path, "a map", "type", "max_entries");
             MapType type = f["type"] is { } t ? Enum(t, f.P("type"), MapTypes) : MapType.PerfEventArray;
+            if (type == MapType.Ringbuf) return RingbufMap(name, node, f);
             int? max = null;
             if (f["max_entries"] is { } m)
             {
@@ -412,6 +413,8 @@ public static class ScenarioParser
         private SlotsSpec Slots(string mapName, YNode? eventNode, YNode layoutNode, string path, string layoutPath, string eventPath)
         {
             MapSpec map = _maps[mapName];
+            if (map.Type == MapType.Ringbuf)
+                throw Fail(layoutNode, path, $"map '{mapName}' is a ringbuf: it has no slots (one ring for the whole host)");
             SlotLayout layout = Layout(layoutNode, layoutPath, map);
             if (layout is ExplicitLayout)
             {
@@ -678,7 +681,7 @@ public static class ScenarioParser
             }
         }
 
-        private static readonly string[] Helpers = ["perf_event_output", "perf_event_read", "perf_event_read_value", "trace_printk", "trace_vprintk", "snprintf"];
+        private static readonly string[] Helpers = ["perf_event_output", "perf_event_read", "perf_event_read_value", "trace_printk", "trace_vprintk", "snprintf", "ringbuf_output"];
 
         private ImmutableArray<HelperCall> Body(YNode node, string path)
         {
@@ -700,6 +703,7 @@ public static class ScenarioParser
                     "trace_printk" => new TracePrintkCall { Fmt = Printf(v, hp, 3, out var a1), Args = a1 },
                     "trace_vprintk" => new TraceVprintkCall { Fmt = Printf(v, hp, 16, out var a2), Args = a2 },
                     "snprintf" => Snprintf(v, hp),
+                    "ringbuf_output" => RingbufOutput(v, hp),
                     _ => throw Fail(k, hp, $"unknown helper '{k.Value}'" + Suggest(k.Value, Helpers) + "; expected one of " + string.Join(", ", Helpers)),
                 });
             }
@@ -709,8 +713,15 @@ public static class ScenarioParser
         private HelperCall Output(YNode node, string path)
         {
             var f = new Fields(this, node, path, "perf_event_output's fields", "map", "flags", "size");
-            string map = DefinedName(f.Req("map"), f.P("map"), _maps, "map", "maps");
+            string map = PerfMapName(f.Req("map"), f.P("map"));
             ulong flags = f["flags"] is { } fl ? Flags(fl, f.P("flags")) : 0xffffffffUL;
+            var size = OutputSize(f);
+            return new PerfEventOutputCall { Map = map, Flags = flags, Size = size };
+        }
+
+        // An output's size: N bytes, or { uniform: [MIN, MAX] } (perf_event_output, ringbuf_output).
+        private SizeSpec OutputSize(Fields f)
+        {
             var sizeNode = f.Req("size");
             SizeSpec size;
             if (sizeNode is YMap)
@@ -729,7 +740,7 @@ public static class ScenarioParser
             {
                 size = SizeSpec.Fixed((int)Int(sizeNode, f.P("size"), 0, SimLimits.MaxDataBytes));
             }
-            return new PerfEventOutputCall { Map = map, Flags = flags, Size = size };
+            return size;
         }
 
         private HelperCall Read(YNode node, string path)
@@ -737,7 +748,7 @@ public static class ScenarioParser
             var f = new Fields(this, node, path, "perf_event_read's fields", "map", "flags");
             return new PerfEventReadCall
             {
-                Map = DefinedName(f.Req("map"), f.P("map"), _maps, "map", "maps"),
+                Map = PerfMapName(f.Req("map"), f.P("map")),
                 Flags = f["flags"] is { } fl ? Flags(fl, f.P("flags")) : 0xffffffffUL,
             };
         }
@@ -747,7 +758,7 @@ public static class ScenarioParser
             var f = new Fields(this, node, path, "perf_event_read_value's fields", "map", "flags", "size");
             return new PerfEventReadValueCall
             {
-                Map = DefinedName(f.Req("map"), f.P("map"), _maps, "map", "maps"),
+                Map = PerfMapName(f.Req("map"), f.P("map")),
                 Flags = f["flags"] is { } fl ? Flags(fl, f.P("flags")) : 0xffffffffUL,
                 Size = f["size"] is { } s ? (int)Int(s, f.P("size"), 1, 4096) : 24,
             };
@@ -812,7 +823,8 @@ public static class ScenarioParser
 
         private ConsumerSpec Consumer(string name, YNode node, string path)
         {
-            var f = new Fields(this, node, path, "a consumer", "events", "cpu", "service", "tail_update", "wakeup_latency", "poll_timeout");
+            var f = new Fields(this, node, path, "a consumer", "events", "ringbuf", "cpu", "service", "tail_update", "wakeup_latency", "poll_timeout");
+            if (f["ringbuf"] is { } rbNode) return RingbufConsumer(name, node, f, rbNode);
             var evNode = f.Req("events");
             var events = ImmutableArray.CreateBuilder<string>();
             var evItems = evNode is YSeq es ? es.Items.Select((n, i) => (n, $"{f.P("events")}[{i}]")).ToList() : [(evNode, f.P("events"))];
@@ -936,7 +948,7 @@ public static class ScenarioParser
                 {
                     var f = new Fields(this, node, path, "slots' fields", "host", "map", "event", "layout");
                     var (host, _) = Host(f["host"], f.P("host"));
-                    string map = DefinedName(f.Req("map"), f.P("map"), _maps, "map", "maps");
+                    string map = PerfMapName(f.Req("map"), f.P("map"));
                     var slots = Slots(map, f["event"], f.Req("layout"), path, f.P("layout"), f.P("event"));
                     return new SlotsAction { AtNs = at, Host = host, Slots = slots };
                 }
@@ -945,6 +957,8 @@ public static class ScenarioParser
                     var f = new Fields(this, node, path, "consumer_stall's fields", "host", "consumer", "for");
                     var (host, _) = Host(f["host"], f.P("host"));
                     string consumer = DefinedName(f.Req("consumer"), f.P("consumer"), _consumers, "consumer", "consumers");
+                    if (_consumers[consumer].Ringbuf is not null)
+                        throw Fail(f.Req("consumer"), f.P("consumer"), $"consumer '{consumer}' reads a ringbuf: consumer_stall is simulated for perf_buffer readers only");
                     var forNode = f.Req("for");
                     long dur = Duration(forNode, f.P("for"));
                     if (dur <= 0)

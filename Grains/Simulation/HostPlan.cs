@@ -16,6 +16,7 @@ internal enum HelperKind
     TracePrintk = 3,
     TraceVprintk = 4,
     Snprintf = 5,
+    RingbufOutput = 6,
 }
 
 internal sealed class TaskPlan
@@ -92,7 +93,7 @@ internal sealed class ConsumerPlan
 /// the read-only kernel memory printk arguments point into. Built once per (scenario, group) and
 /// cached; immutable, so hosts on different threads share it.
 /// </summary>
-internal sealed class HostPlan
+internal sealed partial class HostPlan
 {
     private static readonly ConditionalWeakTable<Scenario, HostPlan?[]> Cache = new();
 
@@ -113,7 +114,7 @@ internal sealed class HostPlan
     public static readonly int[] HelperKindIds =
     [
         HelperProtos.PerfEventOutput, HelperProtos.PerfEventRead, HelperProtos.PerfEventReadValue,
-        HelperProtos.TracePrintk, HelperProtos.TraceVprintk, HelperProtos.Snprintf,
+        HelperProtos.TracePrintk, HelperProtos.TraceVprintk, HelperProtos.Snprintf, HelperProtos.RingbufOutput,
     ];
 
     /// <summary>Helper names by HelperKind (the prototypes' names).</summary>
@@ -277,7 +278,8 @@ internal sealed class HostPlan
             events[i] = plan;
         }
 
-        var maps = s.Maps.ToArray();
+        var maps = Array.FindAll(s.Maps.ToArray(), m => m.Type != MapType.Ringbuf); // rings: RingbufPlans
+        var ringbufs = Array.FindAll(s.Maps.ToArray(), m => m.Type == MapType.Ringbuf);
         var initial = new SlotsSpec?[maps.Length];
         foreach (var sl in s.Slots)
         {
@@ -285,10 +287,11 @@ internal sealed class HostPlan
                 if (maps[m].Name == sl.Map) initial[m] = sl;
         }
 
-        var consumers = new ConsumerPlan[s.Consumers.Length];
+        var perfConsumers = s.Consumers.Where(c => c.Ringbuf is null).ToArray();
+        var consumers = new ConsumerPlan[perfConsumers.Length];
         for (int c = 0; c < consumers.Length; c++)
         {
-            var spec = s.Consumers[c];
+            var spec = perfConsumers[c];
             var evs = new List<int>();
             foreach (var name in spec.Events)
             {
@@ -314,6 +317,7 @@ internal sealed class HostPlan
             InitialSlots = initial,
             Programs = [],
             Consumers = consumers,
+            Ringbufs = RingbufPlans(s, ringbufs),
             Timeline = [],
             EventNames = Array.ConvertAll(events, e => e.Spec.Name),
         };
@@ -449,6 +453,12 @@ internal sealed class HostPlan
                 {
                     Kind = HelperKind.PerfEventOutput, Map = MapOf(plan, o.Map, where), Flags = o.Flags,
                     SizeMin = o.Size.Min, SizeMax = o.Size.Max,
+                };
+            case RingbufOutputCall rb:
+                return new CallPlan
+                {
+                    Kind = HelperKind.RingbufOutput, Map = plan.RingbufIndex(rb.Map), Flags = rb.Flags,
+                    SizeMin = rb.Size.Min, SizeMax = rb.Size.Max,
                 };
             case PerfEventReadCall r:
                 return new CallPlan { Kind = HelperKind.PerfEventRead, Map = MapOf(plan, r.Map, where), Flags = r.Flags };

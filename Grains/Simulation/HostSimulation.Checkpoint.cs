@@ -106,6 +106,8 @@ public sealed partial class HostSimulation
         bool captureRecords = false, bool captureTrace = false, bool perCpuWindows = true, bool perCpuTotals = true)
     {
         var sim = new HostSimulation(scenario, groupIndex, hostIndex, captureRecords, captureTrace, perCpuWindows, perCpuTotals);
+        if (sim._rbs.Length != 0)
+            throw new NotSupportedException($"{sim.HostName}: ring buffer state is not part of a checkpoint; a ringbuf host cannot be restored (run it again)");
         try
         {
             sim.Load(checkpoint);

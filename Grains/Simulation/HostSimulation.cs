@@ -209,6 +209,7 @@ public sealed partial class HostSimulation
         }
         if (captureRecords) _records = new List<CapturedRecord>();
         if (_plan.Objects.Length > 0) SetUpObjects();
+        if (_plan.Ringbufs.Length > 0) SetUpRingbufs();
     }
 
     /// <summary>Builds the named host (GROUP-INDEX).</summary>
@@ -249,6 +250,7 @@ public sealed partial class HostSimulation
         long end = start + Scenario.WindowNs;
         BeginWindow();
         RunUntil(end);
+        if (_rbs.Length != 0) AdvanceRingbufs(end);
         NextWindow++;
         var stats = EndWindow(windowIndex, start, end);
         VerifyConservation();
@@ -274,6 +276,7 @@ public sealed partial class HostSimulation
             if (!Conserved(inst, rc.Ok)) throw new ConservationException(HostName, rc);
             rings.Add(rc);
         }
+        VerifyRingbufs(rings);
         return new ConservationResult(HostName, rings);
     }
 
@@ -289,6 +292,7 @@ public sealed partial class HostSimulation
                       inst.Written == inst.Consumed + inst.Unread + inst.Overwritten + inst.Invisible;
             if (!Conserved(inst, ok)) throw new ConservationException(HostName, Conservation(inst));
         }
+        if (_rbs.Length != 0) VerifyRingbufs(null);
     }
 
     private static RingConservation Conservation(EventInstance inst) =>
@@ -443,6 +447,7 @@ public sealed partial class HostSimulation
                 HelperKind.PerfEventOutput => Output(in ctx, call, ref fs, t),
                 HelperKind.PerfEventRead => Read(in ctx, call, t),
                 HelperKind.PerfEventReadValue => ReadValue(in ctx, call, t),
+                HelperKind.RingbufOutput => RingbufOutput(in ctx, call, ref fs, t),
                 _ => Printf(in ctx, call, ref fs, task),
             };
             long key = ReturnCounter.Key(cpu, (int)call.Kind, ret);

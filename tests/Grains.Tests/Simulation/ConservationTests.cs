@@ -20,7 +20,7 @@ public class ConservationTests
             var t = SimTestUtil.SumCpu(windows, c);
             Assert.Equal(t.RecordsWritten, t.RecordsConsumed + t.RecordsInRing + t.RecordsOverwritten + t.RecordsInvisible);
             Assert.Equal(t.Attempts, t.RecordsWritten + t.Lost);
-            Assert.Equal(t.RecordsWritten, t.Helpers.Get("bpf_perf_event_output", 0));
+            Assert.Equal(t.RecordsWritten, t.Helpers.Get("bpf_perf_event_output", 0) + t.Helpers.Get("bpf_ringbuf_output", 0));
             Assert.True(t.LostReported <= t.Lost, "the reader cannot learn of more losses than happened");
             Assert.Equal(t.RecordsConsumed, t.ConsumerLag.Count);
         }

@@ -1,0 +1,100 @@
+using System.Globalization;
+using BpfTraceSim.Kernel;
+using BpfTraceSim.Kernel.Ringbuf;
+
+namespace BpfTraceSim.Contracts.Scenarios;
+
+// The ring buffer part of a scenario (docs/scenarios.md, "Ring buffers"): ringbuf maps, the
+// ringbuf_output body step and ring_buffer__poll consumers.
+public static partial class ScenarioParser
+{
+    private sealed partial class Reader
+    {
+        /// <summary>The largest ring a scenario host simulates (its data is held twice, as the kernel maps it).</summary>
+        private const long MaxScenarioRingbuf = 1L << 30;
+
+        // max_entries of a ringbuf: bytes, or with a KiB / MiB / GiB suffix; the kernel's creation rules apply.
+        private MapSpec RingbufMap(string name, YNode node, Fields f)
+        {
+            var me = f["max_entries"] ?? throw Fail(node, f.P("max_entries"), "a ringbuf needs max_entries: its size in bytes (a power of 2, a multiple of 4096), e.g. 256KiB");
+            string text = Scalar(me, f.P("max_entries"), "a size").Replace("_", "", StringComparison.Ordinal).Trim();
+            long unit = 1;
+            foreach (var (suffix, mult) in new[] { ("KiB", 1L << 10), ("MiB", 1L << 20), ("GiB", 1L << 30) })
+            {
+                if (!text.EndsWith(suffix, StringComparison.Ordinal)) continue;
+                unit = mult;
+                text = text[..^suffix.Length].Trim();
+                break;
+            }
+            if (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long n) || n > long.MaxValue / unit)
+                throw Fail(me, f.P("max_entries"), $"expected a size in bytes (e.g. 262144 or 256KiB), found '{Scalar(me, f.P("max_entries"), "a size")}'");
+            long bytes = n * unit;
+            int err = BpfRingbuf.CheckCreate((ulong)bytes);
+            if (err != 0)
+                throw Fail(me, f.P("max_entries"), $"BPF_MAP_CREATE refuses a ringbuf of {bytes} bytes with -{Errno.Name(err)} ({err}): " +
+                    $"max_entries must be a power of 2 and a multiple of the page size ({BpfFlags.PAGE_SIZE})");
+            if (bytes > MaxScenarioRingbuf)
+                throw Fail(me, f.P("max_entries"), $"{bytes} bytes is a valid ring, but a scenario host holds rings of at most {MaxScenarioRingbuf >> 20} MiB");
+            return new MapSpec { Name = name, Type = MapType.Ringbuf, MaxEntries = (int)bytes };
+        }
+
+        private string PerfMapName(YNode node, string path)
+        {
+            string map = DefinedName(node, path, _maps, "map", "maps");
+            if (_maps[map].Type == MapType.Ringbuf)
+                throw Fail(node, path, $"map '{map}' is a ringbuf: a perf helper needs a perf_event_array (use ringbuf_output for a ringbuf)");
+            return map;
+        }
+
+        private string RingbufName(YNode node, string path)
+        {
+            string map = DefinedName(node, path, _maps, "map", "maps");
+            if (_maps[map].Type != MapType.Ringbuf)
+                throw Fail(node, path, $"map '{map}' is a {_maps[map].Type switch { MapType.PerfEventArray => "perf_event_array", var t => t.ToString() }}, not a ringbuf");
+            return map;
+        }
+
+        private HelperCall RingbufOutput(YNode node, string path)
+        {
+            var f = new Fields(this, node, path, "ringbuf_output's fields", "map", "flags", "size");
+            string map = RingbufName(f.Req("map"), f.P("map"));
+            ulong flags = f["flags"] is { } fl ? Flags(fl, f.P("flags")) : 0;
+            return new RingbufOutputCall { Map = map, Flags = flags, Size = OutputSize(f) };
+        }
+
+        // A ring buffer reader: libbpf's ring_buffer__poll on the map (epoll), one per host.
+        private ConsumerSpec RingbufConsumer(string name, YNode node, Fields f, YNode rbNode)
+        {
+            if (f["events"] is { } ev)
+                throw Fail(ev, f.P("events"), "give events (a perf_buffer reader) or ringbuf (a ring_buffer reader), not both");
+            if (f["tail_update"] is { } tu)
+                throw Fail(tu, f.P("tail_update"), "a ring_buffer reader moves consumer_pos after each record (libbpf); tail_update is for perf_buffer readers");
+            string map = RingbufName(rbNode, f.P("ringbuf"));
+            foreach (var other in _consumers.Values)
+                if (other.Ringbuf == map)
+                    throw Fail(rbNode, f.P("ringbuf"), $"ringbuf '{map}' is already read by consumer '{other.Name}': one reader per ring");
+            foreach (var pending in _ringbufReaders)
+                if (pending == map)
+                    throw Fail(rbNode, f.P("ringbuf"), $"ringbuf '{map}' is already read by another consumer: one reader per ring");
+            _ringbufReaders.Add(map);
+            int cpu = 0;
+            if (f["cpu"] is { } cn)
+            {
+                cpu = (int)Int(cn, f.P("cpu"), 0, MaxCpus - 1);
+                CheckCpuOnEveryGroup(cn, f.P("cpu"), cpu, null);
+            }
+            ServiceSpec service = f["service"] is { } sv ? Service(sv, f.P("service")) : new FixedService { Ns = 0 };
+            long latency = f["wakeup_latency"] is { } wl ? Duration(wl, f.P("wakeup_latency")) : 0;
+            long poll = 100_000_000;
+            if (f["poll_timeout"] is { } pt)
+            {
+                poll = Duration(pt, f.P("poll_timeout"));
+                if (poll <= 0)
+                    throw Fail(pt, f.P("poll_timeout"), "must be more than 0");
+            }
+            return new ConsumerSpec { Name = name, Ringbuf = map, Cpu = cpu, Service = service, WakeupLatencyNs = latency, PollTimeoutNs = poll };
+        }
+
+        private readonly List<string> _ringbufReaders = new();
+    }
+}
