@@ -73,7 +73,7 @@ public static class HelperProtos
         TracePrintk = 6, GetPrandomU32 = 7, GetSmpProcessorId = 8, GetCurrentPidTgid = 14, GetCurrentComm = 16,
         PerfEventRead = 22, PerfEventOutput = 25, ProbeReadStr = 45, PerfEventReadValue = 55,
         ProbeReadUser = 112, ProbeReadKernel = 113, ProbeReadUserStr = 114, ProbeReadKernelStr = 115,
-        KtimeGetBootNs = 125, SeqPrintf = 126, SeqWrite = 127, SeqPrintfBtf = 128, KtimeGetCoarseNs = 160,
+        KtimeGetBootNs = 125, SeqPrintf = 126, SeqWrite = 127, SeqPrintfBtf = 150, KtimeGetCoarseNs = 160,
         Snprintf = 165, TraceVprintk = 177, KtimeGetTaiNs = 208;
 
     /// <summary>The ring buffer helpers (kernel/bpf/ringbuf.c).</summary>
