@@ -1,16 +1,20 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace BpfTraceSim.Grains.Simulation;
 
 /// <summary>
 /// A binary min-heap of pending firings, one per (CPU, program). A key is (time &lt;&lt; SlotBits) |
 /// slot with slot = cpu * programs + program, so keys order by time, then CPU, then program (ties
-/// break the same way every run) and a comparison is one unsigned compare.
+/// break the same way every run) and a comparison is one compare. Keys stay below 2^63 (see
+/// <see cref="MaxTime"/>), so the difference of two keys has the sign of their order: sift-down
+/// picks the smaller child without a branch (a branch there mispredicts half the time).
 /// </summary>
 internal sealed class FiringHeap
 {
-    // _a[Count] is always ulong.MaxValue: a sentinel right child, so sift-down needs no bounds
-    // test for it and picks the smaller child without a branch.
+    // _a[Count] is always the sentinel: a right child larger than every key, so sift-down needs no
+    // bounds test for it.
+    private const ulong Sentinel = long.MaxValue;
     private ulong[] _a = CreateArray(16);
 
     public FiringHeap(int slots)
@@ -19,13 +23,13 @@ internal sealed class FiringHeap
         while ((1L << bits) < slots) bits++;
         SlotBits = bits;
         SlotMask = (1UL << bits) - 1;
-        MaxTime = (long)(ulong.MaxValue >> bits);
+        MaxTime = long.MaxValue >> bits;
     }
 
     private static ulong[] CreateArray(int n)
     {
         var a = new ulong[n];
-        a.AsSpan().Fill(ulong.MaxValue);
+        a.AsSpan().Fill(Sentinel);
         return a;
     }
 
@@ -43,7 +47,7 @@ internal sealed class FiringHeap
 
     public void Clear()
     {
-        _a.AsSpan(0, Count + 1).Fill(ulong.MaxValue);
+        _a.AsSpan(0, Count + 1).Fill(Sentinel);
         Count = 0;
     }
 
@@ -57,7 +61,7 @@ internal sealed class FiringHeap
         }
         int i = Count++;
         var a = _a;
-        a[Count] = ulong.MaxValue;
+        a[Count] = Sentinel;
         while (i > 0)
         {
             int parent = (i - 1) >> 1;
@@ -76,27 +80,29 @@ internal sealed class FiringHeap
     {
         int n = --Count;
         ulong last = _a[n];
-        _a[n] = ulong.MaxValue;
+        _a[n] = Sentinel;
         if (n == 0) return;
         SiftDown(last, 0);
     }
 
     private void SiftDown(ulong key, int i)
     {
-        var a = _a;
+        // Count < _a.Length always (the sentinel sits at _a[Count]), so child + 1 <= Count is in the array.
+        ref ulong a = ref MemoryMarshal.GetArrayDataReference(_a);
         int n = Count;
+        long k = (long)key;
         while (true)
         {
             int child = 2 * i + 1;
             if (child >= n) break;
-            ulong l = a[child], r = a[child + 1]; // a[n] is the sentinel
-            bool right = r < l;
-            ulong c = right ? r : l;
-            child += right ? 1 : 0;
-            if (c >= key) break;
-            a[i] = c;
-            i = child;
+            long l = (long)Unsafe.Add(ref a, child);
+            long d = (long)Unsafe.Add(ref a, child + 1) - l; // < 0: the right child is smaller
+            long m = d >> 63;
+            long c = l + (d & m);
+            if (c >= k) break;
+            Unsafe.Add(ref a, i) = (ulong)c;
+            i = child - (int)m;
         }
-        a[i] = key;
+        Unsafe.Add(ref a, i) = key;
     }
 }

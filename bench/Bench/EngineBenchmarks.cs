@@ -11,7 +11,7 @@ namespace BpfTraceSim.Bench;
 /// wake-up every 64 records or at the poll timeout, 50 ns per record, fast enough for the load).
 /// One operation = one 1 ms window = 12,800 helper calls on average, so
 /// simulated helper calls per wall second = ops/s x 12,800. The host runs on from window to
-/// window (steady state); it is rebuilt when its 10,000 s of virtual time run out.
+/// window (steady state); it is rebuilt when its 100 s of virtual time run out (100,000 windows: the max_windows limit).
 /// </summary>
 [MemoryDiagnoser]
 public class EngineBenchmarks
@@ -22,7 +22,7 @@ public class EngineBenchmarks
     public const string Yaml = """
         name: engine-bench
         seed: 1
-        duration: 10000s
+        duration: 100s
         window: 1ms
         fleet:
           - group: bench
