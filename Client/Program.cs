@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using BpfTraceSim.Bpf.Loader;
 using BpfTraceSim.Client.Commands;
 using BpfTraceSim.Client.Exec;
@@ -61,9 +62,20 @@ public static class Program
             stderr.WriteLine($"{cmd}: see '{cmd} --help'");
             return ExitBadInput;
         }
+        // SIGINT and SIGTERM cancel the command, which stops its run, writes nothing half-done and
+        // exits 130; a second signal ends the process at once (the default action).
+        using var interrupt = new CancellationTokenSource();
+        void OnSignal(PosixSignalContext ctx)
+        {
+            ctx.Cancel = !interrupt.IsCancellationRequested;
+            interrupt.Cancel();
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         try
         {
-            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
+            return await parse.InvokeAsync(config, interrupt.Token);
         }
         catch (OperationCanceledException)
         {

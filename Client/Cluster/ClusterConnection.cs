@@ -67,6 +67,9 @@ public sealed class ClusterConnection : IAsyncDisposable
                 if (tls.ClientEnabled) client.UseBpfSimTls(tls);
             });
         }
+        // The host must not take SIGINT/SIGTERM for itself (ConsoleLifetime would swallow them and stop
+        // the silo under a running scenario): the command's cancellation handles them and exits 130.
+        builder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
         var host = builder.Build();
         if (embedded)
         {
@@ -134,4 +137,11 @@ public sealed class ClusterConnection : IAsyncDisposable
         await _host.StopAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _host.Dispose();
     }
+}
+
+/// <summary>A host lifetime that leaves process signals to the command line (System.CommandLine cancels the command).</summary>
+internal sealed class CommandLifetime : IHostLifetime
+{
+    public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

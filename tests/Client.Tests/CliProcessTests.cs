@@ -60,4 +60,76 @@ public sealed class CliProcessTests
         foreach (var cmd in new[] { "exec", "run", "report", "iter", "inspect", "load", "trace-pipe" })
             Assert.Contains("  " + cmd, stdout);
     }
+
+    /// <summary>A run long enough to be interrupted (one host, two CPUs, 100,000 s of 1,000 firings/s).</summary>
+    private const string LongRun = """
+        name: long
+        seed: 1
+        duration: 100000s
+        window: 1s
+        fleet:
+          - group: g
+            cpus: 2
+        events:
+          out: { per: cpu, ring_pages: 8 }
+        maps:
+          events: { max_entries: cpus }
+        slots:
+          events: per_cpu
+        programs:
+          p:
+            fire: { process: poisson, rate: 1000/s }
+            body:
+              - perf_event_output: { map: events, size: 8 }
+        consumers:
+          agent:
+            events: out
+            service: { fixed: 1us }
+        """;
+
+    [Fact]
+    public async Task Sigterm_stops_a_run_with_exit_130_and_leaves_the_previous_reports_untouched()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "bpfsim-sigterm-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string scenario = Path.Combine(dir, "long.yaml");
+            await File.WriteAllTextAsync(scenario, LongRun);
+            string outDir = Path.Combine(dir, "out");
+            Directory.CreateDirectory(outDir);
+            await File.WriteAllTextAsync(Path.Combine(outDir, "report.json"), "{\"previous\":true}");
+            var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, WorkingDirectory = Repo.Root };
+            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "bpfsim.dll"));
+            foreach (var a in new[] { "run", scenario, "--out", outDir }) psi.ArgumentList.Add(a);
+            using var p = Process.Start(psi)!;
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            var err = new System.Text.StringBuilder();
+            var running = new TaskCompletionSource();
+            p.ErrorDataReceived += (_, e) =>
+            {
+                if (e.Data is null) return;
+                lock (err) err.AppendLine(e.Data);
+                if (e.Data.Contains("virtual", StringComparison.Ordinal)) running.TrySetResult();
+            };
+            p.BeginErrorReadLine();
+            await running.Task.WaitAsync(TimeSpan.FromMinutes(2)); // progress: the scenario is running
+            using (var kill = Process.Start("kill", ["-TERM", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!)
+                await kill.WaitForExitAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await p.WaitForExitAsync(timeout.Token);
+            await stdout;
+            string stderr;
+            lock (err) stderr = err.ToString();
+            Assert.Equal(130, p.ExitCode);
+            Assert.Contains("bpfsim run: interrupted; nothing written", stderr);
+            Assert.DoesNotContain("   at ", stderr);
+            Assert.Equal(["report.json"], Directory.GetFiles(outDir).Select(Path.GetFileName));
+            Assert.Equal("{\"previous\":true}", await File.ReadAllTextAsync(Path.Combine(outDir, "report.json")));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
