@@ -158,6 +158,10 @@ internal static unsafe class BpfIlCompiler
             if (c is Op.ST or Op.STX && mode == Op.MEM) CtxW(Op.SizeBytes(d.Op));
         }
 
+        // counted loops (BpfCountedLoop): the one whose unchecked copy / ordinary code is being emitted
+        BpfCountedLoop? fast = null, slowLoop = null;
+        Label fastHead = default, slowHead = default;
+
         // ---- prologue ----
         il.Emit(OpCodes.Ldarg_1); il.Emit(OpCodes.Stloc, r[1]);
         il.Emit(OpCodes.Ldarg_2); il.Emit(OpCodes.Stloc, r[2]);
@@ -230,8 +234,10 @@ internal static unsafe class BpfIlCompiler
         }
         void Jump(int pc, int target)
         {
+            // inside a loop's unchecked copy the only jump is its back edge
+            if (fast is not null) { il.Emit(OpCodes.Br, fastHead); return; }
             if (target <= pc) LimitCheck(pc);
-            il.Emit(OpCodes.Br, labels[target]);
+            il.Emit(OpCodes.Br, slowLoop is { } l && target == l.Head ? slowHead : labels[target]);
         }
         void Ld(int reg) => il.Emit(OpCodes.Ldloc, r[reg]);
         void St(int reg) => il.Emit(OpCodes.Stloc, r[reg]);
@@ -262,7 +268,7 @@ internal static unsafe class BpfIlCompiler
         {
             // r10 is read-only (refused at load) and only ever points at a frame top, 512 * k below
             // FramePointer for a call depth k < MaxFrames: an access inside its own frame is in the stack.
-            if (reg == 10 && r10Fixed && offset >= -BpfVm.StackSize && offset <= -size)
+            if (FrameAccess(reg, offset, size))
             {
                 Ld(10); Imm64((long)stackPtr - (long)stackBase + offset); il.Emit(OpCodes.Add); il.Emit(OpCodes.Conv_U);
                 Deref(size, write, value);
@@ -316,6 +322,122 @@ internal static unsafe class BpfIlCompiler
             }
         }
 
+        // ---- counted loops (see BpfCountedLoop): found once, versioned where they start ----
+        bool FrameAccess(int reg, short offset, int size) => reg == 10 && r10Fixed && offset >= -BpfVm.StackSize && offset <= -size;
+        var loopAt = new BpfCountedLoop?[n];
+        if (vm.UncheckedLoops)
+            for (int pc = 0; pc < n; pc++)
+            {
+                int cls = code[pc].Op & 7;
+                byte jo = code[pc].Op;
+                if (cls != Op.JMP || jo == (Op.JMP | Op.JA) || jo == (Op.JMP | Op.CALL) || jo == (Op.JMP | Op.EXIT) || jo == (Op.JMP | Op.CALL | Op.X)) continue;
+                if (pc + 1 + code[pc].Off != blockStart[pc]) continue;
+                loopAt[blockStart[pc]] ??= BpfCountedLoop.Find(code, blockStart[pc], pc, FrameAccess);
+            }
+        var fastBias = new Dictionary<int, LocalBuilder>(); // access pc -> host address minus simulated address
+        LocalBuilder bound = il.DeclareLocal(typeof(ulong)), trips = il.DeclareLocal(typeof(ulong)), lo = il.DeclareLocal(typeof(ulong)), hi = il.DeclareLocal(typeof(ulong));
+
+        // On entry: the trip count, the budget and every access's region, or the ordinary code.
+        void EmitFastLoop(BpfCountedLoop loop)
+        {
+            slowHead = il.DefineLabel();
+            fastHead = il.DefineLabel();
+            var slow = slowHead;
+            var j = code[loop.End];
+            int jop = j.Op & 0xf0;
+            bool up = loop.Step > 0;
+            long k = Math.Abs(loop.Step);
+            int len = blockLen[loop.Head];
+            if ((j.Op & Op.X) != 0) Ld(j.Src); else Imm64(j.Imm);
+            il.Emit(OpCodes.Stloc, bound);
+            // d = distance to the bound; t = back edges taken = iterations - 1
+            void Trips(bool exact)
+            {
+                if (up) { il.Emit(OpCodes.Ldloc, bound); Ld(loop.Iv); } else { Ld(loop.Iv); il.Emit(OpCodes.Ldloc, bound); }
+                il.Emit(OpCodes.Sub); il.Emit(OpCodes.Stloc, trips);
+                if (exact)
+                {
+                    // !=: the induction register must land on the bound
+                    if (k != 1) { il.Emit(OpCodes.Ldloc, trips); Imm64(k); il.Emit(OpCodes.Rem_Un); il.Emit(OpCodes.Brtrue, slow); }
+                    il.Emit(OpCodes.Ldloc, trips); if (k != 1) { Imm64(k); il.Emit(OpCodes.Div_Un); }
+                    Imm64(1); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Stloc, trips);
+                }
+                else
+                {
+                    il.Emit(OpCodes.Ldloc, trips); Imm64(1); il.Emit(OpCodes.Sub);
+                    if (k != 1) { Imm64(k); il.Emit(OpCodes.Div_Un); }
+                    il.Emit(OpCodes.Stloc, trips);
+                }
+            }
+            if (up)
+            {
+                // continue while iv < bound (<= is < bound + 1; bound = max wraps to 0 and fails below)
+                if (jop == Op.JLE) { il.Emit(OpCodes.Ldloc, bound); Imm64(1); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, bound); }
+                Ld(loop.Iv); il.Emit(OpCodes.Ldloc, bound); il.Emit(OpCodes.Bge_Un, slow);
+                if (jop != Op.JNE) { il.Emit(OpCodes.Ldloc, bound); Imm64(unchecked((long)(ulong.MaxValue - (ulong)(k - 1)))); il.Emit(OpCodes.Bgt_Un, slow); }
+                Trips(jop == Op.JNE);
+            }
+            else
+            {
+                // continue while iv > bound (>= is > bound - 1; bound 0 never ends without a wrap)
+                if (jop == Op.JGE) { il.Emit(OpCodes.Ldloc, bound); il.Emit(OpCodes.Brfalse, slow); il.Emit(OpCodes.Ldloc, bound); Imm64(1); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Stloc, bound); }
+                il.Emit(OpCodes.Ldloc, bound); Ld(loop.Iv); il.Emit(OpCodes.Bge_Un, slow);
+                if (jop != Op.JNE) { il.Emit(OpCodes.Ldloc, bound); Imm64(k - 1); il.Emit(OpCodes.Blt_Un, slow); }
+                Trips(jop == Op.JNE);
+            }
+            // the ordinary code would check the limit at each back edge with count + (m + 1) * len
+            il.Emit(OpCodes.Ldloc, trips); Imm64(1L << 32); il.Emit(OpCodes.Bgt_Un, slow);
+            il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Ldloc, max); il.Emit(OpCodes.Bgt_Un, slow);
+            il.Emit(OpCodes.Ldloc, trips); Imm64(len); il.Emit(OpCodes.Mul); il.Emit(OpCodes.Ldloc, max); il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Bgt_Un, slow);
+            // every address an access takes lies in [lo, hi] without a wrap, inside one region
+            foreach (var a in loop.Accesses)
+            {
+                Ld(a.Base); Imm64(a.Off); il.Emit(OpCodes.Add);
+                if (a.OnIv(loop) && a.Pc > loop.StepPc) { Imm64(loop.Step); il.Emit(OpCodes.Add); }
+                il.Emit(OpCodes.Stloc, up ? lo : hi);
+                if (a.OnIv(loop))
+                {
+                    il.Emit(OpCodes.Ldloc, up ? lo : hi); il.Emit(OpCodes.Ldloc, trips); Imm64(k); il.Emit(OpCodes.Mul);
+                    il.Emit(up ? OpCodes.Add : OpCodes.Sub); il.Emit(OpCodes.Stloc, up ? hi : lo);
+                    il.Emit(OpCodes.Ldloc, hi); il.Emit(OpCodes.Ldloc, lo); il.Emit(OpCodes.Blt_Un, slow);
+                }
+                else { il.Emit(OpCodes.Ldloc, up ? lo : hi); il.Emit(OpCodes.Stloc, up ? hi : lo); }
+                var bias = il.DeclareLocal(typeof(ulong));
+                fastBias[a.Pc] = bias;
+                var notCtx = il.DefineLabel();
+                var have = il.DefineLabel();
+                var lim = CtxLocal(a.Size, a.Write);
+                foreach (var e in new[] { lo, hi })
+                {
+                    il.Emit(OpCodes.Ldloc, e); il.Emit(OpCodes.Ldloc, ctxAddr); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Ldloc, lim); il.Emit(OpCodes.Bge_Un, notCtx);
+                }
+                il.Emit(OpCodes.Ldloc, ctxPtr); il.Emit(OpCodes.Conv_U8); il.Emit(OpCodes.Ldloc, ctxAddr); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Stloc, bias);
+                il.Emit(OpCodes.Br, have);
+                il.MarkLabel(notCtx);
+                foreach (var e in new[] { lo, hi })
+                {
+                    il.Emit(OpCodes.Ldloc, e); Imm64((long)stackBase); il.Emit(OpCodes.Sub); Imm64(TotalStack - a.Size); il.Emit(OpCodes.Bgt_Un, slow);
+                }
+                Imm64((long)stackPtr - (long)stackBase); il.Emit(OpCodes.Stloc, bias);
+                il.MarkLabel(have);
+            }
+            // nothing in the copy can end it early: its count is known now
+            il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Ldloc, trips); Imm64(1); il.Emit(OpCodes.Add); Imm64(len); il.Emit(OpCodes.Mul); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, count);
+            il.MarkLabel(fastHead);
+            fast = loop;
+            for (int pc = loop.Head; pc <= loop.End; pc++) pc = EmitInsn(pc);
+            fast = null;
+            il.Emit(OpCodes.Br, labels[loop.End + 1]);
+        }
+        // An access of the unchecked copy: its region was resolved on entry.
+        bool FastAccess(int pc, int reg, short offset, int size, bool write, Action? value)
+        {
+            if (fast is null || !fastBias.TryGetValue(pc, out var bias)) return false;
+            Ld(reg); Imm64(offset); il.Emit(OpCodes.Add); il.Emit(OpCodes.Ldloc, bias); il.Emit(OpCodes.Add); il.Emit(OpCodes.Conv_U);
+            Deref(size, write, value);
+            return true;
+        }
+
         Label[]? pcSwitch = null;
         Label badCallx = il.DefineLabel();
         if (hasCallx)
@@ -327,9 +449,22 @@ internal static unsafe class BpfIlCompiler
         // ---- body ----
         for (int pc = 0; pc < n; pc++)
         {
-            var d = code[pc];
             il.MarkLabel(labels[pc]);
-            if (leader[pc] && blockLen[pc] > 0)
+            if (loopAt[pc] is { } loop)
+            {
+                EmitFastLoop(loop);
+                slowLoop = loop;
+                il.MarkLabel(slowHead);
+            }
+            pc = EmitInsn(pc);
+            if (slowLoop is { } l && pc >= l.End) slowLoop = null;
+        }
+        // One instruction at pc (ordinary code, or the unchecked copy while fast is set); returns
+        // the last pc it used (ld_imm64 uses two).
+        int EmitInsn(int pc)
+        {
+            var d = code[pc];
+            if (leader[pc] && blockLen[pc] > 0 && fast is null)
             {
                 il.Emit(OpCodes.Ldloc, count); Imm64(blockLen[pc]); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, count);
             }
@@ -390,7 +525,7 @@ internal static unsafe class BpfIlCompiler
                         break;
                     default: throw new InvalidOperationException($"ALU op 0x{op:x2}");
                 }
-                continue;
+                return pc;
             }
 
             switch (op)
@@ -422,7 +557,7 @@ internal static unsafe class BpfIlCompiler
                 case Op.LDDW:
                     Imm64(d.Imm); St(dst);
                     pc++;
-                    il.MarkLabel(labels[pc]);
+                    if (fast is null) il.MarkLabel(labels[pc]);
                     break;
 
                 case Op.LD | Op.ABS | Op.W or Op.LD | Op.ABS | Op.H or Op.LD | Op.ABS | Op.B or Op.LD | Op.IND | Op.W or Op.LD | Op.IND | Op.H or Op.LD | Op.IND | Op.B:
@@ -453,7 +588,8 @@ internal static unsafe class BpfIlCompiler
                     int size = Op.SizeBytes(op);
                     bool sx = (op & 0xe0) == Op.MEMSX;
                     var done = il.DefineLabel();
-                    if (EmitAccess(src, d.Off, size, write: false, done, value: null))
+                    if (FastAccess(pc, src, d.Off, size, write: false, value: null)) { }
+                    else if (EmitAccess(src, d.Off, size, write: false, done, value: null))
                     {
                         Spill();
                         il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldloc, addr); il.Emit(OpCodes.Ldc_I4, size); il.Emit(OpCodes.Ldc_I4, pc); CountAt(pc);
@@ -477,7 +613,8 @@ internal static unsafe class BpfIlCompiler
                     bool x = cls == Op.STX;
                     var done = il.DefineLabel();
                     void Val() { if (x) Ld(src); else Imm64(d.Imm); }
-                    if (EmitAccess(dst, d.Off, size, write: true, done, Val))
+                    if (FastAccess(pc, dst, d.Off, size, write: true, Val)) { }
+                    else if (EmitAccess(dst, d.Off, size, write: true, done, Val))
                     {
                         Spill();
                         il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldloc, addr); il.Emit(OpCodes.Ldc_I4, size); Val(); il.Emit(OpCodes.Ldc_I4, pc); CountAt(pc);
@@ -574,6 +711,7 @@ internal static unsafe class BpfIlCompiler
                     il.Emit(OpCodes.Ldc_I4, pc); il.Emit(OpCodes.Ldc_I4, (int)op); CountAt(pc); il.Emit(OpCodes.Call, InvalidM); il.Emit(OpCodes.Throw);
                     break;
             }
+            return pc;
         }
         il.MarkLabel(labels[n]);
         // falling off the end is refused at load; keep the IL verifiable anyway

@@ -125,6 +125,12 @@ public sealed unsafe partial class BpfVm
     public ulong MaxInstructions { get; set; } = 1UL << 26;
     /// <summary>Record each helper call (id, name, ret) in the result; off for benchmarks.</summary>
     public bool RecordHelperCalls { get; set; } = true;
+    /// <summary>
+    /// Let the compiled form run counted single-block loops without per-iteration checks when their
+    /// entry proves every access and the instruction limit safe (BpfCountedLoop); set before the
+    /// first compile. Off gives the ordinary compiled code, for comparing the two.
+    /// </summary>
+    public bool UncheckedLoops { get; set; } = true;
 
     private Region[] BuildRegions()
     {
