@@ -33,6 +33,7 @@ internal static unsafe class BpfIlCompiler
     private static readonly MethodInfo LoadSlowM = M(nameof(BpfVm.LoadSlow));
     private static readonly MethodInfo StoreSlowM = M(nameof(BpfVm.StoreSlow));
     private static readonly MethodInfo AtomicPtrM = M(nameof(BpfVm.AtomicPtr));
+    private static readonly MethodInfo RegionBiasM = M(nameof(BpfVm.RegionBias));
     private static readonly MethodInfo CallHelperM = M(nameof(BpfVm.CallHelper));
     private static readonly MethodInfo CallxTargetM = M(nameof(BpfVm.CallxTarget));
     private static readonly MethodInfo PacketM = M(nameof(BpfVm.TryLoadPacket));
@@ -414,11 +415,20 @@ internal static unsafe class BpfIlCompiler
                 il.Emit(OpCodes.Ldloc, ctxPtr); il.Emit(OpCodes.Conv_U8); il.Emit(OpCodes.Ldloc, ctxAddr); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Stloc, bias);
                 il.Emit(OpCodes.Br, have);
                 il.MarkLabel(notCtx);
+                var notStack = il.DefineLabel();
                 foreach (var e in new[] { lo, hi })
                 {
-                    il.Emit(OpCodes.Ldloc, e); Imm64((long)stackBase); il.Emit(OpCodes.Sub); Imm64(TotalStack - a.Size); il.Emit(OpCodes.Bgt_Un, slow);
+                    il.Emit(OpCodes.Ldloc, e); Imm64((long)stackBase); il.Emit(OpCodes.Sub); Imm64(TotalStack - a.Size); il.Emit(OpCodes.Bgt_Un, notStack);
                 }
                 Imm64((long)stackPtr - (long)stackBase); il.Emit(OpCodes.Stloc, bias);
+                il.Emit(OpCodes.Br, have);
+                // a map value (or anything the VM's regions hold)
+                il.MarkLabel(notStack);
+                Spill();
+                il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldloc, lo); il.Emit(OpCodes.Ldloc, hi); il.Emit(OpCodes.Ldc_I4, a.Size); il.Emit(a.Write ? OpCodes.Ldc_I4_1 : OpCodes.Ldc_I4_0);
+                CallOut(RegionBiasM);
+                il.Emit(OpCodes.Ldloc, callRet); il.Emit(OpCodes.Stloc, bias);
+                il.Emit(OpCodes.Ldloc, bias); il.Emit(OpCodes.Brfalse, slow);
                 il.MarkLabel(have);
             }
             // nothing in the copy can end it early: its count is known now

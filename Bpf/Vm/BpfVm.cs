@@ -338,6 +338,19 @@ public sealed unsafe partial class BpfVm
         }
     }
 
+    /// <summary>
+    /// For the compiled form's counted loops: host address minus simulated address when an access of
+    /// size bytes at every address in [lo, hi] (lo &lt;= hi) lies in one region the program may touch,
+    /// else 0. Never copies the borrowed context (the loop might fault before its first store, and
+    /// then the run must not have copied it): a store to it gets 0, and the ordinary code copies it.
+    /// </summary>
+    internal ulong RegionBias(ulong lo, ulong hi, int size, bool write)
+    {
+        if (write && _ctxBorrowed && lo - _ctxAddr < (ulong)_ctxLen) return 0;
+        byte* p = Translate(lo, hi - lo + (ulong)size, write);
+        return p == null ? 0 : (ulong)p - lo;
+    }
+
     internal byte* AtomicPtr(ulong addr, int size, int pc, ulong count)
     {
         byte* p = Translate(addr, (ulong)size, true);

@@ -1,4 +1,5 @@
 using BpfTraceSim.Bpf.Isa;
+using BpfTraceSim.Bpf.Loader;
 using BpfTraceSim.Bpf.Vm;
 using CsCheck;
 using static BpfTraceSim.Bpf.Isa.Asm;
@@ -20,13 +21,13 @@ public class CountedLoopTests
     private static readonly byte[] Sizes = [O.B, O.H, O.W, O.DW];
 
     /// <summary>
-    /// r6 walks the context (kind 0), the stack (1) or counts (2); r7 or an immediate bounds it; r8 is a
-    /// fixed pointer; the body mixes loads and stores through r6 and r8, r10 frame stores and ALU on r0;
+    /// r6 walks the context (kind 0), the stack (1), .data (3) or counts (2); r7 or an immediate bounds
+    /// it; r8 is a fixed pointer (context, stack, .data or read-only .rodata); the body mixes loads and stores through r6 and r8, r10 frame stores and ALU on r0;
     /// an outer loop of reps runs the inner one again (after a context store has copied the context).
     /// </summary>
     private static BpfInsn[] Program(int[] p, int[][] body)
     {
-        int kind = (p[0] & 0x7fffffff) % 3;
+        int kind = (p[0] & 0x7fffffff) % 4;
         int start = p[1] % 160;
         int step = Steps[(p[2] & 0x7fffffff) % Steps.Length];
         byte cond = Conds[(p[3] & 0x7fffffff) % Conds.Length];
@@ -35,13 +36,19 @@ public class CountedLoopTests
         int stepAt = (p[6] & 0x7fffffff) % (body.Length + 1);
         int reps = 1 + (p[7] & 0x7fffffff) % 3;
         var l = new List<BpfInsn> { Mov64(0, 0), Mov64(5, reps), Mov64Reg(8, 1) };
-        if ((p[8] & 1) != 0) { l.Add(Mov64Reg(8, 10)); l.Add(Alu64Imm(O.ADD, 8, -64)); }
+        switch ((p[8] & 0x7fffffff) % 4)
+        {
+            case 1: l.Add(Mov64Reg(8, 10)); l.Add(Alu64Imm(O.ADD, 8, -64)); break;
+            case 2: l.AddRange(MapValue(8, 0, 16)); break; // .data
+            case 3: l.AddRange(MapValue(8, 1, 8)); break;  // .rodata: stores fault
+        }
         int outer = l.Count;
         switch (kind)
         {
             case 0: l.Add(Mov64Reg(6, 1)); l.Add(Alu64Imm(O.ADD, 6, start)); break;
             case 1: l.Add(Mov64Reg(6, 10)); l.Add(Alu64Imm(O.ADD, 6, start * 4 - 560)); break;
-            default: l.Add(Mov64(6, start)); break;
+            case 2: l.Add(Mov64(6, start)); break;
+            default: l.AddRange(MapValue(6, 0, 0)); l.Add(Alu64Imm(O.ADD, 6, start)); break;
         }
         if (!immBound) { l.Add(Mov64Reg(7, 6)); l.Add(Alu64Imm(O.ADD, 7, delta)); }
         int head = l.Count;
@@ -72,15 +79,24 @@ public class CountedLoopTests
         return l.ToArray();
     }
 
+    private static BpfInsn[] MapValue(int dst, int map, int off) => [new BpfInsn(O.LDDW, (byte)dst, O.PSEUDO_MAP_VALUE, 0, map), new BpfInsn(0, 0, 0, 0, off)];
+
+    private static BpfMapSpec[] Maps() =>
+    [
+        new(".data", BpfMapType.Array, 4, 128, 1, 0) { InitialValue = Enumerable.Range(0, 128).Select(i => (byte)(i * 5)).ToArray() },
+        new(".rodata", BpfMapType.Array, 4, 64, 1, 0) { InitialValue = Enumerable.Range(0, 64).Select(i => (byte)(i * 3 + 7)).ToArray(), ReadOnly = true },
+    ];
+
     private static (BpfRunResult R, byte[] Stack, byte[]? Ctx) Run(BpfInsn[] prog, byte[] ctx, ulong max, int form)
     {
-        var vm = Asm(prog);
+        var vm = AsmWith(Maps(), null, prog);
         vm.MaxInstructions = max;
         vm.UncheckedLoops = form == 2;
         var r = form == 0 ? vm.Run(ctx, TestObjects.Ctx) : vm.RunCompiled(ctx, TestObjects.Ctx);
         Assert.True(vm.TryGetSpan(vm.StackBase, BpfVm.StackSize * BpfVm.MaxFrames, false, out var stack));
         byte[]? copy = vm.TryGetSpan(vm.ContextAddress, ctx.Length, false, out var c) ? c.ToArray() : null;
-        return (r, stack.ToArray(), copy);
+        // the stack and .data after the run
+        return (r, [.. stack, .. vm.Instance.Maps[0].Storage], copy);
     }
 
     [Fact]
