@@ -332,7 +332,6 @@ internal static unsafe class BpfIlCompiler
                 int cls = code[pc].Op & 7;
                 byte jo = code[pc].Op;
                 if (cls != Op.JMP || jo == (Op.JMP | Op.JA) || jo == (Op.JMP | Op.CALL) || jo == (Op.JMP | Op.EXIT) || jo == (Op.JMP | Op.CALL | Op.X)) continue;
-                if (pc + 1 + code[pc].Off != blockStart[pc]) continue;
                 loopAt[blockStart[pc]] ??= BpfCountedLoop.Find(code, blockStart[pc], pc, FrameAccess);
             }
         var fastBias = new Dictionary<int, LocalBuilder>(); // access pc -> host address minus simulated address
@@ -344,11 +343,14 @@ internal static unsafe class BpfIlCompiler
             slowHead = il.DefineLabel();
             fastHead = il.DefineLabel();
             var slow = slowHead;
-            var j = code[loop.End];
-            int jop = j.Op & 0xf0;
+            var j = code[loop.Cond];
+            int jop = loop.ContinueOp;
             bool up = loop.Step > 0;
             long k = Math.Abs(loop.Step);
-            int len = blockLen[loop.Head];
+            // instructions per iteration: the block, and the goto back when the block jumps out (the
+            // last iteration does not run that one)
+            bool topExit = loop.End != loop.Cond;
+            int len = blockLen[loop.Head] + (topExit ? 1 : 0);
             if ((j.Op & Op.X) != 0) Ld(j.Src); else Imm64(j.Imm);
             il.Emit(OpCodes.Stloc, bound);
             // d = distance to the bound; t = back edges taken = iterations - 1
@@ -387,22 +389,26 @@ internal static unsafe class BpfIlCompiler
                 Trips(jop == Op.JNE);
             }
             // the ordinary code would check the limit at each back edge with count + (m + 1) * len
-            il.Emit(OpCodes.Ldloc, trips); Imm64(1L << 32); il.Emit(OpCodes.Bgt_Un, slow);
+            il.Emit(OpCodes.Ldloc, trips); Imm64(1L << 31); il.Emit(OpCodes.Bgt_Un, slow);
             il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Ldloc, max); il.Emit(OpCodes.Bgt_Un, slow);
             il.Emit(OpCodes.Ldloc, trips); Imm64(len); il.Emit(OpCodes.Mul); il.Emit(OpCodes.Ldloc, max); il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Bgt_Un, slow);
             // every address an access takes lies in [lo, hi] without a wrap, inside one region
             foreach (var a in loop.Accesses)
             {
-                Ld(a.Base); Imm64(a.Off); il.Emit(OpCodes.Add);
-                if (a.OnIv(loop) && a.Pc > loop.StepPc) { Imm64(loop.Step); il.Emit(OpCodes.Add); }
-                il.Emit(OpCodes.Stloc, up ? lo : hi);
-                if (a.OnIv(loop))
+                // the first iteration's address, then the last one's (t * |S| < 2^63)
+                Imm64(a.C);
+                if (a.A >= 0) { Ld(a.A); il.Emit(OpCodes.Add); }
+                if (a.B >= 0) { Ld(a.B); il.Emit(OpCodes.Add); }
+                bool rising = a.S >= 0;
+                il.Emit(OpCodes.Stloc, rising ? lo : hi);
+                il.Emit(OpCodes.Ldloc, rising ? lo : hi);
+                if (a.S != 0)
                 {
-                    il.Emit(OpCodes.Ldloc, up ? lo : hi); il.Emit(OpCodes.Ldloc, trips); Imm64(k); il.Emit(OpCodes.Mul);
-                    il.Emit(up ? OpCodes.Add : OpCodes.Sub); il.Emit(OpCodes.Stloc, up ? hi : lo);
-                    il.Emit(OpCodes.Ldloc, hi); il.Emit(OpCodes.Ldloc, lo); il.Emit(OpCodes.Blt_Un, slow);
+                    il.Emit(OpCodes.Ldloc, trips); Imm64(Math.Abs(a.S)); il.Emit(OpCodes.Mul);
+                    il.Emit(rising ? OpCodes.Add : OpCodes.Sub);
                 }
-                else { il.Emit(OpCodes.Ldloc, up ? lo : hi); il.Emit(OpCodes.Stloc, up ? hi : lo); }
+                il.Emit(OpCodes.Stloc, rising ? hi : lo);
+                il.Emit(OpCodes.Ldloc, hi); il.Emit(OpCodes.Ldloc, lo); il.Emit(OpCodes.Blt_Un, slow);
                 var bias = il.DeclareLocal(typeof(ulong));
                 fastBias[a.Pc] = bias;
                 var notCtx = il.DefineLabel();
@@ -432,12 +438,16 @@ internal static unsafe class BpfIlCompiler
                 il.MarkLabel(have);
             }
             // nothing in the copy can end it early: its count is known now
-            il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Ldloc, trips); Imm64(1); il.Emit(OpCodes.Add); Imm64(len); il.Emit(OpCodes.Mul); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, count);
+            il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Ldloc, trips); Imm64(1); il.Emit(OpCodes.Add); Imm64(len); il.Emit(OpCodes.Mul); il.Emit(OpCodes.Add);
+            if (topExit) { Imm64(1); il.Emit(OpCodes.Sub); }
+            il.Emit(OpCodes.Stloc, count);
             il.MarkLabel(fastHead);
             fast = loop;
-            for (int pc = loop.Head; pc <= loop.End; pc++) pc = EmitInsn(pc);
+            // bottom-tested: the jump back goes to fastHead (Jump); top exit: the jump out is a forward
+            // jump to the exit as in the ordinary code, and the goto back goes to fastHead
+            for (int pc = loop.Head; pc <= loop.Cond; pc++) pc = EmitInsn(pc);
             fast = null;
-            il.Emit(OpCodes.Br, labels[loop.End + 1]);
+            il.Emit(OpCodes.Br, topExit ? fastHead : labels[loop.Exit]);
         }
         // An access of the unchecked copy: its region was resolved on entry.
         bool FastAccess(int pc, int reg, short offset, int size, bool write, Action? value)

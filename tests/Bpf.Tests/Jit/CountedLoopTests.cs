@@ -21,18 +21,19 @@ public class CountedLoopTests
     private static readonly byte[] Sizes = [O.B, O.H, O.W, O.DW];
 
     /// <summary>
-    /// r6 walks the context (kind 0), the stack (1), .data (3) or counts (2); r7 or an immediate bounds
-    /// it; r8 is a fixed pointer (context, stack, .data or read-only .rodata); the body mixes loads and stores through r6 and r8, r10 frame stores and ALU on r0;
+    /// r6 walks the context (kind 0), the stack (1), .data (3) or counts (2, 4: and indexes from r8);
+    /// r7 or an immediate bounds it, tested at the bottom or, clang's form, at the top with a goto
+    /// back; r8 is a fixed pointer (context, stack, .data or read-only .rodata); the body mixes loads and stores through r6 and r8, r10 frame stores and ALU on r0;
     /// an outer loop of reps runs the inner one again (after a context store has copied the context).
     /// </summary>
     private static BpfInsn[] Program(int[] p, int[][] body)
     {
-        int kind = (p[0] & 0x7fffffff) % 4;
+        int kind = (p[0] & 0x7fffffff) % 5;
         int start = p[1] % 160;
         int step = Steps[(p[2] & 0x7fffffff) % Steps.Length];
         byte cond = Conds[(p[3] & 0x7fffffff) % Conds.Length];
         int delta = p[4] % 260;
-        bool immBound = kind == 2 && (p[5] & 1) != 0;
+        bool counter = kind is 2 or 4, immBound = counter && (p[5] & 1) != 0, topExit = (p[10] & 1) != 0;
         int stepAt = (p[6] & 0x7fffffff) % (body.Length + 1);
         int reps = 1 + (p[7] & 0x7fffffff) % 3;
         var l = new List<BpfInsn> { Mov64(0, 0), Mov64(5, reps), Mov64Reg(8, 1) };
@@ -47,7 +48,7 @@ public class CountedLoopTests
         {
             case 0: l.Add(Mov64Reg(6, 1)); l.Add(Alu64Imm(O.ADD, 6, start)); break;
             case 1: l.Add(Mov64Reg(6, 10)); l.Add(Alu64Imm(O.ADD, 6, start * 4 - 560)); break;
-            case 2: l.Add(Mov64(6, start)); break;
+            case 2 or 4: l.Add(Mov64(6, start)); break;
             default: l.AddRange(MapValue(6, 0, 0)); l.Add(Alu64Imm(O.ADD, 6, start)); break;
         }
         if (!immBound) { l.Add(Mov64Reg(7, 6)); l.Add(Alu64Imm(O.ADD, 7, delta)); }
@@ -60,6 +61,12 @@ public class CountedLoopTests
             byte size = Sizes[(b[1] & 0x7fffffff) % 4];
             short off = (short)(b[2] % 24);
             int baseReg = kind == 2 || (b[3] & 1) != 0 ? 8 : 6;
+            if (kind == 4 && (b[3] & 2) != 0)
+            {
+                // r2 = r8 + r6: a fixed pointer plus the counter, as clang indexes arrays
+                l.Add(Mov64Reg(2, 8)); l.Add(Alu64Reg(O.ADD, 2, 6));
+                baseReg = 2;
+            }
             switch ((b[0] & 0x7fffffff) % 7)
             {
                 case 0: case 1: l.Add(Ldx(size, 3, baseReg, off)); l.Add(Alu64Reg(O.ADD, 0, 3)); break;
@@ -70,8 +77,18 @@ public class CountedLoopTests
                 default: l.Add(Alu64Imm(O.MUL, 0, 31)); l.Add(Alu64Imm(O.ADD, 9, 1)); break;
             }
         }
-        short back = (short)(head - l.Count - 1);
-        l.Add(immBound ? JmpImm(cond, 6, start + delta, back) : JmpReg(cond, 6, 7, back));
+        if (topExit)
+        {
+            // if (!(r6 cond bound)) goto out; goto head (clang's loop form)
+            byte exitOp = cond switch { O.JLT => O.JGE, O.JLE => O.JGT, O.JNE => O.JEQ, O.JGT => O.JLE, _ => O.JLT };
+            l.Add(immBound ? JmpImm(exitOp, 6, start + delta, 1) : JmpReg(exitOp, 6, 7, 1));
+            l.Add(Ja((short)(head - l.Count - 1)));
+        }
+        else
+        {
+            short back = (short)(head - l.Count - 1);
+            l.Add(immBound ? JmpImm(cond, 6, start + delta, back) : JmpReg(cond, 6, 7, back));
+        }
         l.Add(Alu64Imm(O.SUB, 5, 1));
         l.Add(JmpImm(O.JNE, 5, 0, (short)(outer - l.Count - 1)));
         l.Add(Alu64Reg(O.ADD, 0, 9));
@@ -157,6 +174,38 @@ public class CountedLoopTests
                 Assert.Equal(5, r.Fault!.Insn);
                 Assert.StartsWith("invalid memory access: read of 8 bytes at 0x", r.Fault.Message);
                 Assert.Equal(5UL + 4UL * 8 + 1, r.Instructions);
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(128)]
+    [InlineData(136)] // the 17th load is past the 128-byte context
+    public void Clangs_indexed_loop_with_the_exit_at_the_top_sums_the_context(int ctxLen)
+    {
+        // what clang -O2 emits for `for (i = 0; i < n; i++) s += ctx[i]`:
+        // r2 = 0; r3 = 0; L: r4 = r1; r4 += r2; r0 = *(u64 *)(r4 + 0); r0 += r3; r2 += 8; r3 = r0;
+        // if r2 == ctxLen goto out; goto L; out: exit
+        var ctx = new byte[Math.Min(ctxLen, 128)];
+        for (int i = 0; i < ctx.Length; i++) ctx[i] = (byte)(i * 11 + 3);
+        int bound = 8 * (ctxLen / 8);
+        var prog = P(Mov64(2, 0), Mov64(3, 0), Mov64Reg(4, 1), Alu64Reg(O.ADD, 4, 2), Ldx(O.DW, 0, 4, 0), Alu64Reg(O.ADD, 0, 3),
+            Alu64Imm(O.ADD, 2, 8), Mov64Reg(3, 0), JmpImm(O.JEQ, 2, bound, 1), Ja(-8), Exit());
+        ulong sum = 0;
+        for (int k = 0; k < 16; k++) sum += BitConverter.ToUInt64(ctx, 8 * k);
+        foreach (int form in new[] { 0, 1, 2 })
+        {
+            var r = Run(prog, ctx, 1UL << 20, form).R;
+            if (ctxLen == 128)
+            {
+                Assert.Null(r.Fault);
+                Assert.Equal(sum, (ulong)r.Ret);
+                Assert.Equal(2UL + 16 * 8 - 1 + 1, r.Instructions); // the last iteration skips the goto
+            }
+            else
+            {
+                Assert.Equal(4, r.Fault!.Insn);
+                Assert.Equal(2UL + 16 * 8 + 3, r.Instructions);
             }
         }
     }
