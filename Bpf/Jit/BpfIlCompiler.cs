@@ -33,6 +33,7 @@ internal static unsafe class BpfIlCompiler
     private static readonly MethodInfo LoadSlowM = M(nameof(BpfVm.LoadSlow));
     private static readonly MethodInfo StoreSlowM = M(nameof(BpfVm.StoreSlow));
     private static readonly MethodInfo AtomicPtrM = M(nameof(BpfVm.AtomicPtr));
+    private static readonly MethodInfo RegionBiasM = M(nameof(BpfVm.RegionBias));
     private static readonly MethodInfo CallHelperM = M(nameof(BpfVm.CallHelper));
     private static readonly MethodInfo CallxTargetM = M(nameof(BpfVm.CallxTarget));
     private static readonly MethodInfo PacketM = M(nameof(BpfVm.TryLoadPacket));
@@ -158,6 +159,10 @@ internal static unsafe class BpfIlCompiler
             if (c is Op.ST or Op.STX && mode == Op.MEM) CtxW(Op.SizeBytes(d.Op));
         }
 
+        // counted loops (BpfCountedLoop): the one whose unchecked copy / ordinary code is being emitted
+        BpfCountedLoop? fast = null, slowLoop = null;
+        Label fastHead = default, slowHead = default;
+
         // ---- prologue ----
         il.Emit(OpCodes.Ldarg_1); il.Emit(OpCodes.Stloc, r[1]);
         il.Emit(OpCodes.Ldarg_2); il.Emit(OpCodes.Stloc, r[2]);
@@ -230,8 +235,10 @@ internal static unsafe class BpfIlCompiler
         }
         void Jump(int pc, int target)
         {
+            // inside a loop's unchecked copy the only jump is its back edge
+            if (fast is not null) { il.Emit(OpCodes.Br, fastHead); return; }
             if (target <= pc) LimitCheck(pc);
-            il.Emit(OpCodes.Br, labels[target]);
+            il.Emit(OpCodes.Br, slowLoop is { } l && target == l.Head ? slowHead : labels[target]);
         }
         void Ld(int reg) => il.Emit(OpCodes.Ldloc, r[reg]);
         void St(int reg) => il.Emit(OpCodes.Stloc, r[reg]);
@@ -262,7 +269,7 @@ internal static unsafe class BpfIlCompiler
         {
             // r10 is read-only (refused at load) and only ever points at a frame top, 512 * k below
             // FramePointer for a call depth k < MaxFrames: an access inside its own frame is in the stack.
-            if (reg == 10 && r10Fixed && offset >= -BpfVm.StackSize && offset <= -size)
+            if (FrameAccess(reg, offset, size))
             {
                 Ld(10); Imm64((long)stackPtr - (long)stackBase + offset); il.Emit(OpCodes.Add); il.Emit(OpCodes.Conv_U);
                 Deref(size, write, value);
@@ -316,6 +323,141 @@ internal static unsafe class BpfIlCompiler
             }
         }
 
+        // ---- counted loops (see BpfCountedLoop): found once, versioned where they start ----
+        bool FrameAccess(int reg, short offset, int size) => reg == 10 && r10Fixed && offset >= -BpfVm.StackSize && offset <= -size;
+        var loopAt = new BpfCountedLoop?[n];
+        if (vm.UncheckedLoops)
+            for (int pc = 0; pc < n; pc++)
+            {
+                int cls = code[pc].Op & 7;
+                byte jo = code[pc].Op;
+                if (cls != Op.JMP || jo == (Op.JMP | Op.JA) || jo == (Op.JMP | Op.CALL) || jo == (Op.JMP | Op.EXIT) || jo == (Op.JMP | Op.CALL | Op.X)) continue;
+                loopAt[blockStart[pc]] ??= BpfCountedLoop.Find(code, blockStart[pc], pc, FrameAccess);
+            }
+        var fastBias = new Dictionary<int, LocalBuilder>(); // access pc -> host address minus simulated address
+        LocalBuilder bound = il.DeclareLocal(typeof(ulong)), trips = il.DeclareLocal(typeof(ulong)), lo = il.DeclareLocal(typeof(ulong)), hi = il.DeclareLocal(typeof(ulong));
+
+        // On entry: the trip count, the budget and every access's region, or the ordinary code.
+        void EmitFastLoop(BpfCountedLoop loop)
+        {
+            slowHead = il.DefineLabel();
+            fastHead = il.DefineLabel();
+            var slow = slowHead;
+            var j = code[loop.Cond];
+            int jop = loop.ContinueOp;
+            bool up = loop.Step > 0;
+            long k = Math.Abs(loop.Step);
+            // instructions per iteration: the block, and the goto back when the block jumps out (the
+            // last iteration does not run that one)
+            bool topExit = loop.End != loop.Cond;
+            int len = blockLen[loop.Head] + (topExit ? 1 : 0);
+            if ((j.Op & Op.X) != 0) Ld(j.Src); else Imm64(j.Imm);
+            il.Emit(OpCodes.Stloc, bound);
+            // d = distance to the bound; t = back edges taken = iterations - 1
+            void Trips(bool exact)
+            {
+                if (up) { il.Emit(OpCodes.Ldloc, bound); Ld(loop.Iv); } else { Ld(loop.Iv); il.Emit(OpCodes.Ldloc, bound); }
+                il.Emit(OpCodes.Sub); il.Emit(OpCodes.Stloc, trips);
+                if (exact)
+                {
+                    // !=: the induction register must land on the bound
+                    if (k != 1) { il.Emit(OpCodes.Ldloc, trips); Imm64(k); il.Emit(OpCodes.Rem_Un); il.Emit(OpCodes.Brtrue, slow); }
+                    il.Emit(OpCodes.Ldloc, trips); if (k != 1) { Imm64(k); il.Emit(OpCodes.Div_Un); }
+                    Imm64(1); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Stloc, trips);
+                }
+                else
+                {
+                    il.Emit(OpCodes.Ldloc, trips); Imm64(1); il.Emit(OpCodes.Sub);
+                    if (k != 1) { Imm64(k); il.Emit(OpCodes.Div_Un); }
+                    il.Emit(OpCodes.Stloc, trips);
+                }
+            }
+            if (up)
+            {
+                // continue while iv < bound (<= is < bound + 1; bound = max wraps to 0 and fails below)
+                if (jop == Op.JLE) { il.Emit(OpCodes.Ldloc, bound); Imm64(1); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, bound); }
+                Ld(loop.Iv); il.Emit(OpCodes.Ldloc, bound); il.Emit(OpCodes.Bge_Un, slow);
+                if (jop != Op.JNE) { il.Emit(OpCodes.Ldloc, bound); Imm64(unchecked((long)(ulong.MaxValue - (ulong)(k - 1)))); il.Emit(OpCodes.Bgt_Un, slow); }
+                Trips(jop == Op.JNE);
+            }
+            else
+            {
+                // continue while iv > bound (>= is > bound - 1; bound 0 never ends without a wrap)
+                if (jop == Op.JGE) { il.Emit(OpCodes.Ldloc, bound); il.Emit(OpCodes.Brfalse, slow); il.Emit(OpCodes.Ldloc, bound); Imm64(1); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Stloc, bound); }
+                il.Emit(OpCodes.Ldloc, bound); Ld(loop.Iv); il.Emit(OpCodes.Bge_Un, slow);
+                if (jop != Op.JNE) { il.Emit(OpCodes.Ldloc, bound); Imm64(k - 1); il.Emit(OpCodes.Blt_Un, slow); }
+                Trips(jop == Op.JNE);
+            }
+            // the ordinary code would check the limit at each back edge with count + (m + 1) * len
+            il.Emit(OpCodes.Ldloc, trips); Imm64(1L << 31); il.Emit(OpCodes.Bgt_Un, slow);
+            il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Ldloc, max); il.Emit(OpCodes.Bgt_Un, slow);
+            il.Emit(OpCodes.Ldloc, trips); Imm64(len); il.Emit(OpCodes.Mul); il.Emit(OpCodes.Ldloc, max); il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Bgt_Un, slow);
+            // every address an access takes lies in [lo, hi] without a wrap, inside one region
+            foreach (var a in loop.Accesses)
+            {
+                // the first iteration's address, then the last one's (t * |S| < 2^63)
+                Imm64(a.C);
+                if (a.A >= 0) { Ld(a.A); il.Emit(OpCodes.Add); }
+                if (a.B >= 0) { Ld(a.B); il.Emit(OpCodes.Add); }
+                bool rising = a.S >= 0;
+                il.Emit(OpCodes.Stloc, rising ? lo : hi);
+                il.Emit(OpCodes.Ldloc, rising ? lo : hi);
+                if (a.S != 0)
+                {
+                    il.Emit(OpCodes.Ldloc, trips); Imm64(Math.Abs(a.S)); il.Emit(OpCodes.Mul);
+                    il.Emit(rising ? OpCodes.Add : OpCodes.Sub);
+                }
+                il.Emit(OpCodes.Stloc, rising ? hi : lo);
+                il.Emit(OpCodes.Ldloc, hi); il.Emit(OpCodes.Ldloc, lo); il.Emit(OpCodes.Blt_Un, slow);
+                var bias = il.DeclareLocal(typeof(ulong));
+                fastBias[a.Pc] = bias;
+                var notCtx = il.DefineLabel();
+                var have = il.DefineLabel();
+                var lim = CtxLocal(a.Size, a.Write);
+                foreach (var e in new[] { lo, hi })
+                {
+                    il.Emit(OpCodes.Ldloc, e); il.Emit(OpCodes.Ldloc, ctxAddr); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Ldloc, lim); il.Emit(OpCodes.Bge_Un, notCtx);
+                }
+                il.Emit(OpCodes.Ldloc, ctxPtr); il.Emit(OpCodes.Conv_U8); il.Emit(OpCodes.Ldloc, ctxAddr); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Stloc, bias);
+                il.Emit(OpCodes.Br, have);
+                il.MarkLabel(notCtx);
+                var notStack = il.DefineLabel();
+                foreach (var e in new[] { lo, hi })
+                {
+                    il.Emit(OpCodes.Ldloc, e); Imm64((long)stackBase); il.Emit(OpCodes.Sub); Imm64(TotalStack - a.Size); il.Emit(OpCodes.Bgt_Un, notStack);
+                }
+                Imm64((long)stackPtr - (long)stackBase); il.Emit(OpCodes.Stloc, bias);
+                il.Emit(OpCodes.Br, have);
+                // a map value (or anything the VM's regions hold)
+                il.MarkLabel(notStack);
+                Spill();
+                il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldloc, lo); il.Emit(OpCodes.Ldloc, hi); il.Emit(OpCodes.Ldc_I4, a.Size); il.Emit(a.Write ? OpCodes.Ldc_I4_1 : OpCodes.Ldc_I4_0);
+                CallOut(RegionBiasM);
+                il.Emit(OpCodes.Ldloc, callRet); il.Emit(OpCodes.Stloc, bias);
+                il.Emit(OpCodes.Ldloc, bias); il.Emit(OpCodes.Brfalse, slow);
+                il.MarkLabel(have);
+            }
+            // nothing in the copy can end it early: its count is known now
+            il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Ldloc, trips); Imm64(1); il.Emit(OpCodes.Add); Imm64(len); il.Emit(OpCodes.Mul); il.Emit(OpCodes.Add);
+            if (topExit) { Imm64(1); il.Emit(OpCodes.Sub); }
+            il.Emit(OpCodes.Stloc, count);
+            il.MarkLabel(fastHead);
+            fast = loop;
+            // bottom-tested: the jump back goes to fastHead (Jump); top exit: the jump out is a forward
+            // jump to the exit as in the ordinary code, and the goto back goes to fastHead
+            for (int pc = loop.Head; pc <= loop.Cond; pc++) pc = EmitInsn(pc);
+            fast = null;
+            il.Emit(OpCodes.Br, topExit ? fastHead : labels[loop.Exit]);
+        }
+        // An access of the unchecked copy: its region was resolved on entry.
+        bool FastAccess(int pc, int reg, short offset, int size, bool write, Action? value)
+        {
+            if (fast is null || !fastBias.TryGetValue(pc, out var bias)) return false;
+            Ld(reg); Imm64(offset); il.Emit(OpCodes.Add); il.Emit(OpCodes.Ldloc, bias); il.Emit(OpCodes.Add); il.Emit(OpCodes.Conv_U);
+            Deref(size, write, value);
+            return true;
+        }
+
         Label[]? pcSwitch = null;
         Label badCallx = il.DefineLabel();
         if (hasCallx)
@@ -327,9 +469,22 @@ internal static unsafe class BpfIlCompiler
         // ---- body ----
         for (int pc = 0; pc < n; pc++)
         {
-            var d = code[pc];
             il.MarkLabel(labels[pc]);
-            if (leader[pc] && blockLen[pc] > 0)
+            if (loopAt[pc] is { } loop)
+            {
+                EmitFastLoop(loop);
+                slowLoop = loop;
+                il.MarkLabel(slowHead);
+            }
+            pc = EmitInsn(pc);
+            if (slowLoop is { } l && pc >= l.End) slowLoop = null;
+        }
+        // One instruction at pc (ordinary code, or the unchecked copy while fast is set); returns
+        // the last pc it used (ld_imm64 uses two).
+        int EmitInsn(int pc)
+        {
+            var d = code[pc];
+            if (leader[pc] && blockLen[pc] > 0 && fast is null)
             {
                 il.Emit(OpCodes.Ldloc, count); Imm64(blockLen[pc]); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, count);
             }
@@ -390,7 +545,7 @@ internal static unsafe class BpfIlCompiler
                         break;
                     default: throw new InvalidOperationException($"ALU op 0x{op:x2}");
                 }
-                continue;
+                return pc;
             }
 
             switch (op)
@@ -422,7 +577,7 @@ internal static unsafe class BpfIlCompiler
                 case Op.LDDW:
                     Imm64(d.Imm); St(dst);
                     pc++;
-                    il.MarkLabel(labels[pc]);
+                    if (fast is null) il.MarkLabel(labels[pc]);
                     break;
 
                 case Op.LD | Op.ABS | Op.W or Op.LD | Op.ABS | Op.H or Op.LD | Op.ABS | Op.B or Op.LD | Op.IND | Op.W or Op.LD | Op.IND | Op.H or Op.LD | Op.IND | Op.B:
@@ -453,7 +608,8 @@ internal static unsafe class BpfIlCompiler
                     int size = Op.SizeBytes(op);
                     bool sx = (op & 0xe0) == Op.MEMSX;
                     var done = il.DefineLabel();
-                    if (EmitAccess(src, d.Off, size, write: false, done, value: null))
+                    if (FastAccess(pc, src, d.Off, size, write: false, value: null)) { }
+                    else if (EmitAccess(src, d.Off, size, write: false, done, value: null))
                     {
                         Spill();
                         il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldloc, addr); il.Emit(OpCodes.Ldc_I4, size); il.Emit(OpCodes.Ldc_I4, pc); CountAt(pc);
@@ -477,7 +633,8 @@ internal static unsafe class BpfIlCompiler
                     bool x = cls == Op.STX;
                     var done = il.DefineLabel();
                     void Val() { if (x) Ld(src); else Imm64(d.Imm); }
-                    if (EmitAccess(dst, d.Off, size, write: true, done, Val))
+                    if (FastAccess(pc, dst, d.Off, size, write: true, Val)) { }
+                    else if (EmitAccess(dst, d.Off, size, write: true, done, Val))
                     {
                         Spill();
                         il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldloc, addr); il.Emit(OpCodes.Ldc_I4, size); Val(); il.Emit(OpCodes.Ldc_I4, pc); CountAt(pc);
@@ -574,6 +731,7 @@ internal static unsafe class BpfIlCompiler
                     il.Emit(OpCodes.Ldc_I4, pc); il.Emit(OpCodes.Ldc_I4, (int)op); CountAt(pc); il.Emit(OpCodes.Call, InvalidM); il.Emit(OpCodes.Throw);
                     break;
             }
+            return pc;
         }
         il.MarkLabel(labels[n]);
         // falling off the end is refused at load; keep the IL verifiable anyway

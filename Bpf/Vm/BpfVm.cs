@@ -125,6 +125,12 @@ public sealed unsafe partial class BpfVm
     public ulong MaxInstructions { get; set; } = 1UL << 26;
     /// <summary>Record each helper call (id, name, ret) in the result; off for benchmarks.</summary>
     public bool RecordHelperCalls { get; set; } = true;
+    /// <summary>
+    /// Let the compiled form run counted single-block loops without per-iteration checks when their
+    /// entry proves every access and the instruction limit safe (BpfCountedLoop); set before the
+    /// first compile. Off gives the ordinary compiled code, for comparing the two.
+    /// </summary>
+    public bool UncheckedLoops { get; set; } = true;
 
     private Region[] BuildRegions()
     {
@@ -330,6 +336,19 @@ public sealed unsafe partial class BpfVm
             case 4: Unsafe.WriteUnaligned(p, (uint)value); break;
             default: Unsafe.WriteUnaligned(p, value); break;
         }
+    }
+
+    /// <summary>
+    /// For the compiled form's counted loops: host address minus simulated address when an access of
+    /// size bytes at every address in [lo, hi] (lo &lt;= hi) lies in one region the program may touch,
+    /// else 0. Never copies the borrowed context (the loop might fault before its first store, and
+    /// then the run must not have copied it): a store to it gets 0, and the ordinary code copies it.
+    /// </summary>
+    internal ulong RegionBias(ulong lo, ulong hi, int size, bool write)
+    {
+        if (write && _ctxBorrowed && lo - _ctxAddr < (ulong)_ctxLen) return 0;
+        byte* p = Translate(lo, hi - lo + (ulong)size, write);
+        return p == null ? 0 : (ulong)p - lo;
     }
 
     internal byte* AtomicPtr(ulong addr, int size, int pc, ulong count)

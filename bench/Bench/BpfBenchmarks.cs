@@ -11,7 +11,7 @@ namespace BpfTraceSim.Bench;
 /// tests/bpf/loop.bpf.o (10,000 iterations of xorshift + FNV, 250,005 instructions per run, counted
 /// exactly by the VM) through the interpreter and the IL-compiled form. M insn/s = 250,005 / (ns/op) * 1000.
 /// </summary>
-[MemoryDiagnoser]
+[MemoryDiagnoser, MinColumn, MedianColumn]
 public class BpfBenchmarks
 {
     private BpfVm _interp = null!;

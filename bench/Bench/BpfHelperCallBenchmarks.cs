@@ -16,7 +16,7 @@ namespace BpfTraceSim.Bench;
 /// the run through the IL-compiled program and the interpreter against the same call made directly
 /// on the Kernel model. The ring is drained when half full so every write succeeds.
 /// </summary>
-[MemoryDiagnoser]
+[MemoryDiagnoser, MinColumn, MedianColumn]
 public class BpfHelperCallBenchmarks
 {
     private readonly HelperContext _ctx = new(0, SimTask.Idle, ExecContext.Task, 0);

@@ -2,6 +2,8 @@ using BenchmarkDotNet.Running;
 
 // One entry point for every benchmark class in this assembly:
 //   dotnet run -c Release --project bench/Bench -- --filter '*Perf*' --job short
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+// and the best-of loop for the VM programs: dotnet run -c Release --project bench/Bench -- vm-best [seconds]
+if (args.Length > 0 && args[0] == "vm-best") BpfTraceSim.Bench.VmBestOf.Run(args);
+else BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
 
 public partial class Program;

@@ -13,7 +13,7 @@ namespace BpfTraceSim.Bench;
 /// passed as the caller's bytes; M insns/s = <see cref="Program.Instructions"/> / (ns/op) * 1000
 /// (each run's executed count is asserted in GlobalSetup).
 /// </summary>
-[MemoryDiagnoser]
+[MemoryDiagnoser, MinColumn, MedianColumn]
 public class VmProgramBenchmarks
 {
     /// <summary>An object, its context and what one run executes and returns.</summary>

@@ -44,12 +44,14 @@ public class VmProgramTests
     {
         var ctx = Pattern(ctxLen);
         var before = (byte[])ctx.Clone();
-        foreach (bool compiled in new[] { false, true })
+        // interpreter, compiled, compiled with counted loops unchecked (every optimisation level)
+        foreach (int form in new[] { 0, 1, 2 })
         {
             var vm = Load(file, max: 1UL << 32);
+            vm.UncheckedLoops = form == 2;
             for (int run = 0; run < 2; run++) // the second run reuses the VM's buffers and the compiled form
             {
-                var r = compiled ? vm.RunCompiled(ctx, Ctx) : vm.Run(ctx, Ctx);
+                var r = form > 0 ? vm.RunCompiled(ctx, Ctx) : vm.Run(ctx, Ctx);
                 Assert.Null(r.Fault);
                 Assert.Equal(r0, (ulong)r.Ret);
                 Assert.Equal(insns, r.Instructions);
@@ -58,10 +60,13 @@ public class VmProgramTests
         Assert.Equal(before, ctx);
     }
 
-    [Fact]
-    public void Alu_loop_stops_at_the_default_instruction_limit_in_both_forms()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Alu_loop_stops_at_the_default_instruction_limit_in_every_form(bool uncheckedLoops)
     {
         var vm = Load("alu-loop.o");
+        vm.UncheckedLoops = uncheckedLoops;
         var a = vm.Run([], Ctx);
         var b = vm.RunCompiled([], Ctx);
         Assert.Equal(5, a.Fault!.Insn); // the loop's backward jump
