@@ -85,6 +85,12 @@ public static partial class ReportHtml
     private static void Totals(StringBuilder sb, ScenarioReport r)
     {
         var t = r.Totals;
+        if (!r.Warnings.IsDefaultOrEmpty)
+        {
+            sb.Append("<h2>Warnings</h2>\n<ul class=\"warnings\">\n");
+            foreach (string w in r.Warnings) sb.Append("<li>").Append(E(w)).Append("</li>\n");
+            sb.Append("</ul>\n");
+        }
         sb.Append("<h2>Totals</h2>\n<table class=\"totals\">\n");
         Row(sb, "firings", Count(t.Firings));
         Row(sb, "helper calls", Count(t.HelperCalls));

@@ -92,7 +92,18 @@ public static class ReportJson
             sb.Append(" }");
             w.Write(sb);
         }
-        w.Write(r.PerHost.IsDefaultOrEmpty ? "]\n" : "\n  ]\n");
+        if (r.Warnings.IsDefaultOrEmpty)
+        {
+            w.Write(r.PerHost.IsDefaultOrEmpty ? "]\n" : "\n  ]\n");
+        }
+        else
+        {
+            w.Write(r.PerHost.IsDefaultOrEmpty ? "],\n" : "\n  ],\n");
+            w.Write("  \"warnings\": [");
+            for (int i = 0; i < r.Warnings.Length; i++)
+                w.Write((i == 0 ? "\n    " : ",\n    ") + Str(r.Warnings[i]));
+            w.Write("\n  ]\n");
+        }
         w.Write("}\n");
         await w.FlushAsync(ct);
     }

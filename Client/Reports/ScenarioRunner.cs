@@ -64,6 +64,8 @@ public sealed class ScenarioRunner(ConnectCluster connect, TextWriter stderr, bo
             return ScenarioException.ExitCode;
         }
         if (req.Seed is { } seed) scenario = scenario with { Seed = seed };
+        foreach (var w in scenario.Warnings)
+            await stderr.WriteLineAsync($"bpfsim run: warning: {w}");
         string outDir = Path.GetFullPath(req.OutDir ?? Path.Combine("out", SafeName(scenario.Name)));
         if (File.Exists(outDir))
         {

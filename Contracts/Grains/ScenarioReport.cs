@@ -142,4 +142,6 @@ public sealed record ScenarioReport
     /// <summary>Extension: the scenario's digest (ScenarioDigest.Compute), so a report names what produced it.</summary>
     [Id(10)] public string Digest { get; init; } = "";
     [Id(11)] public long WindowNs { get; init; }
+    /// <summary>Extension: the scenario's configuration warnings, "file:line:column: field: message" (report.json lists them when there are any).</summary>
+    [Id(12)] public ImmutableArray<string> Warnings { get; init; } = [];
 }

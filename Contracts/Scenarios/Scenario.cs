@@ -23,6 +23,11 @@ public sealed record Scenario
     [Id(9)] public ImmutableArray<ConsumerSpec> Consumers { get; init; } = [];
     /// <summary>Sorted by time; actions at the same time keep their file order.</summary>
     [Id(10)] public ImmutableArray<TimelineAction> Timeline { get; init; } = [];
+    /// <summary>
+    /// Settings the kernel accepts but that can only lose (docs/scenarios.md, configuration checks),
+    /// with where they are. Not part of the digest: they follow from the rest.
+    /// </summary>
+    [Id(11), JsonIgnore] public ImmutableArray<ScenarioError> Warnings { get; init; } = [];
 
     /// <summary>Number of simulated hosts over all groups.</summary>
     [JsonIgnore] public long HostCount => Fleet.Sum(g => (long)g.Hosts);

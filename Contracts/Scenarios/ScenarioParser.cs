@@ -134,7 +134,7 @@ public static partial class ScenarioParser
                 Slots = slots, Programs = programs, Consumers = consumers, Timeline = timeline,
             };
             CheckCallCost(scenario);
-            return scenario;
+            return scenario with { Warnings = WakeupWarnings(scenario) };
         }
 
         private string DefaultName()
@@ -331,9 +331,9 @@ public static partial class ScenarioParser
             {
                 if (f["wakeup_events"] is not null)
                     throw Fail(wm, f.P("watermark"), "give wakeup_events or watermark, not both");
+                // More than the ring is legal: ring_buffer_init caps it at the data size (a warning says what that costs).
                 watermark = (int)Int(wm, f.P("watermark"), 1, int.MaxValue);
-                if (pages is int pg && watermark > (long)pg * PageSize)
-                    throw Fail(wm, f.P("watermark"), $"{watermark} bytes is more than the ring's {(long)pg * PageSize} bytes of data");
+                _watermarkNodes[name] = (wm, f.P("watermark"));
             }
             ulong sampleType = 1UL << 10;
             if (f["sample_type"] is { } st)

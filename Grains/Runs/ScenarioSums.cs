@@ -140,6 +140,7 @@ internal sealed class ScenarioSums
             .OrderBy(r => r.Helper, StringComparer.Ordinal).ThenByDescending(r => r.Return);
         return new ScenarioReport
         {
+            Warnings = [.. scenario.Warnings.Select(w => w.ToString())],
             Scenario = scenario.Name,
             Seed = scenario.Seed,
             DurationNs = scenario.DurationNs,

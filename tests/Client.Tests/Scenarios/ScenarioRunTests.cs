@@ -42,6 +42,24 @@ public sealed class ScenarioRunTests(ScenarioSiloFixture silo)
     }
 
     [Fact]
+    public async Task A_configuration_warning_is_printed_before_the_run_and_listed_in_report_json()
+    {
+        using var tmp = ScenarioSiloFixture.Temp();
+        string file = Path.Combine(Repo.Root, "scenarios", "field", "watermark-never-wakes.yaml");
+        var r = await silo.Bpfsim("run", file, "--out", tmp["a"], "--quiet");
+        Assert.True(r.Exit == 0, r.Stderr);
+        string warning = file + ":26:46: events.out.watermark: 32768 bytes is at least the ring's 32768 bytes of data (the kernel caps it there): " +
+            "the ring fills before a wake-up comes, unless consumer 'agent' reads it first at its poll timeout (1m)";
+        Assert.Equal("bpfsim run: warning: " + warning + "\n", r.Stderr);
+        string json = File.ReadAllText(Path.Combine(tmp["a"], "report.json"));
+        Assert.Contains("\n  ],\n  \"warnings\": [\n    \"", json);
+        Assert.EndsWith("\"\n  ]\n}\n", json);
+        using var doc = JsonDocument.Parse(json);
+        Assert.Equal(warning, Assert.Single(doc.RootElement.GetProperty("warnings").EnumerateArray()).GetString());
+        Assert.Equal(0, doc.RootElement.GetProperty("totals").GetProperty("wakeups").GetInt64());
+    }
+
+    [Fact]
     public async Task Another_seed_gives_different_bytes_and_says_so()
     {
         using var tmp = ScenarioSiloFixture.Temp();
