@@ -267,7 +267,33 @@ public sealed record RateStep
 [JsonDerivedType(typeof(TraceVprintkCall), "trace_vprintk")]
 [JsonDerivedType(typeof(SnprintfCall), "snprintf")]
 [JsonDerivedType(typeof(RingbufOutputCall), "ringbuf_output")]
+[JsonDerivedType(typeof(RingbufReserveCall), "ringbuf_reserve")]
+[JsonDerivedType(typeof(RingbufSubmitCall), "ringbuf_submit")]
+[JsonDerivedType(typeof(RingbufDiscardCall), "ringbuf_discard")]
 public abstract record HelperCall;
+
+/// <summary>bpf_ringbuf_reserve(map, size, flags); a later ringbuf_submit / ringbuf_discard of the body releases it.</summary>
+[GenerateSerializer, Immutable]
+public sealed record RingbufReserveCall : HelperCall
+{
+    [Id(0)] public string Map { get; init; } = "";
+    [Id(1)] public ulong Flags { get; init; }
+    [Id(2)] public SizeSpec Size { get; init; } = new();
+}
+
+/// <summary>bpf_ringbuf_submit(sample, flags) of the body's latest reservation still held (skipped when it was NULL).</summary>
+[GenerateSerializer, Immutable]
+public sealed record RingbufSubmitCall : HelperCall
+{
+    [Id(0)] public ulong Flags { get; init; }
+}
+
+/// <summary>bpf_ringbuf_discard(sample, flags) of the body's latest reservation still held (skipped when it was NULL).</summary>
+[GenerateSerializer, Immutable]
+public sealed record RingbufDiscardCall : HelperCall
+{
+    [Id(0)] public ulong Flags { get; init; }
+}
 
 /// <summary>bpf_ringbuf_output(map, data, size, flags) into a ringbuf map.</summary>
 [GenerateSerializer, Immutable]

@@ -21,9 +21,12 @@ public sealed partial class HostSimulation
         var plans = _plan.Ringbufs;
         _rbs = new RingbufSim[plans.Length];
         var rings = new BpfRingbuf[plans.Length];
+        ulong address = BpfRingbuf.VmallocBase;
         for (int i = 0; i < plans.Length; i++)
         {
-            var ring = new BpfRingbuf((uint)plans[i].Spec.MaxEntriesFor(_cpus));
+            // Each ring at its own vmalloc address (as exec's HostRingbufs places them): a sample pointer names one ring.
+            var ring = new BpfRingbuf((uint)plans[i].Spec.MaxEntriesFor(_cpus), null, address);
+            address = ring.DataAddress + 2UL * ring.Size + BpfFlags.PAGE_SIZE;
             var c = plans[i].Consumer;
             var rng = c is null ? default : Xoshiro256.FromSeed(StreamSeeds.Consumer(Scenario.Seed, HostName, c.Name));
             _rbs[i] = new RingbufSim(plans[i], ring, rng);
@@ -35,31 +38,121 @@ public sealed partial class HostSimulation
     /// <summary>bpf_ringbuf_output from a body, through the CPU's model, with the engine's accounting.</summary>
     private long RingbufOutput(in HelperContext ctx, CallPlan call, ref FiringState fs, long t)
     {
-        var sim = _rbs[call.Map];
-        sim.Advance(t, this);
         int size = call.SizeMin == call.SizeMax ? call.SizeMin : (int)fs.BodyRng.NextInclusive(call.SizeMin, call.SizeMax);
+        return RingbufWrite(in ctx, call.Map, call.Flags, PatternBytes.Of(size), t);
+    }
+
+    /// <summary>bpf_ringbuf_output of data into ring r (bodies and object programs), counted.</summary>
+    private long RingbufWrite(in HelperContext ctx, int r, ulong flags, ReadOnlySpan<byte> data, long t)
+    {
+        var sim = _rbs[r];
+        sim.Advance(t, this);
         var ring = sim.Ring;
         long wakeups = ring.Wakeups;
         ulong prod = ring.ProducerPos;
-        long ret = _models[ctx.Cpu].RingbufOutput(in ctx, ring, call.Flags, PatternBytes.Of(size));
-        ref var cw = ref _cw[ctx.Cpu];
+        long ret = _models[ctx.Cpu].RingbufOutput(in ctx, ring, flags, data);
         if (ret == 0)
         {
             bool notified = ring.Wakeups != wakeups;
-            sim.Push(t, ctx.Cpu, (int)(ring.ProducerPos - prod), notified);
-            cw.Written++;
-            cw.Bytes += (long)(ring.ProducerPos - prod);
-            cw.InRing++;
-            if (notified) cw.Wakeups++;
-            long used = (long)ring.AvailData;
-            if (used > cw.FillMax) cw.FillMax = used;
+            sim.Push(t, ctx.Cpu, (int)(ring.ProducerPos - prod), RingbufSim.Committed, notified);
+            CountCommitted(ctx.Cpu, ring, (long)(ring.ProducerPos - prod), notified);
         }
         else if (ret == -Errno.EAGAIN)
         {
             sim.Dropped++;
-            cw.Lost++;
+            _cw[ctx.Cpu].Lost++;
         }
         return ret;
+    }
+
+    private void CountCommitted(int cpu, BpfRingbuf ring, long len, bool notified)
+    {
+        ref var cw = ref _cw[cpu];
+        cw.Written++;
+        cw.Bytes += len;
+        cw.InRing++;
+        if (notified) cw.Wakeups++;
+        long used = (long)ring.AvailData;
+        if (used > cw.FillMax) cw.FillMax = used;
+    }
+
+    /// <summary>
+    /// bpf_ringbuf_reserve into ring r through the CPU's model: the sample's address, or 0 (NULL,
+    /// counted as dropped: the program has nowhere to put the record). The record holds its ring
+    /// space (BUSY: the reader stops there) until <see cref="RingbufRelease"/>.
+    /// </summary>
+    private ulong RingbufReserve(in HelperContext ctx, int r, ulong size, ulong flags, long t)
+    {
+        var sim = _rbs[r];
+        sim.Advance(t, this);
+        var ring = sim.Ring;
+        ulong prod = ring.ProducerPos;
+        ulong sample = _models[ctx.Cpu].RingbufReserve(in ctx, ring, size, flags);
+        if (sample == 0)
+        {
+            sim.Dropped++;
+            _cw[ctx.Cpu].Lost++;
+            return 0;
+        }
+        sim.Push(t, ctx.Cpu, (int)(ring.ProducerPos - prod), RingbufSim.Busy, false, prod);
+        long used = (long)ring.AvailData;
+        ref var cw = ref _cw[ctx.Cpu];
+        if (used > cw.FillMax) cw.FillMax = used;
+        return sample;
+    }
+
+    /// <summary>
+    /// bpf_ringbuf_submit / bpf_ringbuf_discard of a sample through the CPU's model (it finds the
+    /// ring from the pointer). A submitted record is counted as written; a discarded one is not
+    /// (it keeps its ring space until the reader skips it). False: not a reservation still held.
+    /// </summary>
+    private bool RingbufRelease(in HelperContext ctx, ulong sample, ulong flags, bool discard, long t)
+    {
+        for (int r = 0; r < _rbs.Length; r++)
+        {
+            var sim = _rbs[r];
+            var ring = sim.Ring;
+            long off = ring.ReservationOf(sample);
+            if (off < 0) continue;
+            long wakeups = ring.Wakeups;
+            _models[ctx.Cpu].RingbufCommit(sample, flags, discard);
+            bool notified = ring.Wakeups != wakeups;
+            int len = sim.Release((ulong)off, discard, notified);
+            if (!discard) CountCommitted(ctx.Cpu, ring, len, notified);
+            else if (notified) _cw[ctx.Cpu].Wakeups++;
+            sim.Advance(t, this);
+            return true;
+        }
+        return false;
+    }
+
+    // A body's reservations still held (bodies release them before they end: the parser's rule),
+    // latest last; 0 for a NULL reservation, whose release the program skips.
+    private ulong[] _held = new ulong[4];
+    private int _heldCount;
+
+    private long BodyReserve(in HelperContext ctx, CallPlan call, ref FiringState fs, long t)
+    {
+        int size = call.SizeMin == call.SizeMax ? call.SizeMin : (int)fs.BodyRng.NextInclusive(call.SizeMin, call.SizeMax);
+        ulong sample = RingbufReserve(in ctx, call.Map, (ulong)size, call.Flags, t);
+        if (_heldCount == _held.Length) Array.Resize(ref _held, 2 * _held.Length);
+        _held[_heldCount++] = sample;
+        return ReserveReturn(sample);
+    }
+
+    /// <summary>The return a report counts for bpf_ringbuf_reserve: 0 (NULL) or 1 (a sample pointer, whatever its address).</summary>
+    private static long ReserveReturn(ulong sample) => sample == 0 ? 0 : 1;
+
+    /// <summary>A body step's "return" when the program skips the call (it is not counted).</summary>
+    internal const long NotCalled = long.MinValue;
+
+    private long BodyRelease(in HelperContext ctx, CallPlan call, long t)
+    {
+        ulong sample = _held[--_heldCount];
+        if (sample == 0) return NotCalled; // if (!e) return: the program does not call the helper
+        if (!RingbufRelease(in ctx, sample, call.Flags, call.Kind == HelperKind.RingbufDiscard, t))
+            throw new InvalidOperationException($"{HostName}: ringbuf sample 0x{sample:x} is not held");
+        return 0;
     }
 
     /// <summary>Every ring's reader up to the end of the window (before its counters are closed).</summary>
@@ -84,15 +177,20 @@ public sealed partial class HostSimulation
         foreach (var sim in _rbs)
         {
             var rc = new RingConservation(sim.Plan.Spec.Name, -1, sim.Written + sim.Dropped, sim.Written, sim.Dropped, sim.Dropped,
-                sim.Consumed, sim.Count, 0, 0);
+                sim.Consumed, sim.Count - sim.DiscardedQueued, 0, 0);
             if (!rc.Ok || (long)sim.Ring.AvailData != sim.QueuedBytes) throw new ConservationException(HostName, rc);
             into?.Add(rc);
         }
     }
 
-    /// <summary>One ring, its unread records (commit time, producing CPU, length, whether it woke the reader) and its reader.</summary>
+    /// <summary>
+    /// One ring, its unread records in ring order (commit time, producing CPU, length, state,
+    /// whether its commit woke the reader) and its reader.
+    /// </summary>
     private sealed class RingbufSim(RingbufPlan plan, BpfRingbuf ring, Xoshiro256 rng)
     {
+        public const byte Committed = 0, Busy = 1, Discarded = 2;
+
         public readonly RingbufPlan Plan = plan;
         public readonly BpfRingbuf Ring = ring;
         private Xoshiro256 _rng = rng;
@@ -100,14 +198,16 @@ public sealed partial class HostSimulation
         private int[] _cpu = new int[64];
         private int[] _len = new int[64];
         private bool[] _notified = new bool[64];
+        private byte[] _state = new byte[64];
+        private ulong[] _pos = new ulong[64];
         private int _head, _count;
         private long _free;            // when the reader finished its last record (then it polls again)
         private long _finish = -1;     // the oldest record is being read until then
-        public long Written, Consumed, Dropped, QueuedBytes;
+        public long Written, Consumed, Dropped, QueuedBytes, DiscardedQueued;
 
         public long Count => _count;
 
-        public void Push(long t, int cpu, int len, bool notified)
+        public void Push(long t, int cpu, int len, byte state, bool notified, ulong pos = 0)
         {
             if (_count == _commit.Length) Grow();
             int i = (_head + _count) & (_commit.Length - 1);
@@ -115,9 +215,27 @@ public sealed partial class HostSimulation
             _cpu[i] = cpu;
             _len[i] = len;
             _notified[i] = notified;
+            _state[i] = state;
+            _pos[i] = pos;
             _count++;
-            Written++;
+            if (state == Committed) Written++;
             QueuedBytes += len;
+        }
+
+        /// <summary>A reservation's commit (submit or discard): the record at that header offset, latest first. Its length.</summary>
+        public int Release(ulong headerOffset, bool discard, bool notified)
+        {
+            for (int k = _count - 1; k >= 0; k--)
+            {
+                int i = (_head + k) & (_commit.Length - 1);
+                if (_state[i] != Busy || (_pos[i] & Ring.Mask) != headerOffset) continue;
+                _state[i] = discard ? Discarded : Committed;
+                _notified[i] = notified;
+                if (discard) DiscardedQueued++;
+                else Written++;
+                return _len[i];
+            }
+            throw new InvalidOperationException($"no reservation at offset {headerOffset}");
         }
 
         private void Grow()
@@ -127,6 +245,8 @@ public sealed partial class HostSimulation
             var p = new int[2 * n];
             var l = new int[2 * n];
             var w = new bool[2 * n];
+            var st = new byte[2 * n];
+            var ps = new ulong[2 * n];
             for (int k = 0; k < _count; k++)
             {
                 int i = (_head + k) & (n - 1);
@@ -134,14 +254,18 @@ public sealed partial class HostSimulation
                 p[k] = _cpu[i];
                 l[k] = _len[i];
                 w[k] = _notified[i];
+                st[k] = _state[i];
+                ps[k] = _pos[i];
             }
-            (_commit, _cpu, _len, _notified, _head) = (c, p, l, w, 0);
+            (_commit, _cpu, _len, _notified, _state, _pos, _head) = (c, p, l, w, st, ps, 0);
         }
 
         /// <summary>
         /// The reader's progress up to t: it reads records in ring order, each taking a service time,
-        /// and moves consumer_pos past each (libbpf's ringbuf_process_ring). When it finds the ring
-        /// empty it sleeps in epoll_wait until a wake-up (plus wakeup_latency) or its poll timeout.
+        /// and moves consumer_pos past each (libbpf's ringbuf_process_ring); it stops at a record
+        /// still BUSY and skips a discarded one at no cost (libbpf makes no callback for it). When
+        /// it finds the ring empty it sleeps in epoll_wait until a wake-up (plus wakeup_latency) or
+        /// its poll timeout.
         /// </summary>
         public void Advance(long t, HostSimulation host)
         {
@@ -149,6 +273,8 @@ public sealed partial class HostSimulation
             while (_count > 0)
             {
                 int i = _head;
+                byte state = _state[i];
+                if (state == Busy) return;
                 if (_finish < 0)
                 {
                     long start;
@@ -167,12 +293,16 @@ public sealed partial class HostSimulation
                         start = Math.Min(wake, tick);
                     }
                     if (start > t) return;
-                    _finish = start + ServiceTime(c.Service);
+                    _finish = state == Discarded ? start : start + ServiceTime(c.Service);
                 }
                 if (_finish > t) return;
-                Ring.Consume(max: 1);
-                host.OnRingbufConsumed(_cpu[i], _finish - _commit[i]);
-                Consumed++;
+                Ring.ConsumeOne();
+                if (state == Discarded) DiscardedQueued--;
+                else
+                {
+                    host.OnRingbufConsumed(_cpu[i], _finish - _commit[i]);
+                    Consumed++;
+                }
                 QueuedBytes -= _len[i];
                 _free = _finish;
                 _finish = -1;

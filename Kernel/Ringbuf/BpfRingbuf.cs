@@ -211,6 +211,21 @@ public sealed class BpfRingbuf : IProgramMemory
         return n;
     }
 
+    /// <summary>
+    /// One step of the consumer: moves consumer_pos past the record there, a discarded one too
+    /// (a reader that accounts for each record, as the scenario engine's does). False when the ring
+    /// is empty or that record is still BUSY.
+    /// </summary>
+    public bool ConsumeOne()
+    {
+        ulong cons = ConsumerPos;
+        if (cons >= ProducerPos) return false;
+        uint hl = HeaderLen(cons);
+        if ((hl & BPF_RINGBUF_BUSY_BIT) != 0) return false;
+        ConsumerPos = cons + RecordLength(hl & ~BPF_RINGBUF_DISCARD_BIT);
+        return true;
+    }
+
     /// <summary>User space writes consumer_pos (its page is mapped writable); the kernel trusts nothing else of it.</summary>
     public void SetConsumerPos(ulong pos) => ConsumerPos = pos;
 
