@@ -35,7 +35,12 @@ public static partial class ScenarioParser
                     $"max_entries must be a power of 2 and a multiple of the page size ({BpfFlags.PAGE_SIZE})");
             if (bytes > MaxScenarioRingbuf)
                 throw Fail(me, f.P("max_entries"), $"{bytes} bytes is a valid ring, but a scenario host holds rings of at most {MaxScenarioRingbuf >> 20} MiB");
-            return new MapSpec { Name = name, Type = MapType.Ringbuf, MaxEntries = (int)bytes };
+            long lockCost = f["lock_cost"] is { } lc ? Duration(lc, f.P("lock_cost")) : MapSpec.DefaultLockCostNs;
+            long handoff = f["lock_handoff"] is { } lh ? Duration(lh, f.P("lock_handoff")) : MapSpec.DefaultLockHandoffNs;
+            foreach (var (key, v) in new[] { ("lock_cost", lockCost), ("lock_handoff", handoff) })
+                if (v > 1_000_000)
+                    throw Fail(f[key]!, f.P(key), $"{ScenarioUnits.FormatDuration(v)} is longer than 1ms: a spinlock is held for ns, not ms");
+            return new MapSpec { Name = name, Type = MapType.Ringbuf, MaxEntries = (int)bytes, LockCostNs = lockCost, LockHandoffNs = handoff };
         }
 
         private string PerfMapName(YNode node, string path)

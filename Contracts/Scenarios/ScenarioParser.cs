@@ -371,6 +371,8 @@ public static partial class ScenarioParser
 
         private MapSpec Map(string name, YNode node, string path)
         {
+            if (node is YMap ym && ym.IndexOf("type") is var ti and >= 0 && ym.Entries[ti].Value is YScalar { Value: "ringbuf" })
+                return RingbufMap(name, node, new Fields(this, node, path, "a ringbuf map", "type", "max_entries", "lock_cost", "lock_handoff"));
             var f = new Fields(this, node, path, "a map", "type", "max_entries");
             MapType type = f["type"] is { } t ? Enum(t, f.P("type"), MapTypes) : MapType.PerfEventArray;
             if (type == MapType.Ringbuf) return RingbufMap(name, node, f);

@@ -46,15 +46,21 @@ public sealed partial class HostSimulation
     private long RingbufWrite(in HelperContext ctx, int r, ulong flags, ReadOnlySpan<byte> data, long t)
     {
         var sim = _rbs[r];
-        sim.Advance(t, this);
         var ring = sim.Ring;
+        // The helper reserves under the ring's lock, after its flags and size checks: the record is
+        // made, and committed, when the lock lets go; the reader is brought up to then, so the
+        // adaptive wake-up sees the consumer_pos of that moment.
+        long commit = (flags & ~(BpfFlags.BPF_RB_NO_WAKEUP | BpfFlags.BPF_RB_FORCE_WAKEUP)) == 0 && TakesLock(ring, (ulong)data.Length)
+            ? sim.Lock(t, ctx.Cpu) : t;
+        sim.Advance(Math.Min(commit, WindowEndNs), this);
         long wakeups = ring.Wakeups;
         ulong prod = ring.ProducerPos;
         long ret = _models[ctx.Cpu].RingbufOutput(in ctx, ring, flags, data);
         if (ret == 0)
         {
-            bool notified = ring.Wakeups != wakeups;
-            sim.Push(t, ctx.Cpu, (int)(ring.ProducerPos - prod), RingbufSim.Committed, notified);
+            bool deferred = sim.Plan.Consumer is not null && Deferred(t, commit, flags);
+            bool notified = !deferred && ring.Wakeups != wakeups;
+            sim.Push(t, commit, ctx.Cpu, (int)(ring.ProducerPos - prod), RingbufSim.Committed, notified, deferred: deferred);
             CountCommitted(ctx.Cpu, ring, (long)(ring.ProducerPos - prod), notified);
         }
         else if (ret == -Errno.EAGAIN)
@@ -64,6 +70,28 @@ public sealed partial class HostSimulation
         }
         return ret;
     }
+
+    /// <summary>
+    /// The end of the window being run: a reader is never brought past it (a commit delayed past
+    /// it by the lock sees the consumer as of the window's end, and is read in a later window).
+    /// </summary>
+    private long WindowEndNs => (NextWindow + 1) * Scenario.WindowNs;
+
+    /// <summary>
+    /// Whether a commit's adaptive wake-up is decided by the reader model instead of the kernel
+    /// model's answer now: the lock delayed the commit past the firing, so whether the consumer has
+    /// caught up with the record is known only at the commit (the reader decides it when the record
+    /// comes up while it sleeps). BPF_RB_FORCE_WAKEUP / BPF_RB_NO_WAKEUP do not depend on time, nor
+    /// does a ring without a reader (its consumer_pos never moves).
+    /// </summary>
+    private static bool Deferred(long t, long commit, ulong flags) =>
+        commit > t && (flags & (BpfFlags.BPF_RB_NO_WAKEUP | BpfFlags.BPF_RB_FORCE_WAKEUP)) == 0;
+
+    private void OnRingbufWakeup(int cpu) => _cw[cpu].Wakeups++;
+
+    /// <summary>Whether a reservation of size gets as far as the ring's lock (__bpf_ringbuf_reserve checks the size first).</summary>
+    private static bool TakesLock(BpfRingbuf ring, ulong size) =>
+        size <= BpfRingbuf.MaxRecordSize && BpfRingbuf.RecordLength(size) <= ring.Size;
 
     private void CountCommitted(int cpu, BpfRingbuf ring, long len, bool notified)
     {
@@ -84,8 +112,10 @@ public sealed partial class HostSimulation
     private ulong RingbufReserve(in HelperContext ctx, int r, ulong size, ulong flags, long t)
     {
         var sim = _rbs[r];
-        sim.Advance(t, this);
         var ring = sim.Ring;
+        // Flags, or a record larger than the ring, are refused before the lock; no space is found under it.
+        long commit = flags == 0 && TakesLock(ring, size) ? sim.Lock(t, ctx.Cpu) : t;
+        sim.Advance(Math.Min(commit, WindowEndNs), this);
         ulong prod = ring.ProducerPos;
         ulong sample = _models[ctx.Cpu].RingbufReserve(in ctx, ring, size, flags);
         if (sample == 0)
@@ -94,7 +124,7 @@ public sealed partial class HostSimulation
             _cw[ctx.Cpu].Lost++;
             return 0;
         }
-        sim.Push(t, ctx.Cpu, (int)(ring.ProducerPos - prod), RingbufSim.Busy, false, prod);
+        sim.Push(t, commit, ctx.Cpu, (int)(ring.ProducerPos - prod), RingbufSim.Busy, false, prod);
         long used = (long)ring.AvailData;
         ref var cw = ref _cw[ctx.Cpu];
         if (used > cw.FillMax) cw.FillMax = used;
@@ -114,10 +144,13 @@ public sealed partial class HostSimulation
             var ring = sim.Ring;
             long off = ring.ReservationOf(sample);
             if (off < 0) continue;
+            int idx = sim.FindBusy((ulong)off);
+            sim.Advance(Math.Min(sim.CommitTimeAt(idx), WindowEndNs), this); // the adaptive wake-up sees consumer_pos as of the commit
             long wakeups = ring.Wakeups;
             _models[ctx.Cpu].RingbufCommit(sample, flags, discard);
-            bool notified = ring.Wakeups != wakeups;
-            int len = sim.Release((ulong)off, discard, notified);
+            bool deferred = sim.Plan.Consumer is not null && Deferred(t, sim.CommitTimeAt(idx), flags);
+            bool notified = !deferred && ring.Wakeups != wakeups;
+            int len = sim.Release(idx, discard, notified, deferred);
             if (!discard) CountCommitted(ctx.Cpu, ring, len, notified);
             else if (notified) _cw[ctx.Cpu].Wakeups++;
             sim.Advance(t, this);
@@ -193,11 +226,17 @@ public sealed partial class HostSimulation
 
         public readonly RingbufPlan Plan = plan;
         public readonly BpfRingbuf Ring = ring;
+        private readonly long _lockCost = plan.Spec.LockCostNs ?? 0, _lockHandoff = plan.Spec.LockHandoffNs ?? 0;
         private Xoshiro256 _rng = rng;
+        private long _lockFree;        // the ring's spinlock is held until then
+        private int _lockOwner = -1;   // the CPU that took it last
+        public long LockWaitNs;        // producers' time spinning on it
+        private long[] _fired = new long[64];
         private long[] _commit = new long[64];
         private int[] _cpu = new int[64];
         private int[] _len = new int[64];
         private bool[] _notified = new bool[64];
+        private bool[] _deferred = new bool[64]; // the adaptive wake-up of a commit the lock delayed: decided by the reader
         private byte[] _state = new byte[64];
         private ulong[] _pos = new ulong[64];
         private int _head, _count;
@@ -207,14 +246,35 @@ public sealed partial class HostSimulation
 
         public long Count => _count;
 
-        public void Push(long t, int cpu, int len, byte state, bool notified, ulong pos = 0)
+        /// <summary>
+        /// rb->spinlock around a reservation by cpu arriving at t (FIFO, as qspinlock hands it on):
+        /// it spins until the lock is free, then holds it lock_cost, plus lock_handoff when it had
+        /// to wait for another CPU's hold (the lock's and the ring's cache lines move). Returns when
+        /// it lets go: the reservation is made, and its record can be committed, from then on.
+        /// </summary>
+        public long Lock(long t, int cpu)
+        {
+            if (_lockCost == 0 && _lockHandoff == 0) return t;
+            long at = Math.Max(t, _lockFree);
+            long hold = _lockCost + (at > t && _lockOwner != cpu ? _lockHandoff : 0);
+            LockWaitNs += at - t;
+            _lockOwner = cpu;
+            _lockFree = at + hold;
+            return _lockFree;
+        }
+
+        /// <param name="t">When the program called the helper (consumer lag counts from then).</param>
+        /// <param name="commit">When the record can be committed: t, or later after spinning on the ring's lock.</param>
+        public void Push(long t, long commit, int cpu, int len, byte state, bool notified, ulong pos = 0, bool deferred = false)
         {
             if (_count == _commit.Length) Grow();
             int i = (_head + _count) & (_commit.Length - 1);
-            _commit[i] = t;
+            _fired[i] = t;
+            _commit[i] = commit;
             _cpu[i] = cpu;
             _len[i] = len;
             _notified[i] = notified;
+            _deferred[i] = deferred;
             _state[i] = state;
             _pos[i] = pos;
             _count++;
@@ -222,42 +282,54 @@ public sealed partial class HostSimulation
             QueuedBytes += len;
         }
 
-        /// <summary>A reservation's commit (submit or discard): the record at that header offset, latest first. Its length.</summary>
-        public int Release(ulong headerOffset, bool discard, bool notified)
+        /// <summary>The queue index of the BUSY record at that header offset (latest first).</summary>
+        public int FindBusy(ulong headerOffset)
         {
             for (int k = _count - 1; k >= 0; k--)
             {
                 int i = (_head + k) & (_commit.Length - 1);
-                if (_state[i] != Busy || (_pos[i] & Ring.Mask) != headerOffset) continue;
-                _state[i] = discard ? Discarded : Committed;
-                _notified[i] = notified;
-                if (discard) DiscardedQueued++;
-                else Written++;
-                return _len[i];
+                if (_state[i] == Busy && (_pos[i] & Ring.Mask) == headerOffset) return i;
             }
             throw new InvalidOperationException($"no reservation at offset {headerOffset}");
+        }
+
+        public long CommitTimeAt(int i) => _commit[i];
+
+        /// <summary>A reservation's commit (submit or discard) at queue index i. Its length.</summary>
+        public int Release(int i, bool discard, bool notified, bool deferred)
+        {
+            _state[i] = discard ? Discarded : Committed;
+            _notified[i] = notified;
+            _deferred[i] = deferred;
+            if (discard) DiscardedQueued++;
+            else Written++;
+            return _len[i];
         }
 
         private void Grow()
         {
             int n = _commit.Length;
+            var fi = new long[2 * n];
             var c = new long[2 * n];
             var p = new int[2 * n];
             var l = new int[2 * n];
             var w = new bool[2 * n];
+            var df = new bool[2 * n];
             var st = new byte[2 * n];
             var ps = new ulong[2 * n];
             for (int k = 0; k < _count; k++)
             {
                 int i = (_head + k) & (n - 1);
+                fi[k] = _fired[i];
                 c[k] = _commit[i];
                 p[k] = _cpu[i];
                 l[k] = _len[i];
                 w[k] = _notified[i];
+                df[k] = _deferred[i];
                 st[k] = _state[i];
                 ps[k] = _pos[i];
             }
-            (_commit, _cpu, _len, _notified, _state, _pos, _head) = (c, p, l, w, st, ps, 0);
+            (_fired, _commit, _cpu, _len, _notified, _deferred, _state, _pos, _head) = (fi, c, p, l, w, df, st, ps, 0);
         }
 
         /// <summary>
@@ -282,6 +354,14 @@ public sealed partial class HostSimulation
                     else
                     {
                         // Asleep since _free: the first wake-up among the unread records, or a poll timeout.
+                        // Having read everything before it, the consumer has caught up with this
+                        // record when it is committed: a delayed adaptive commit notifies.
+                        if (_deferred[i])
+                        {
+                            _deferred[i] = false;
+                            _notified[i] = true;
+                            host.OnRingbufWakeup(_cpu[i]);
+                        }
                         long wake = long.MaxValue;
                         for (int k = 0; k < _count; k++)
                         {
@@ -300,7 +380,7 @@ public sealed partial class HostSimulation
                 if (state == Discarded) DiscardedQueued--;
                 else
                 {
-                    host.OnRingbufConsumed(_cpu[i], _finish - _commit[i]);
+                    host.OnRingbufConsumed(_cpu[i], _finish - _fired[i]);
                     Consumed++;
                 }
                 QueuedBytes -= _len[i];
