@@ -188,6 +188,18 @@ public sealed partial class HostSimulation
         return 0;
     }
 
+    private void WriteRingbufs(BinaryWriter w)
+    {
+        w.Write(_rbs.Length);
+        foreach (var sim in _rbs) sim.Write(w);
+    }
+
+    private void ReadRingbufs(BinaryReader r)
+    {
+        Expect(r.ReadInt32(), _rbs.Length, "ring buffers");
+        foreach (var sim in _rbs) sim.Read(r, HostName);
+    }
+
     /// <summary>Every ring's reader up to the end of the window (before its counters are closed).</summary>
     private void AdvanceRingbufs(long t)
     {
@@ -389,6 +401,90 @@ public sealed partial class HostSimulation
                 _head = (_head + 1) & (_commit.Length - 1);
                 _count--;
             }
+        }
+
+        /// <summary>The ring, its reader, its lock and its unread records, at a window boundary (no reservation held).</summary>
+        public void Write(BinaryWriter w)
+        {
+            var (cons, prod, pend, wakeups, unread) = Ring.ExportState();
+            w.Write(cons);
+            w.Write(prod);
+            w.Write(pend);
+            w.Write(wakeups);
+            w.Write(unread.Length);
+            w.Write(unread);
+            WriteRng(w, _rng);
+            w.Write(_lockFree);
+            w.Write(_lockOwner);
+            w.Write(LockWaitNs);
+            w.Write(_free);
+            w.Write(_finish);
+            w.Write(Written);
+            w.Write(Consumed);
+            w.Write(Dropped);
+            w.Write(QueuedBytes);
+            w.Write(DiscardedQueued);
+            w.Write(_count);
+            for (int k = 0; k < _count; k++)
+            {
+                int i = (_head + k) & (_commit.Length - 1);
+                if (_state[i] == Busy) throw new InvalidOperationException("a reservation is held at a window boundary");
+                w.Write(_fired[i]);
+                w.Write(_commit[i]);
+                w.Write(_cpu[i]);
+                w.Write(_len[i]);
+                w.Write(_notified[i]);
+                w.Write(_deferred[i]);
+                w.Write(_state[i]);
+                w.Write(_pos[i]);
+            }
+        }
+
+        public void Read(BinaryReader r, string host)
+        {
+            ulong cons = r.ReadUInt64(), prod = r.ReadUInt64(), pend = r.ReadUInt64();
+            long wakeups = r.ReadInt64();
+            int n = r.ReadInt32();
+            if (n < 0 || n > Ring.Size) throw new CheckpointMismatchException($"{host}: ringbuf {Plan.Spec.Name}: {n} live bytes in a ring of {Ring.Size}");
+            var unread = r.ReadBytes(n);
+            if (unread.Length != n) throw new EndOfStreamException();
+            try
+            {
+                Ring.ImportState(cons, prod, pend, wakeups, unread);
+            }
+            catch (ArgumentException e)
+            {
+                throw new CheckpointMismatchException($"{host}: {e.Message}");
+            }
+            _rng = ReadRng(r);
+            _lockFree = r.ReadInt64();
+            _lockOwner = r.ReadInt32();
+            LockWaitNs = r.ReadInt64();
+            _free = r.ReadInt64();
+            _finish = r.ReadInt64();
+            Written = r.ReadInt64();
+            Consumed = r.ReadInt64();
+            Dropped = r.ReadInt64();
+            QueuedBytes = r.ReadInt64();
+            DiscardedQueued = r.ReadInt64();
+            int count = r.ReadInt32();
+            if (count < 0 || count > Ring.Size / BpfFlags.BPF_RINGBUF_HDR_SZ)
+                throw new CheckpointMismatchException($"{host}: ringbuf {Plan.Spec.Name}: {count} records in a ring of {Ring.Size}");
+            _head = 0;
+            _count = 0;
+            while (_commit.Length < count) Grow();
+            for (int i = 0; i < count; i++)
+            {
+                _fired[i] = r.ReadInt64();
+                _commit[i] = r.ReadInt64();
+                _cpu[i] = r.ReadInt32();
+                _len[i] = r.ReadInt32();
+                _notified[i] = r.ReadBoolean();
+                _deferred[i] = r.ReadBoolean();
+                _state[i] = r.ReadByte();
+                _pos[i] = r.ReadUInt64();
+            }
+            _count = count;
         }
 
         private long ServiceTime(ServiceSpec s) => s switch
