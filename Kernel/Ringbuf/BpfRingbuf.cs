@@ -255,6 +255,7 @@ public sealed class BpfRingbuf : IProgramMemory
         int first = (int)Math.Min((ulong)live.Length, Size - off);
         live[..first].CopyTo(_data.AsSpan((int)off));
         live[first..].CopyTo(_data);
+        _data.AsSpan(0, (int)Size).CopyTo(_data.AsSpan((int)Size)); // the second mapping of the same pages
         (ConsumerPos, ProducerPos, PendingPos, Wakeups) = (cons, prod, pend, wakeups);
     }
 
