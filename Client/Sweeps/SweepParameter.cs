@@ -174,6 +174,11 @@ public sealed record SweepParameter(string Path, ImmutableArray<string> Values)
             key = rate;
             return true;
         }
+        if (SweepTransport.TryBytes(t, out long bytes)) // memory=64KiB
+        {
+            key = bytes;
+            return true;
+        }
         key = 0;
         return false;
     }

@@ -90,10 +90,15 @@ public sealed class SweepPlan
         var scenarios = new Scenario[count];
         // A refusal names the first point that breaks, so check each parameter's values alone first:
         // a bad path or value is then reported once, as the user wrote it.
+        foreach (var p in parameters)
+            if (SweepTransport.IsPseudo(p.Path))
+                foreach (var v in p.Values)
+                    SweepTransport.Check(p.Path, v);
         if (parameters.Count > 1)
             foreach (var p in parameters)
-                foreach (var v in p.Values)
-                    ScenarioPaths.Apply(text, [new KeyValuePair<string, string>(p.Path, v)], file);
+                if (!SweepTransport.IsPseudo(p.Path))
+                    foreach (var v in p.Values)
+                        ScenarioPaths.Apply(text, [new KeyValuePair<string, string>(p.Path, v)], file);
         int[] idx = new int[parameters.Count];
         for (int i = 0; i < count; i++)
         {
@@ -106,9 +111,24 @@ public sealed class SweepPlan
             var assignments = ImmutableArray.CreateBuilder<KeyValuePair<string, string>>(parameters.Count);
             for (int p = 0; p < parameters.Count; p++) assignments.Add(new(parameters[p].Path, parameters[p].Values[idx[p]]));
             var a = assignments.MoveToImmutable();
-            scenarios[i] = ScenarioPaths.Apply(text, a, file);
+            scenarios[i] = Concrete(text, a, file);
             points.Add(new SweepPoint(i, [.. idx], a));
         }
         return new SweepPlan(file, baseScenario, [.. parameters], seeds, scenarios, points.MoveToImmutable());
+    }
+
+    /// <summary>One point's scenario: the real paths set in the YAML, then the transport/memory pseudo-parameters (SweepTransport).</summary>
+    private static Scenario Concrete(string text, ImmutableArray<KeyValuePair<string, string>> a, string file)
+    {
+        string? transport = null, memory = null;
+        var real = new List<KeyValuePair<string, string>>(a.Length);
+        foreach (var kv in a)
+        {
+            if (kv.Key == SweepTransport.TransportPath) transport = kv.Value;
+            else if (kv.Key == SweepTransport.MemoryPath) memory = kv.Value;
+            else real.Add(kv);
+        }
+        var s = ScenarioPaths.Apply(text, real, file);
+        return transport is null && memory is null ? s : SweepTransport.Apply(s, transport, memory);
     }
 }

@@ -124,6 +124,22 @@ public sealed record MapSpec
     [Id(1)] public MapType Type { get; init; } = MapType.PerfEventArray;
     /// <summary>null: the host's CPU count (<c>max_entries: cpus</c>).</summary>
     [Id(2)] public int? MaxEntries { get; init; }
+    /// <summary>
+    /// A ringbuf's spinlock: ns it is held per reservation (null for other maps). Calibrated
+    /// default: one producer's 10.9 M records/s in the kernel's ringbuf benchmark (docs/scenarios.md, "Ring buffers").
+    /// </summary>
+    [Id(3)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? LockCostNs { get; init; }
+    /// <summary>A ringbuf's spinlock: ns added when a CPU takes it from another CPU while it was contended (null for other maps).</summary>
+    [Id(4)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? LockHandoffNs { get; init; }
+
+    /// <summary>1 / 92 ns = 10.9 M/s: the benchmark's one producer (rb-libbpf, nr_prod 1).</summary>
+    public const long DefaultLockCostNs = 92;
+    /// <summary>1 / (92 + 384) ns = 2.1 M/s: the benchmark's 52 producers sharing one ring.</summary>
+    public const long DefaultLockHandoffNs = 384;
 
     public int MaxEntriesFor(int cpus) => MaxEntries ?? cpus;
 }
@@ -272,7 +288,33 @@ public sealed record RateStep
 [JsonDerivedType(typeof(TraceVprintkCall), "trace_vprintk")]
 [JsonDerivedType(typeof(SnprintfCall), "snprintf")]
 [JsonDerivedType(typeof(RingbufOutputCall), "ringbuf_output")]
+[JsonDerivedType(typeof(RingbufReserveCall), "ringbuf_reserve")]
+[JsonDerivedType(typeof(RingbufSubmitCall), "ringbuf_submit")]
+[JsonDerivedType(typeof(RingbufDiscardCall), "ringbuf_discard")]
 public abstract record HelperCall;
+
+/// <summary>bpf_ringbuf_reserve(map, size, flags); a later ringbuf_submit / ringbuf_discard of the body releases it.</summary>
+[GenerateSerializer, Immutable]
+public sealed record RingbufReserveCall : HelperCall
+{
+    [Id(0)] public string Map { get; init; } = "";
+    [Id(1)] public ulong Flags { get; init; }
+    [Id(2)] public SizeSpec Size { get; init; } = new();
+}
+
+/// <summary>bpf_ringbuf_submit(sample, flags) of the body's latest reservation still held (skipped when it was NULL).</summary>
+[GenerateSerializer, Immutable]
+public sealed record RingbufSubmitCall : HelperCall
+{
+    [Id(0)] public ulong Flags { get; init; }
+}
+
+/// <summary>bpf_ringbuf_discard(sample, flags) of the body's latest reservation still held (skipped when it was NULL).</summary>
+[GenerateSerializer, Immutable]
+public sealed record RingbufDiscardCall : HelperCall
+{
+    [Id(0)] public ulong Flags { get; init; }
+}
 
 /// <summary>bpf_ringbuf_output(map, data, size, flags) into a ringbuf map.</summary>
 [GenerateSerializer, Immutable]

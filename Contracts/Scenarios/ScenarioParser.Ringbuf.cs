@@ -35,7 +35,12 @@ public static partial class ScenarioParser
                     $"max_entries must be a power of 2 and a multiple of the page size ({BpfFlags.PAGE_SIZE})");
             if (bytes > MaxScenarioRingbuf)
                 throw Fail(me, f.P("max_entries"), $"{bytes} bytes is a valid ring, but a scenario host holds rings of at most {MaxScenarioRingbuf >> 20} MiB");
-            return new MapSpec { Name = name, Type = MapType.Ringbuf, MaxEntries = (int)bytes };
+            long lockCost = f["lock_cost"] is { } lc ? Duration(lc, f.P("lock_cost")) : MapSpec.DefaultLockCostNs;
+            long handoff = f["lock_handoff"] is { } lh ? Duration(lh, f.P("lock_handoff")) : MapSpec.DefaultLockHandoffNs;
+            foreach (var (key, v) in new[] { ("lock_cost", lockCost), ("lock_handoff", handoff) })
+                if (v > 1_000_000)
+                    throw Fail(f[key]!, f.P(key), $"{ScenarioUnits.FormatDuration(v)} is longer than 1ms: a spinlock is held for ns, not ms");
+            return new MapSpec { Name = name, Type = MapType.Ringbuf, MaxEntries = (int)bytes, LockCostNs = lockCost, LockHandoffNs = handoff };
         }
 
         private string PerfMapName(YNode node, string path)
@@ -58,9 +63,53 @@ public static partial class ScenarioParser
         {
             var f = new Fields(this, node, path, "ringbuf_output's fields", "map", "flags", "size");
             string map = RingbufName(f.Req("map"), f.P("map"));
-            ulong flags = f["flags"] is { } fl ? Flags(fl, f.P("flags")) : 0;
+            ulong flags = f["flags"] is { } fl ? RbFlags(fl, f.P("flags")) : 0;
             return new RingbufOutputCall { Map = map, Flags = flags, Size = OutputSize(f) };
         }
+
+        // A ring buffer helper's flags: a number or BpfFlags' BPF_RB_* names, combined with |.
+        private ulong RbFlags(YNode node, string path)
+        {
+            string text = Scalar(node, path, "flags");
+            ulong v = 0;
+            foreach (string part in text.Split('|'))
+            {
+                string p = part.Trim();
+                if (TryInteger(p, out ulong f) || (p is "BPF_RB_NO_WAKEUP" or "BPF_RB_FORCE_WAKEUP" && BpfFlags.TryLookup(p, out f)))
+                {
+                    v |= f;
+                    continue;
+                }
+                throw Fail(node, path, $"unknown flag '{p}'; expected a number or BPF_RB_NO_WAKEUP, BPF_RB_FORCE_WAKEUP, combined with |");
+            }
+            return v;
+        }
+
+        // bpf_ringbuf_reserve: the reservation is held until a later ringbuf_submit / ringbuf_discard.
+        private HelperCall RingbufReserve(YNode node, string path, Stack<(YNode, string)> held)
+        {
+            var f = new Fields(this, node, path, "ringbuf_reserve's fields", "map", "flags", "size");
+            string map = RingbufName(f.Req("map"), f.P("map"));
+            ulong flags = f["flags"] is { } fl ? RbFlags(fl, f.P("flags")) : 0;
+            var call = new RingbufReserveCall { Map = map, Flags = flags, Size = OutputSize(f) };
+            held.Push((node, path));
+            return call;
+        }
+
+        // bpf_ringbuf_submit / bpf_ringbuf_discard of the latest reservation still held (the verifier's
+        // rule: a release needs a held reference, and every reference is released before the exit).
+        private HelperCall RingbufRelease(YScalar key, YNode node, string path, Stack<(YNode, string)> held)
+        {
+            var f = new Fields(this, node, path, key.Value + "'s fields", "flags");
+            ulong flags = f["flags"] is { } fl ? RbFlags(fl, f.P("flags")) : 0;
+            if (held.Count == 0)
+                throw Fail(key, path, $"{key.Value} releases the body's latest ringbuf_reserve, and no reservation is held here (the verifier refuses a release without a reference)");
+            held.Pop();
+            return key.Value == "ringbuf_submit" ? new RingbufSubmitCall { Flags = flags } : new RingbufDiscardCall { Flags = flags };
+        }
+
+        private Exception UnreleasedReservation(YNode node, string path) =>
+            Fail(node, path, "this ringbuf_reserve is never released: follow it with ringbuf_submit or ringbuf_discard in the same body (the verifier refuses a program that exits holding a reservation: \"Unreleased reference\")");
 
         // A ring buffer reader: libbpf's ring_buffer__poll on the map (epoll), one per host.
         private ConsumerSpec RingbufConsumer(string name, YNode node, Fields f, YNode rbNode)

@@ -371,6 +371,8 @@ public static partial class ScenarioParser
 
         private MapSpec Map(string name, YNode node, string path)
         {
+            if (node is YMap ym && ym.IndexOf("type") is var ti and >= 0 && ym.Entries[ti].Value is YScalar { Value: "ringbuf" })
+                return RingbufMap(name, node, new Fields(this, node, path, "a ringbuf map", "type", "max_entries", "lock_cost", "lock_handoff"));
             var f = new Fields(this, node, path, "a map", "type", "max_entries");
             MapType type = f["type"] is { } t ? Enum(t, f.P("type"), MapTypes) : MapType.PerfEventArray;
             if (type == MapType.Ringbuf) return RingbufMap(name, node, f);
@@ -681,12 +683,13 @@ public static partial class ScenarioParser
             }
         }
 
-        private static readonly string[] Helpers = ["perf_event_output", "perf_event_read", "perf_event_read_value", "trace_printk", "trace_vprintk", "snprintf", "ringbuf_output"];
+        private static readonly string[] Helpers = ["perf_event_output", "perf_event_read", "perf_event_read_value", "trace_printk", "trace_vprintk", "snprintf", "ringbuf_output", "ringbuf_reserve", "ringbuf_submit", "ringbuf_discard"];
 
         private ImmutableArray<HelperCall> Body(YNode node, string path)
         {
             var seq = Seq(node, path, "a list of helper calls");
             var calls = ImmutableArray.CreateBuilder<HelperCall>();
+            var held = new Stack<(YNode Node, string Path)>(); // ringbuf reservations not yet released
             for (int i = 0; i < seq.Items.Count; i++)
             {
                 string p = $"{path}[{i}]";
@@ -704,9 +707,12 @@ public static partial class ScenarioParser
                     "trace_vprintk" => new TraceVprintkCall { Fmt = Printf(v, hp, 16, out var a2), Args = a2 },
                     "snprintf" => Snprintf(v, hp),
                     "ringbuf_output" => RingbufOutput(v, hp),
+                    "ringbuf_reserve" => RingbufReserve(v, hp, held),
+                    "ringbuf_submit" or "ringbuf_discard" => RingbufRelease(k, v, hp, held),
                     _ => throw Fail(k, hp, $"unknown helper '{k.Value}'" + Suggest(k.Value, Helpers) + "; expected one of " + string.Join(", ", Helpers)),
                 });
             }
+            if (held.Count > 0) throw UnreleasedReservation(held.Peek().Node, held.Peek().Path);
             return calls.ToImmutable();
         }
 

@@ -17,6 +17,9 @@ internal enum HelperKind
     TraceVprintk = 4,
     Snprintf = 5,
     RingbufOutput = 6,
+    RingbufReserve = 7,
+    RingbufSubmit = 8,
+    RingbufDiscard = 9,
 }
 
 internal sealed class TaskPlan
@@ -115,6 +118,7 @@ internal sealed partial class HostPlan
     [
         HelperProtos.PerfEventOutput, HelperProtos.PerfEventRead, HelperProtos.PerfEventReadValue,
         HelperProtos.TracePrintk, HelperProtos.TraceVprintk, HelperProtos.Snprintf, HelperProtos.RingbufOutput,
+        HelperProtos.RingbufReserve, HelperProtos.RingbufSubmit, HelperProtos.RingbufDiscard,
     ];
 
     /// <summary>Helper names by HelperKind (the prototypes' names).</summary>
@@ -420,9 +424,9 @@ internal sealed partial class HostPlan
             int k = kindNames.IndexOf(name);
             if (k < 0)
             {
-                // The return-count key holds the kind in 4 bits.
-                if (kindNames.Count >= 16)
-                    throw new SimulationSetupException($"programs.{ps.Name}: the object programs call more than 16 distinct helpers");
+                // The return-count key holds the kind in 5 bits (the body helpers' kinds included).
+                if (kindNames.Count >= ReturnCounter.MaxKinds)
+                    throw new SimulationSetupException($"programs.{ps.Name}: the object programs call more than {ReturnCounter.MaxKinds - HelperNames.Length} distinct helpers besides the body helpers");
                 kindNames.Add(name);
                 k = kindNames.Count - 1;
             }
@@ -460,6 +464,16 @@ internal sealed partial class HostPlan
                     Kind = HelperKind.RingbufOutput, Map = plan.RingbufIndex(rb.Map), Flags = rb.Flags,
                     SizeMin = rb.Size.Min, SizeMax = rb.Size.Max,
                 };
+            case RingbufReserveCall rr:
+                return new CallPlan
+                {
+                    Kind = HelperKind.RingbufReserve, Map = plan.RingbufIndex(rr.Map), Flags = rr.Flags,
+                    SizeMin = rr.Size.Min, SizeMax = rr.Size.Max,
+                };
+            case RingbufSubmitCall sb:
+                return new CallPlan { Kind = HelperKind.RingbufSubmit, Flags = sb.Flags };
+            case RingbufDiscardCall dc:
+                return new CallPlan { Kind = HelperKind.RingbufDiscard, Flags = dc.Flags };
             case PerfEventReadCall r:
                 return new CallPlan { Kind = HelperKind.PerfEventRead, Map = MapOf(plan, r.Map, where), Flags = r.Flags };
             case PerfEventReadValueCall rv:

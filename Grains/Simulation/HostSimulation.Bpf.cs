@@ -4,6 +4,7 @@ using BpfTraceSim.Bpf.Vm;
 using BpfTraceSim.Kernel;
 using BpfTraceSim.Kernel.Perf;
 using BpfTraceSim.Kernel.Printk;
+using BpfTraceSim.Kernel.Ringbuf;
 using BpfTraceSim.Kernel.Seq;
 
 namespace BpfTraceSim.Grains.Simulation;
@@ -31,6 +32,11 @@ public sealed partial class HostSimulation
             var inst = new BpfInstance(_plan.Objects[o], memory, _cpus);
             foreach (var map in inst.Maps)
             {
+                if (map.Spec.Type == BpfMapType.RingBuf)
+                {
+                    map.External = ObjectRing(inst, map.Name);
+                    continue;
+                }
                 if (map.Spec.Type != BpfMapType.PerfEventArray) continue;
                 int m = _plan.MapIndex(map.Name);
                 if (m < 0)
@@ -45,6 +51,7 @@ public sealed partial class HostSimulation
 
         var helpers = TracingHelpers.Register(BpfHelperTable.CreateGeneric(), c => _models[c]);
         helpers.Register(HelperProtos.PerfEventOutput, ObjectPerfEventOutput);
+        if (_rbs.Length > 0) RegisterObjectRingbufHelpers(helpers);
         _vms = new BpfVm?[_fire.Length];
         for (int cpu = 0; cpu < _cpus; cpu++)
         {
@@ -82,7 +89,8 @@ public sealed partial class HostSimulation
             var h = calls[i];
             int kind = (uint)h.Id < (uint)kinds.Length ? kinds[h.Id] : -1;
             if (kind < 0) continue; // not a static call site of the program: cannot happen for verified code
-            CountReturns(ReturnCounter.Key(cpu, kind, h.Ret), 1);
+            long ret = h.Id == HelperProtos.RingbufReserve ? ReserveReturn((ulong)h.Ret) : h.Ret;
+            CountReturns(ReturnCounter.Key(cpu, kind, ret), 1);
         }
         fs.Counter++;
     }
@@ -104,5 +112,57 @@ public sealed partial class HostSimulation
         }
         var hc = vm.Context;
         return (ulong)OutputData(in hc, m, flags, bytes, (long)hc.NowNs);
+    }
+
+    /// <summary>
+    /// The host's ring for an object's ringbuf map: the scenario map of the same name, whose
+    /// max_entries wins (as libbpf's bpf_map__set_max_entries before the load), so sweeps can size it.
+    /// </summary>
+    private BpfRingbuf ObjectRing(BpfInstance inst, string name)
+    {
+        for (int r = 0; r < _rbs.Length; r++)
+            if (_rbs[r].Plan.Spec.Name == name) return _rbs[r].Ring;
+        throw new SimulationSetupException($"object {inst.Object.Name}: ringbuf '{name}' has no scenario ringbuf map of that name");
+    }
+
+    /// <summary>Helpers 130-133 for object programs: the engine's ring buffer calls with their accounting (query needs none).</summary>
+    private void RegisterObjectRingbufHelpers(BpfHelperTable helpers)
+    {
+        helpers.Register(HelperProtos.RingbufOutput, (vm, map, data, size, flags, _) =>
+        {
+            int r = RingOf(vm, map);
+            ReadOnlySpan<byte> bytes = default;
+            if (size != 0)
+            {
+                if (size > 1 << 20 || !vm.TryGetSpan(data, (int)size, false, out var s))
+                    throw BpfVm.HelperFault($"data: {size} bytes at 0x{data:x} are not readable program memory");
+                bytes = s;
+            }
+            var hc = vm.Context;
+            return (ulong)RingbufWrite(in hc, r, flags, bytes, (long)hc.NowNs);
+        });
+        helpers.Register(HelperProtos.RingbufReserve, (vm, map, size, flags, _, _) =>
+        {
+            var hc = vm.Context;
+            return RingbufReserve(in hc, RingOf(vm, map), size, flags, (long)hc.NowNs);
+        });
+        helpers.Register(HelperProtos.RingbufSubmit, (vm, sample, flags, _, _, _) => ObjectRelease(vm, sample, flags, false));
+        helpers.Register(HelperProtos.RingbufDiscard, (vm, sample, flags, _, _, _) => ObjectRelease(vm, sample, flags, true));
+    }
+
+    private ulong ObjectRelease(BpfVm vm, ulong sample, ulong flags, bool discard)
+    {
+        var hc = vm.Context;
+        return RingbufRelease(in hc, sample, flags, discard, (long)hc.NowNs)
+            ? 0UL // RET_VOID: r0 is left 0
+            : throw BpfVm.HelperFault($"{(discard ? "bpf_ringbuf_discard" : "bpf_ringbuf_submit")}: 0x{sample:x} is not a ringbuf reservation that is still held (the verifier requires one)");
+    }
+
+    private int RingOf(BpfVm vm, ulong handle)
+    {
+        var m = vm.Instance.MapByHandle(handle) ?? throw BpfVm.HelperFault($"0x{handle:x} is not a map pointer");
+        for (int r = 0; r < _rbs.Length; r++)
+            if (ReferenceEquals(_rbs[r].Ring, m.External)) return r;
+        throw BpfVm.HelperFault($"map '{m.Name}' is not a ringbuf bound to a simulated ring");
     }
 }

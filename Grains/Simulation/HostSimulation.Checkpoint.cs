@@ -20,7 +20,8 @@ public sealed partial class HostSimulation
     /// (head, tail, lost, wake-up marks, queued records, payload in capture mode), event counters,
     /// slots, tasks, CPUs, readers, the timeline position, the host's running totals (and each CPU's,
     /// when kept) and the maps of object programs (their values and globals are state like a ring's
-    /// contents: bpf_map_lookup_elem must find what an earlier window stored). The pending firings are not stored:
+    /// contents: bpf_map_lookup_elem must find what an earlier window stored), and each ring buffer
+    /// (its positions and unread bytes, its reader, its lock and its queued records). The pending firings are not stored:
     /// they are a function of the firing processes and are rebuilt in the same order. Trace rings
     /// are not stored (they are drained at every window end; only an overflow inside one window
     /// could tell a restored host apart, and only in its trace lines).
@@ -93,6 +94,7 @@ public sealed partial class HostSimulation
                 w.Write(maps.Length);
                 foreach (var m in maps) WriteMap(w, m);
             }
+            if (_rbs.Length != 0) WriteRingbufs(w); // absent for hosts without rings: their checkpoints are unchanged
         }
         return ms.ToArray();
     }
@@ -106,8 +108,6 @@ public sealed partial class HostSimulation
         bool captureRecords = false, bool captureTrace = false, bool perCpuWindows = true, bool perCpuTotals = true)
     {
         var sim = new HostSimulation(scenario, groupIndex, hostIndex, captureRecords, captureTrace, perCpuWindows, perCpuTotals);
-        if (sim._rbs.Length != 0)
-            throw new NotSupportedException($"{sim.HostName}: ring buffer state is not part of a checkpoint; a ringbuf host cannot be restored (run it again)");
         try
         {
             sim.Load(checkpoint);
@@ -208,6 +208,7 @@ public sealed partial class HostSimulation
                 throw new CheckpointMismatchException($"{HostName}: {e.Message}");
             }
         }
+        if (_rbs.Length != 0) ReadRingbufs(r);
         if (r.BaseStream.Position != r.BaseStream.Length) throw new CheckpointMismatchException($"{HostName}: trailing bytes in the checkpoint");
     }
 

@@ -208,8 +208,8 @@ public sealed partial class HostSimulation
             _world = new PrintkWorld(_plan.Memory!, _plan.Kallsyms!, key, PrintkCpus());
         }
         if (captureRecords) _records = new List<CapturedRecord>();
+        if (_plan.Ringbufs.Length > 0) SetUpRingbufs(); // before the objects: their ringbuf maps bind to these rings
         if (_plan.Objects.Length > 0) SetUpObjects();
-        if (_plan.Ringbufs.Length > 0) SetUpRingbufs();
     }
 
     /// <summary>Builds the named host (GROUP-INDEX).</summary>
@@ -448,8 +448,11 @@ public sealed partial class HostSimulation
                 HelperKind.PerfEventRead => Read(in ctx, call, t),
                 HelperKind.PerfEventReadValue => ReadValue(in ctx, call, t),
                 HelperKind.RingbufOutput => RingbufOutput(in ctx, call, ref fs, t),
+                HelperKind.RingbufReserve => BodyReserve(in ctx, call, ref fs, t),
+                HelperKind.RingbufSubmit or HelperKind.RingbufDiscard => BodyRelease(in ctx, call, t),
                 _ => Printf(in ctx, call, ref fs, task),
             };
+            if (ret == NotCalled) continue;
             long key = ReturnCounter.Key(cpu, (int)call.Kind, ret);
             int site = cpu * _sites + prog.SiteBase + i;
             ref var sc = ref _site[site];

@@ -26,18 +26,21 @@ internal sealed class ReturnCounter
 
     public int Used => _used;
 
-    /// <summary>Key of (cpu, helper kind, ret): cpu in 20 bits, kind in 4, ret in 40 (sign-extended back).</summary>
+    /// <summary>Distinct helper kinds a key holds (5 bits).</summary>
+    public const int MaxKinds = 32;
+
+    /// <summary>Key of (cpu, helper kind, ret): cpu in 19 bits (SimLimits.MaxCpus is 8,192), kind in 5, ret in 40 (sign-extended back).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static long Key(int cpu, int kind, long ret) => ((long)cpu << 44) | ((long)kind << 40) | (ret & 0xff_ffff_ffffL);
+    public static long Key(int cpu, int kind, long ret) => ((long)cpu << 45) | ((long)kind << 40) | (ret & 0xff_ffff_ffffL);
 
     /// <summary>The same (helper kind, ret) key with CPU 0: host-wide counts.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static long WithoutCpu(long key) => key & ((1L << 44) - 1);
+    public static long WithoutCpu(long key) => key & ((1L << 45) - 1);
 
     public static void Split(long key, out int cpu, out int kind, out long ret)
     {
-        cpu = (int)(key >> 44);
-        kind = (int)((key >> 40) & 0xf);
+        cpu = (int)(key >> 45);
+        kind = (int)((key >> 40) & 0x1f);
         ret = (key << 24) >> 24;
     }
 

@@ -211,6 +211,54 @@ public sealed class BpfRingbuf : IProgramMemory
         return n;
     }
 
+    /// <summary>
+    /// One step of the consumer: moves consumer_pos past the record there, a discarded one too
+    /// (a reader that accounts for each record, as the scenario engine's does). False when the ring
+    /// is empty or that record is still BUSY.
+    /// </summary>
+    public bool ConsumeOne()
+    {
+        ulong cons = ConsumerPos;
+        if (cons >= ProducerPos) return false;
+        uint hl = HeaderLen(cons);
+        if ((hl & BPF_RINGBUF_BUSY_BIT) != 0) return false;
+        ConsumerPos = cons + RecordLength(hl & ~BPF_RINGBUF_DISCARD_BIT);
+        return true;
+    }
+
+    /// <summary>
+    /// The ring's state between programs (no reservation held): its positions, wake-ups and the
+    /// bytes from the older of consumer_pos and pending_pos (the next reservation walks the headers
+    /// from pending_pos) to producer_pos, in ring order, for a checkpoint.
+    /// </summary>
+    public (ulong Cons, ulong Prod, ulong Pend, long Wakeups, byte[] Live) ExportState()
+    {
+        if (_reserved.Count != 0) throw new InvalidOperationException("a reservation is held: the ring is not at rest");
+        ulong from = Math.Min(ConsumerPos, PendingPos);
+        var live = new byte[ProducerPos - from];
+        uint off = (uint)(from & Mask);
+        int first = (int)Math.Min((ulong)live.Length, Size - off);
+        _data.AsSpan((int)off, first).CopyTo(live);
+        _data.AsSpan(0, live.Length - first).CopyTo(live.AsSpan(first));
+        return (ConsumerPos, ProducerPos, PendingPos, Wakeups, live);
+    }
+
+    /// <summary>Sets the state <see cref="ExportState"/> gave (the bytes outside the live part are not state).</summary>
+    public void ImportState(ulong cons, ulong prod, ulong pend, long wakeups, ReadOnlySpan<byte> live)
+    {
+        ulong from = Math.Min(cons, pend);
+        if (prod < cons || pend > prod || prod - from > Mask || (ulong)live.Length != prod - from)
+            throw new ArgumentException($"ringbuf state: positions {cons}/{prod}/{pend} with {live.Length} live bytes do not fit a ring of {Size}");
+        Array.Clear(_data);
+        _reserved.Clear();
+        uint off = (uint)(from & Mask);
+        int first = (int)Math.Min((ulong)live.Length, Size - off);
+        live[..first].CopyTo(_data.AsSpan((int)off));
+        live[first..].CopyTo(_data);
+        _data.AsSpan(0, (int)Size).CopyTo(_data.AsSpan((int)Size)); // the second mapping of the same pages
+        (ConsumerPos, ProducerPos, PendingPos, Wakeups) = (cons, prod, pend, wakeups);
+    }
+
     /// <summary>User space writes consumer_pos (its page is mapped writable); the kernel trusts nothing else of it.</summary>
     public void SetConsumerPos(ulong pos) => ConsumerPos = pos;
 

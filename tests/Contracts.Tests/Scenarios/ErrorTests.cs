@@ -189,7 +189,7 @@ public class ErrorTests
     [Fact]
     public void Unknown_helper_suggests() =>
         AssertError(With(16, "      - perf_event_outptu: { map: events, size: 8 }"), 16, 9, "programs.p.body[0].perf_event_outptu",
-            "unknown helper 'perf_event_outptu' (did you mean 'perf_event_output'?); expected one of perf_event_output, perf_event_read, perf_event_read_value, trace_printk, trace_vprintk, snprintf, ringbuf_output");
+            "unknown helper 'perf_event_outptu' (did you mean 'perf_event_output'?); expected one of perf_event_output, perf_event_read, perf_event_read_value, trace_printk, trace_vprintk, snprintf, ringbuf_output, ringbuf_reserve, ringbuf_submit, ringbuf_discard");
 
     [Fact]
     public void Unknown_flag_name() =>
