@@ -43,8 +43,9 @@ public readonly record struct BpfHelperUse(int Insn, int HelperId);
 /// </summary>
 public sealed class BpfProgram
 {
-    internal BpfProgram(string name, string section, BpfInsn[] insns, BpfSourceLine?[] lines)
+    internal BpfProgram(string name, string section, BpfInsn[] insns, BpfSourceLine?[] lines, int mainLength = -1)
     {
+        MainLength = mainLength < 0 ? insns.Length : mainLength;
         Name = name;
         Section = section;
         Insns = insns;
@@ -61,9 +62,24 @@ public sealed class BpfProgram
 
     private readonly BpfSourceLine?[] _lines;
 
-    /// <summary>Builds a program from hand-assembled instructions (tests, tools).</summary>
-    public static BpfProgram FromInstructions(string name, IReadOnlyList<BpfInsn> insns, string section = "raw_tp/test") =>
-        new(name, section, insns.ToArray(), new BpfSourceLine?[insns.Count]);
+    /// <summary>
+    /// Builds a program from hand-assembled instructions (tests, tools). decodeOnly: the VM checks
+    /// encodings only and skips the verifier, for tests of run-time faults the verifier would refuse.
+    /// </summary>
+    public static BpfProgram FromInstructions(string name, IReadOnlyList<BpfInsn> insns, string section = "raw_tp/test", bool decodeOnly = false) =>
+        new(name, section, insns.ToArray(), new BpfSourceLine?[insns.Count]) { DecodeOnly = decodeOnly };
+
+    /// <summary>The same program, marked to skip the verifier (tests of run-time behaviour the verifier refuses).</summary>
+    internal BpfProgram DecodeOnlyCopy() => new(Name, Section, Insns, _lines, MainLength) { DecodeOnly = true };
+
+    /// <summary>The entry function's own instructions (the .text subprograms libbpf appends follow).</summary>
+    public int MainLength { get; }
+
+    /// <summary>Skip the verifier when a VM is built (hand-assembled test programs only).</summary>
+    public bool DecodeOnly { get; private init; }
+
+    /// <summary>The verifier's outcome for this program, kept so that each VM of it does not verify again.</summary>
+    internal object? VerifierCache;
 
     public string Name { get; }
     public string Section { get; }
@@ -180,10 +196,26 @@ public sealed class BpfVerifierException : BpfLoadException
 {
     public BpfVerifierException(string message, string? section, int insn, BpfSourceLine? line)
         : base(message, section, insn, line) { }
+
+    public BpfVerifierException(string message, string? section, int insn, BpfSourceLine? line, int errno, string log)
+        : base(message, section, insn, line)
+    {
+        Errno = errno;
+        Log = log;
+    }
+
+    /// <summary>What bpf(BPF_PROG_LOAD) returns, negated (EACCES for most rules, EINVAL, E2BIG).</summary>
+    public int Errno { get; } = Kernel.Errno.EINVAL;
+
+    /// <summary>The verifier log; its last line is the kernel's message for the rule.</summary>
+    public string Log { get; } = "";
+
+    /// <summary>The kernel's message alone (the log's last line).</summary>
+    public string KernelMessage => Log.Length == 0 ? Message : Log[(Log.TrimEnd('\n').LastIndexOf('\n') + 1)..].TrimEnd('\n');
 }
 
 /// <summary>Program types by libbpf's SEC() prefixes (only what helper availability needs).</summary>
-public enum BpfProgramType { Kprobe, Tracepoint, RawTracepoint, Tracing, PerfEvent, Iter, SocketFilter, Unknown }
+public enum BpfProgramType { Kprobe, Tracepoint, RawTracepoint, Tracing, PerfEvent, Iter, SocketFilter, Unknown, Syscall }
 
 public static class BpfProgramTypes
 {
@@ -197,6 +229,7 @@ public static class BpfProgramTypes
         if (P(section, "perf_event")) return BpfProgramType.PerfEvent;
         if (P(section, "iter") || P(section, "iter.s")) return BpfProgramType.Iter;
         if (P(section, "socket")) return BpfProgramType.SocketFilter;
+        if (P(section, "syscall")) return BpfProgramType.Syscall;
         return BpfProgramType.Unknown;
     }
 }

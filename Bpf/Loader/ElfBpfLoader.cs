@@ -356,7 +356,7 @@ internal static class ElfBpfLoader
             }
             if (ins.IsLdImm64) i++;
         }
-        return new BpfProgram(func.Name, sec.Name, insns, lines);
+        return new BpfProgram(func.Name, sec.Name, insns, lines, bodyLen);
     }
 
     private static void FillLines(BpfSourceLine?[] lines, BtfExt? ext, string secName, ulong secStart, int imgBase, int count)

@@ -7,11 +7,10 @@ using BpfTraceSim.Bpf.Vm;
 namespace BpfTraceSim.Bpf.Verifier;
 
 /// <summary>
-/// What the simulator checks when a program is prepared for a VM, as the kernel's verifier would
-/// refuse it at load: invalid or reserved encodings, writes to r10, jumps out of the program or into
-/// the second slot of ld_imm64, unknown helpers for the program type, map references, and the
-/// argument rules the tracing helpers rely on (constant-bounded sizes, snprintf's read-only format).
-/// It is not a full verifier: run-time faults cover the rest.
+/// What the simulator checks when a program is prepared for a VM: invalid or reserved encodings,
+/// writes to r10, jumps out of the program or into the second slot of ld_imm64, map references;
+/// then <see cref="BpfVerifier"/> walks every path as the kernel's verifier does (once per program).
+/// Programs built with decodeOnly (tests of run-time faults) stop after the encoding checks.
 /// </summary>
 internal static class BpfLoadChecks
 {
@@ -140,9 +139,10 @@ internal static class BpfLoadChecks
                         else if (ins.Src == Op.CALL_HELPER)
                         {
                             var fn = host.Resolve(ins.Imm, prog.Type);
-                            if (fn is null)
-                                throw Err(prog, pc, $"unknown func {BpfHelperNames.Name(ins.Imm)}#{ins.Imm}: a {prog.Type} program cannot call it here");
-                            helperFns[ins.Imm] = fn;
+                            // The verifier refuses the call on a path that reaches it, with the kernel's message.
+                            if (fn is null && (prog.DecodeOnly || prog.Type is BpfProgramType.SocketFilter or BpfProgramType.Unknown))
+                                throw Err(prog, pc, $"unknown func {BpfHelperNames.Name(ins.Imm)}#{ins.Imm}");
+                            if (fn is not null) helperFns[ins.Imm] = fn;
                         }
                         else throw Err(prog, pc, $"invalid call source {ins.Src}");
                         break;
@@ -222,7 +222,10 @@ internal static class BpfLoadChecks
         if (!(last.Opcode == (Op.JMP | Op.EXIT) || last.Opcode == (Op.JMP | Op.JA) || last.Opcode == (Op.JMP32 | Op.JA)))
             throw Err(prog, n - 1, "the last instruction is not exit or a jump: execution would fall off the end");
 
-        CheckHelperArgs(prog, inst, insns, jumpTarget);
+        // The verifier models the tracing program types; others (socket filters such as the
+        // vm-programs benchmarks, untyped sections) keep the encoding checks and run-time faults.
+        if (!prog.DecodeOnly && prog.Type is not (BpfProgramType.SocketFilter or BpfProgramType.Unknown))
+            BpfVerifier.VerifyCached(prog, inst.Object.Maps, host);
     }
 
     private static ulong ResolveLdImm64(BpfProgram prog, BpfInstance inst, int pc, BpfInsn lo, BpfInsn hi, int n)
@@ -258,119 +261,6 @@ internal static class BpfLoadChecks
         }
     }
 
-    // ---- helper argument rules --------------------------------------------------------------
-
-    private enum K { Unknown, Const, Bounded, Unbounded, MapPtr, MapValue, Stack }
-    private readonly record struct Val(K Kind, long Const = 0, int Map = -1);
-
-    private static void CheckHelperArgs(BpfProgram prog, BpfInstance inst, BpfInsn[] insns, bool[] jumpTarget)
-    {
-        for (int pc = 0; pc < insns.Length; pc++)
-        {
-            var ins = insns[pc];
-            if (ins.IsLdImm64) { pc++; continue; }
-            if (!ins.IsHelperCall) continue;
-            string name = BpfHelperNames.Name(ins.Imm);
-            void Size(int reg)
-            {
-                var v = ValueOf(insns, jumpTarget, pc, reg, 0);
-                if (v.Kind == K.Unbounded)
-                    throw Err(prog, pc, $"{name}: R{reg} (a size) is not a bounded constant; use 'var &= const' or 'if (var < const)'");
-                if (v.Kind == K.Const && v.Const < 0)
-                    throw Err(prog, pc, $"{name}: R{reg} size {v.Const} is negative");
-            }
-            void MapArg(int reg, BpfMapType? type)
-            {
-                var v = ValueOf(insns, jumpTarget, pc, reg, 0);
-                if (v.Kind is K.Unknown) return;
-                if (v.Kind != K.MapPtr)
-                    throw Err(prog, pc, $"{name}: R{reg} is not a map pointer");
-                if (type is { } t && inst.Maps[v.Map].Spec.Type != t)
-                    throw Err(prog, pc, $"{name}: map '{inst.Maps[v.Map].Name}' is a {inst.Maps[v.Map].Spec.Type}, not a {t}");
-            }
-            // The prototype's arguments, r1 first, as check_helper_call walks them.
-            if (HelperProtos.Of(ins.Imm) is not { } proto) continue;
-            for (int a = 0; a < proto.Args.Length; a++)
-            {
-                int reg = a + 1;
-                switch (proto.Args[a])
-                {
-                    case HelperArg.ConstSize or HelperArg.ConstSizeOrZero:
-                        Size(reg);
-                        break;
-                    case HelperArg.ConstMapPtr:
-                        MapArg(reg, proto.Map switch
-                        {
-                            HelperMap.PerfEventArray => BpfMapType.PerfEventArray,
-                            HelperMap.Ringbuf => BpfMapType.RingBuf,
-                            _ => null,
-                        });
-                        break;
-                    case HelperArg.PtrToConstStr:
-                    {
-                        var f = ValueOf(insns, jumpTarget, pc, reg, 0);
-                        bool ro = f.Kind == K.MapValue && inst.Maps[f.Map].Spec.ReadOnly;
-                        if (f.Kind != K.Unknown && !ro)
-                            throw Err(prog, pc, $"{name}: R{reg} (the format) does not point to read-only data (.rodata); the format must be a constant string");
-                        break;
-                    }
-                }
-            }
-        }
-    }
-
-    /// <summary>What register reg holds just before insns[pc], from a backward scan of straight-line code.</summary>
-    private static Val ValueOf(BpfInsn[] insns, bool[] jumpTarget, int pc, int reg, int depth)
-    {
-        if (depth > 16) return new(K.Unknown);
-        if (reg == 10) return new(K.Stack);
-        for (int j = pc - 1; j >= 0; j--)
-        {
-            if (j > 0 && insns[j - 1].IsLdImm64) continue; // second slot
-            var i = insns[j];
-            int cls = i.Opcode & 7;
-            if (i.IsCall)
-            {
-                if (reg == 0) return new(K.Unbounded);
-                if (reg <= 5) return new(K.Unknown);
-            }
-            else if (cls is Op.JMP or Op.JMP32 && (i.Opcode & 0xf0) is not (Op.JA or Op.EXIT) && i.Dst == reg)
-                return new(K.Bounded); // a comparison of reg on this path may bound it
-            else if (i.Dst == reg)
-            {
-                if (i.IsLdImm64)
-                {
-                    return i.Src switch
-                    {
-                        Op.PSEUDO_MAP_FD or Op.PSEUDO_MAP_IDX => new(K.MapPtr, 0, i.Imm),
-                        Op.PSEUDO_MAP_VALUE or Op.PSEUDO_MAP_IDX_VALUE => new(K.MapValue, insns[j + 1].Imm, i.Imm),
-                        0 => new(K.Const, (long)((uint)i.Imm | ((ulong)(uint)insns[j + 1].Imm << 32))),
-                        _ => new(K.Unknown),
-                    };
-                }
-                if (cls is Op.ALU or Op.ALU64)
-                {
-                    int aop = i.Opcode & 0xf0;
-                    bool x = (i.Opcode & Op.X) != 0;
-                    if (aop == Op.MOV && !x) return new(K.Const, cls == Op.ALU ? (uint)i.Imm : i.Imm);
-                    if (aop == Op.MOV && x && i.Offset == 0) return ValueOf(insns, jumpTarget, j, i.Src, depth + 1);
-                    if (aop == Op.AND && !x && i.Imm >= 0) return new(K.Bounded);
-                    if (aop == Op.ADD && !x)
-                    {
-                        var b = ValueOf(insns, jumpTarget, j, reg, depth + 1);
-                        return b.Kind is K.Const or K.MapValue ? b with { Const = b.Const + i.Imm } : b.Kind is K.Stack or K.Unbounded ? b : new(K.Unknown);
-                    }
-                    if (aop is Op.RSH or Op.MOD && !x) return new(K.Bounded);
-                    return new(K.Unknown);
-                }
-                if (cls == Op.LDX) return new(K.Unbounded);
-                if (cls == Op.LD) return new(K.Unknown);
-            }
-            if (jumpTarget[j]) return new(K.Unknown);
-        }
-        return new(K.Unknown);
-    }
-
     private static BpfVerifierException Err(BpfProgram prog, int pc, string msg) =>
-        new(msg, prog.Section, pc, prog.LineOf(pc));
+        new(msg, prog.Section, pc, prog.LineOf(pc), Errno.EINVAL, msg + "\n");
 }

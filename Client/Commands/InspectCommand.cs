@@ -14,10 +14,12 @@ internal static class InspectCommand
     {
         var file = new Argument<string>("FILE") { Description = "A BPF ELF object built by clang (-target bpf)." };
         var json = new Option<bool>("--json") { Description = "Print the description as JSON instead of tables." };
+        var verify = new Option<bool>("--verify") { Description = "Run the verifier on every program and print its log (exit 2 when one is refused)." };
         var cmd = new Command("inspect", "List the programs (section, type, instructions, helpers each calls), maps and globals of a BPF object.")
         {
             file,
             json,
+            verify,
         };
         cmd.SetAction(parse =>
         {
@@ -34,6 +36,7 @@ internal static class InspectCommand
                 Console.Error.WriteLine($"bpfsim inspect: {ex.Message}");
                 return 2;
             }
+            if (parse.GetValue(verify)) return Verify(obj, parse.GetValue(json));
             if (parse.GetValue(json)) Console.Out.WriteLine(Json(obj));
             else Tables(obj);
             return 0;
@@ -60,6 +63,48 @@ internal static class InspectCommand
         foreach (var g in obj.Globals)
             globals.AddRow(Markup.Escape(g.Name), Markup.Escape(g.Section), g.Offset.ToString(System.Globalization.CultureInfo.InvariantCulture), g.Size.ToString(System.Globalization.CultureInfo.InvariantCulture));
         console.Write(globals);
+    }
+
+    /// <summary>One verifier run per program, as bpf(BPF_PROG_LOAD) with log_level 1 would report it.</summary>
+    private static int Verify(BpfObject obj, bool json)
+    {
+        var results = new List<(BpfProgram Prog, string Log, int Errno, string? Message)>();
+        foreach (var p in obj.Programs)
+        {
+            try
+            {
+                var r = BpfTraceSim.Bpf.Verifier.BpfVerifier.Verify(p, obj.Maps);
+                results.Add((p, r.Log, 0, null));
+            }
+            catch (BpfVerifierException e)
+            {
+                results.Add((p, e.Log, e.Errno, e.Message));
+            }
+        }
+        if (json)
+        {
+            Console.Out.WriteLine(JsonSerializer.Serialize(new
+            {
+                @object = obj.Name,
+                programs = results.Select(r => new
+                {
+                    name = r.Prog.Name,
+                    section = r.Prog.Section,
+                    verified = r.Errno == 0,
+                    errno = r.Errno == 0 ? null : "-" + Errno.Name(r.Errno),
+                    log = r.Log.TrimEnd('\n').Split('\n'),
+                }),
+            }, new JsonSerializerOptions { WriteIndented = true }));
+        }
+        else
+        {
+            foreach (var r in results)
+            {
+                Console.Out.WriteLine($"program {r.Prog.Name} section {r.Prog.Section}: {(r.Errno == 0 ? "verified" : $"refused, -{Errno.Name(r.Errno)}")}");
+                foreach (var line in r.Log.TrimEnd('\n').Split('\n')) Console.Out.WriteLine("  " + line);
+            }
+        }
+        return results.Any(r => r.Errno != 0) ? 2 : 0;
     }
 
     private static IEnumerable<int> Helpers(BpfProgram p) => p.HelperCalls.Select(h => h.HelperId).Distinct().Order();

@@ -7,6 +7,7 @@ public static class Errno
     public const int ENOENT = 2;
     public const int E2BIG = 7;
     public const int EAGAIN = 11;
+    public const int EACCES = 13;
     public const int EFAULT = 14;
     public const int EBUSY = 16;
     public const int EEXIST = 17;
@@ -23,6 +24,7 @@ public static class Errno
         ENOENT => "ENOENT",
         E2BIG => "E2BIG",
         EAGAIN => "EAGAIN",
+        EACCES => "EACCES",
         EFAULT => "EFAULT",
         EBUSY => "EBUSY",
         EEXIST => "EEXIST",

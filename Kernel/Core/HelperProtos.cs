@@ -30,6 +30,10 @@ public enum HelperArg
     ConstAllocSizeOrZero,
     /// <summary>ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE: a ringbuf reservation, released by the call.</summary>
     PtrToRingbufMemRelease,
+    /// <summary>ARG_PTR_TO_FUNC: a subprogram (ld_imm64 src BPF_PSEUDO_FUNC), the callback.</summary>
+    PtrToFunc,
+    /// <summary>ARG_PTR_TO_STACK_OR_NULL: the program's stack, or NULL (bpf_loop's callback context).</summary>
+    PtrToStackOrNull,
 }
 
 /// <summary>A helper's return kind (enum bpf_return_type, the ones used here).</summary>
@@ -74,7 +78,7 @@ public static class HelperProtos
         PerfEventRead = 22, PerfEventOutput = 25, ProbeReadStr = 45, PerfEventReadValue = 55,
         ProbeReadUser = 112, ProbeReadKernel = 113, ProbeReadUserStr = 114, ProbeReadKernelStr = 115,
         KtimeGetBootNs = 125, SeqPrintf = 126, SeqWrite = 127, SeqPrintfBtf = 150, KtimeGetCoarseNs = 160,
-        Snprintf = 165, TraceVprintk = 177, KtimeGetTaiNs = 208;
+        Snprintf = 165, TraceVprintk = 177, Loop = 181, KtimeGetTaiNs = 208;
 
     /// <summary>The ring buffer helpers (kernel/bpf/ringbuf.c).</summary>
     public const int RingbufOutput = 130, RingbufReserve = 131, RingbufSubmit = 132, RingbufDiscard = 133, RingbufQuery = 134;
@@ -86,7 +90,7 @@ public static class HelperProtos
         new(MapDeleteElem, HelperRet.Integer, [HelperArg.ConstMapPtr, HelperArg.PtrToMapKey]),
         new(ProbeRead, HelperRet.Integer, [HelperArg.PtrToUninitMem, HelperArg.ConstSizeOrZero, HelperArg.Anything]),
         new(KtimeGetNs, HelperRet.Integer, []),
-        new(TracePrintk, HelperRet.Integer, [HelperArg.PtrToMem, HelperArg.ConstSize, HelperArg.Anything, HelperArg.Anything, HelperArg.Anything]),
+        new(TracePrintk, HelperRet.Integer, [HelperArg.PtrToMem, HelperArg.ConstSize]), // r3-r5 are not checked (ARG_DONTCARE)
         new(GetPrandomU32, HelperRet.Integer, []),
         new(GetSmpProcessorId, HelperRet.Integer, []),
         new(GetCurrentPidTgid, HelperRet.Integer, []),

@@ -19,17 +19,19 @@ public static class TestObjects
 
     public static readonly HelperContext Ctx = new(0, new SimTask(100, 99, "app"), ExecContext.Task, 123_456_789UL);
 
-    public static BpfVm MakeVm(BpfObject obj, string? section = null, string? function = null, BpfHelperTable? helpers = null, int cpus = 1)
+    /// <summary>A VM of one program; decodeOnly skips the verifier (isa_v4.bpf.o's atomics on ctx, which it refuses).</summary>
+    public static BpfVm MakeVm(BpfObject obj, string? section = null, string? function = null, BpfHelperTable? helpers = null, int cpus = 1, bool decodeOnly = false)
     {
         var inst = new BpfInstance(obj, new SimMemory(), cpus);
-        return new BpfVm(inst, obj.FindProgram(section, function), helpers ?? BpfHelperTable.CreateGeneric());
+        var prog = obj.FindProgram(section, function);
+        return new BpfVm(inst, decodeOnly ? prog.DecodeOnlyCopy() : prog, helpers ?? BpfHelperTable.CreateGeneric());
     }
 
     public static BpfVm Asm(params BpfInsn[] insns) => AsmWith(null, null, insns);
 
     public static BpfVm AsmWith(IEnumerable<BpfMapSpec>? maps, BpfHelperTable? helpers, params BpfInsn[] insns)
     {
-        var prog = BpfProgram.FromInstructions("t", insns);
+        var prog = BpfProgram.FromInstructions("t", insns, decodeOnly: true);
         var obj = BpfObject.FromPrograms([prog], maps);
         return new BpfVm(new BpfInstance(obj, new SimMemory()), prog, helpers ?? BpfHelperTable.CreateGeneric());
     }

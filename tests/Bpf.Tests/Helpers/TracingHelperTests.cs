@@ -59,13 +59,14 @@ public class TracingHelperTests
         var helpers = TracingHelpers.Register(BpfHelperTable.CreateGeneric(), Host(new PrintkWorld(mem, new Kallsyms(), 1)));
         var prog = BpfProgram.FromInstructions("t", [Isa.Asm.Call(127), Isa.Asm.Exit()], "raw_tp/x");
         var e = Assert.Throws<BpfVerifierException>(() => new BpfVm(new BpfInstance(BpfObject.FromPrograms([prog]), mem), prog, helpers));
-        Assert.Equal("unknown func bpf_seq_write#127: a RawTracepoint program cannot call it here (section 'raw_tp/x', insn 0)", e.Message);
+        Assert.Equal("program of this type cannot use helper bpf_seq_write#127 (section 'raw_tp/x', insn 0)", e.Message);
+        Assert.Equal(Kernel.Errno.EINVAL, e.Errno);
     }
 
     [Fact]
     public void Program_without_the_tracing_table_is_refused_at_load()
     {
         var e = Assert.Throws<BpfVerifierException>(() => MakeVm(Load("perf_printk.bpf.o")));
-        Assert.Equal("unknown func bpf_perf_event_output#25: a RawTracepoint program cannot call it here (section 'raw_tp/sys_enter', insn 10, perf_printk.bpf.c:16)", e.Message);
+        Assert.Equal("unknown func bpf_perf_event_output#25 (section 'raw_tp/sys_enter', insn 10, perf_printk.bpf.c:16)", e.Message);
     }
 }

@@ -100,8 +100,9 @@ public class DifferentialTests
     {
         var ctx = new byte[48];
         ctx[0] = 77; ctx[8] = 5;
-        var a = MakeVm(Load(file), section, fn);
-        var b = MakeVm(Load(file), section, fn);
+        bool decodeOnly = file == "isa_v4.bpf.o"; // atomics on ctx: refused by the verifier (VerifierTests)
+        var a = MakeVm(Load(file), section, fn, decodeOnly: decodeOnly);
+        var b = MakeVm(Load(file), section, fn, decodeOnly: decodeOnly);
         var ra = a.Run(ctx, Ctx);
         var rb = b.RunCompiled(ctx, Ctx);
         Assert.Null(ra.Fault);

@@ -1,0 +1,69 @@
+using BpfTraceSim.Bpf.Loader;
+using BpfTraceSim.Kernel;
+
+namespace BpfTraceSim.Bpf.Verifier;
+
+/// <summary>
+/// What a program type's bpf_verifier_ops say (kernel/trace/bpf_trace.c, kernel/bpf/helpers.c):
+/// which helpers get_func_proto offers, how big the context is and how it may be read, and the
+/// range check_return_code enforces on R0 at exit. Only for the helpers HelperProtos knows.
+/// </summary>
+internal static class ProgramTypeRules
+{
+    /// <summary>bpf_base_func_proto for a loader with CAP_BPF and CAP_PERFMON.</summary>
+    private static readonly int[] Base =
+    [
+        HelperProtos.MapLookupElem, HelperProtos.MapUpdateElem, HelperProtos.MapDeleteElem,
+        HelperProtos.GetPrandomU32, HelperProtos.GetSmpProcessorId, HelperProtos.KtimeGetNs, HelperProtos.KtimeGetBootNs,
+        HelperProtos.KtimeGetCoarseNs, HelperProtos.KtimeGetTaiNs,
+        HelperProtos.RingbufOutput, HelperProtos.RingbufReserve, HelperProtos.RingbufSubmit, HelperProtos.RingbufDiscard, HelperProtos.RingbufQuery,
+        HelperProtos.Snprintf, HelperProtos.Loop, HelperProtos.TracePrintk, HelperProtos.TraceVprintk,
+        HelperProtos.ProbeReadUser, HelperProtos.ProbeReadKernel, HelperProtos.ProbeReadUserStr, HelperProtos.ProbeReadKernelStr,
+    ];
+
+    /// <summary>bpf_tracing_func_proto adds these (probe_read/_str: x86 has non-overlapping address spaces).</summary>
+    private static readonly int[] Tracing =
+    [
+        HelperProtos.GetCurrentPidTgid, HelperProtos.GetCurrentComm, HelperProtos.PerfEventRead, HelperProtos.PerfEventReadValue,
+        HelperProtos.ProbeRead, HelperProtos.ProbeReadStr,
+    ];
+
+    /// <summary>get_func_proto of the program type: is helper id offered to it?</summary>
+    public static bool Offers(BpfProgramType type, string section, int id)
+    {
+        if (Array.IndexOf(Base, id) >= 0) return true;
+        if (type is BpfProgramType.SocketFilter or BpfProgramType.Unknown) return false;
+        if (Array.IndexOf(Tracing, id) >= 0) return true;
+        // kprobe/tp/raw_tp/perf_event each have their perf_event_output; tracing_prog_func_proto reaches raw_tp's.
+        if (id == HelperProtos.PerfEventOutput) return true;
+        // bpf_seq_*: tracing_prog_func_proto only for expected_attach_type BPF_TRACE_ITER.
+        if (id is HelperProtos.SeqPrintf or HelperProtos.SeqWrite or HelperProtos.SeqPrintfBtf) return type == BpfProgramType.Iter;
+        return false;
+    }
+
+    /// <summary>The context's size for reads (is_valid_access), and whether it may be written.</summary>
+    public static (int Size, bool Writable, bool Aligned) Ctx(BpfProgramType type) => type switch
+    {
+        BpfProgramType.Kprobe => (PtRegsSize, false, true),                  // struct pt_regs (x86-64)
+        BpfProgramType.Tracepoint => (2048, false, true),                    // PERF_MAX_TRACE_SIZE
+        BpfProgramType.RawTracepoint or BpfProgramType.Tracing or BpfProgramType.Iter => (8 * 12, false, true), // u64 args[MAX_BPF_FUNC_ARGS]
+        BpfProgramType.PerfEvent => (PtRegsSize + 16, false, true),          // struct bpf_perf_event_data
+        BpfProgramType.Syscall => (ushort.MaxValue, true, true),             // ctx_size_in, read and write
+        BpfProgramType.SocketFilter => (192, false, true),                   // struct __sk_buff (reads only here)
+        _ => (ushort.MaxValue, true, false),                                 // a section the simulator does not type
+    };
+
+    public const int PtRegsSize = 21 * 8;
+
+    /// <summary>check_return_code's range for R0 at the main program's exit, or null when any value goes.</summary>
+    public static (int Min, int Max)? ReturnRange(BpfProgramType type, string section)
+    {
+        if (type == BpfProgramType.Iter) return (0, 1);
+        if (type == BpfProgramType.Tracing && (section.StartsWith("fentry", StringComparison.Ordinal) || section.StartsWith("fexit", StringComparison.Ordinal)))
+            return (0, 0);
+        return null;
+    }
+
+    /// <summary>A BTF-typed context (btf_ctx_access): 8-byte loads of it give kernel pointers.</summary>
+    public static bool BtfCtx(BpfProgramType type) => type is BpfProgramType.Tracing or BpfProgramType.Iter;
+}
