@@ -103,15 +103,17 @@ public sealed partial class HostSimulation
         for (int i = 0; i < _maps.Length; i++)
             if (ReferenceEquals(_maps[i], map.External)) m = i;
         if (m < 0) throw BpfVm.HelperFault($"map '{map.Name}' is not a perf_event_array bound to simulated perf events");
-        ReadOnlySpan<byte> bytes = default;
-        if (size != 0)
-        {
-            if (size > 1 << 20 || !vm.TryGetSpan(data, (int)size, false, out var s))
-                throw BpfVm.HelperFault($"data: {size} bytes at 0x{data:x} are not readable program memory");
-            bytes = s;
-        }
         var hc = vm.Context;
-        return (ulong)OutputData(in hc, m, flags, bytes, (long)hc.NowNs);
+        return (ulong)OutputData(in hc, m, flags, DataArg(vm, data, size), (long)hc.NowNs);
+    }
+
+    /// <summary>An output helper's (data, size) arguments as the program's readable memory.</summary>
+    private static ReadOnlySpan<byte> DataArg(BpfVm vm, ulong data, ulong size)
+    {
+        if (size == 0) return default;
+        if (size > 1 << 20 || !vm.TryGetSpan(data, (int)size, false, out var s))
+            throw BpfVm.HelperFault($"data: {size} bytes at 0x{data:x} are not readable program memory");
+        return s;
     }
 
     /// <summary>
@@ -131,15 +133,8 @@ public sealed partial class HostSimulation
         helpers.Register(HelperProtos.RingbufOutput, (vm, map, data, size, flags, _) =>
         {
             int r = RingOf(vm, map);
-            ReadOnlySpan<byte> bytes = default;
-            if (size != 0)
-            {
-                if (size > 1 << 20 || !vm.TryGetSpan(data, (int)size, false, out var s))
-                    throw BpfVm.HelperFault($"data: {size} bytes at 0x{data:x} are not readable program memory");
-                bytes = s;
-            }
             var hc = vm.Context;
-            return (ulong)RingbufWrite(in hc, r, flags, bytes, (long)hc.NowNs);
+            return (ulong)RingbufWrite(in hc, r, flags, DataArg(vm, data, size), (long)hc.NowNs);
         });
         helpers.Register(HelperProtos.RingbufReserve, (vm, map, size, flags, _, _) =>
         {
