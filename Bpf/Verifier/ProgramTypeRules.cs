@@ -31,13 +31,13 @@ internal static class ProgramTypeRules
     /// <summary>get_func_proto of the program type: is helper id offered to it?</summary>
     public static bool Offers(BpfProgramType type, string section, int id)
     {
+        // bpf_seq_*: tracing_prog_func_proto only for expected_attach_type BPF_TRACE_ITER (the proto says which).
+        if (HelperProtos.Of(id) is { IterOnly: true }) return type == BpfProgramType.Iter;
         if (Array.IndexOf(Base, id) >= 0) return true;
         if (type is BpfProgramType.SocketFilter or BpfProgramType.Unknown) return false;
         if (Array.IndexOf(Tracing, id) >= 0) return true;
         // kprobe/tp/raw_tp/perf_event each have their perf_event_output; tracing_prog_func_proto reaches raw_tp's.
         if (id == HelperProtos.PerfEventOutput) return true;
-        // bpf_seq_*: tracing_prog_func_proto only for expected_attach_type BPF_TRACE_ITER.
-        if (id is HelperProtos.SeqPrintf or HelperProtos.SeqWrite or HelperProtos.SeqPrintfBtf) return type == BpfProgramType.Iter;
         return false;
     }
 

@@ -31,23 +31,8 @@ public static class SweepTransport
             throw new SweepUsageException($"--vary memory: '{value}' is not a size in bytes (e.g. 65536 or 64KiB)");
     }
 
-    /// <summary>Bytes, or with a KiB / MiB / GiB suffix.</summary>
-    public static bool TryBytes(string value, out long bytes)
-    {
-        string t = value.Trim().Replace("_", "", StringComparison.Ordinal);
-        long unit = 1;
-        foreach (var (suffix, mult) in new[] { ("KiB", 1L << 10), ("MiB", 1L << 20), ("GiB", 1L << 30) })
-        {
-            if (!t.EndsWith(suffix, StringComparison.Ordinal)) continue;
-            unit = mult;
-            t = t[..^suffix.Length];
-            break;
-        }
-        bytes = 0;
-        if (!double.TryParse(t, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double n) || n * unit > long.MaxValue / 2) return false;
-        bytes = (long)(n * unit);
-        return bytes > 0 && bytes == n * unit;
-    }
+    /// <summary>Bytes, or with a KiB / MiB / GiB suffix (the scenario's own size grammar), more than 0.</summary>
+    public static bool TryBytes(string value, out long bytes) => ScenarioUnits.TryParseBytes(value, out bytes) && bytes > 0;
 
     /// <summary>The scenario of one point: the pseudo-parameters' values (null: not swept) applied to s.</summary>
     public static Scenario Apply(Scenario s, string? transport, string? memory)

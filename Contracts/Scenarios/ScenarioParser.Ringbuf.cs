@@ -17,18 +17,8 @@ public static partial class ScenarioParser
         private MapSpec RingbufMap(string name, YNode node, Fields f)
         {
             var me = f["max_entries"] ?? throw Fail(node, f.P("max_entries"), "a ringbuf needs max_entries: its size in bytes (a power of 2, a multiple of 4096), e.g. 256KiB");
-            string text = Scalar(me, f.P("max_entries"), "a size").Replace("_", "", StringComparison.Ordinal).Trim();
-            long unit = 1;
-            foreach (var (suffix, mult) in new[] { ("KiB", 1L << 10), ("MiB", 1L << 20), ("GiB", 1L << 30) })
-            {
-                if (!text.EndsWith(suffix, StringComparison.Ordinal)) continue;
-                unit = mult;
-                text = text[..^suffix.Length].Trim();
-                break;
-            }
-            if (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long n) || n > long.MaxValue / unit)
+            if (!ScenarioUnits.TryParseBytes(Scalar(me, f.P("max_entries"), "a size"), out long bytes))
                 throw Fail(me, f.P("max_entries"), $"expected a size in bytes (e.g. 262144 or 256KiB), found '{Scalar(me, f.P("max_entries"), "a size")}'");
-            long bytes = n * unit;
             int err = BpfRingbuf.CheckCreate((ulong)bytes);
             if (err != 0)
                 throw Fail(me, f.P("max_entries"), $"BPF_MAP_CREATE refuses a ringbuf of {bytes} bytes with -{Errno.Name(err)} ({err}): " +
@@ -126,22 +116,7 @@ public static partial class ScenarioParser
                 if (pending == map)
                     throw Fail(rbNode, f.P("ringbuf"), $"ringbuf '{map}' is already read by another consumer: one reader per ring");
             _ringbufReaders.Add(map);
-            int cpu = 0;
-            if (f["cpu"] is { } cn)
-            {
-                cpu = (int)Int(cn, f.P("cpu"), 0, MaxCpus - 1);
-                CheckCpuOnEveryGroup(cn, f.P("cpu"), cpu, null);
-            }
-            ServiceSpec service = f["service"] is { } sv ? Service(sv, f.P("service")) : new FixedService { Ns = 0 };
-            long latency = f["wakeup_latency"] is { } wl ? Duration(wl, f.P("wakeup_latency")) : 0;
-            long poll = 100_000_000;
-            if (f["poll_timeout"] is { } pt)
-            {
-                poll = Duration(pt, f.P("poll_timeout"));
-                if (poll <= 0)
-                    throw Fail(pt, f.P("poll_timeout"), "must be more than 0");
-            }
-            return new ConsumerSpec { Name = name, Ringbuf = map, Cpu = cpu, Service = service, WakeupLatencyNs = latency, PollTimeoutNs = poll };
+            return ReaderFields(f) with { Name = name, Ringbuf = map };
         }
 
         private readonly List<string> _ringbufReaders = new();

@@ -848,6 +848,14 @@ public static partial class ScenarioParser
                     throw Fail(n, p, $"event '{ev}' is listed twice");
                 events.Add(ev);
             }
+            TailUpdate tail = f["tail_update"] is { } tu ? Enum(tu, f.P("tail_update"), TailUpdates) : TailUpdate.PerBatch;
+            return ReaderFields(f) with { Name = name, Events = events.ToImmutable(), TailUpdate = tail };
+        }
+
+        /// <summary>What every reader has, perf_buffer or ring_buffer: its CPU, service time, wake-up latency and poll timeout.</summary>
+        private ConsumerSpec ReaderFields(Fields f)
+        {
+            var spec = new ConsumerSpec();
             int cpu = 0;
             if (f["cpu"] is { } cn)
             {
@@ -855,16 +863,15 @@ public static partial class ScenarioParser
                 CheckCpuOnEveryGroup(cn, f.P("cpu"), cpu, null);
             }
             ServiceSpec service = f["service"] is { } sv ? Service(sv, f.P("service")) : new FixedService { Ns = 0 };
-            TailUpdate tail = f["tail_update"] is { } tu ? Enum(tu, f.P("tail_update"), TailUpdates) : TailUpdate.PerBatch;
             long latency = f["wakeup_latency"] is { } wl ? Duration(wl, f.P("wakeup_latency")) : 0;
-            long poll = 100_000_000;
+            long poll = spec.PollTimeoutNs;
             if (f["poll_timeout"] is { } pt)
             {
                 poll = Duration(pt, f.P("poll_timeout"));
                 if (poll <= 0)
                     throw Fail(pt, f.P("poll_timeout"), "must be more than 0");
             }
-            return new ConsumerSpec { Name = name, Events = events.ToImmutable(), Cpu = cpu, Service = service, TailUpdate = tail, WakeupLatencyNs = latency, PollTimeoutNs = poll };
+            return spec with { Cpu = cpu, Service = service, WakeupLatencyNs = latency, PollTimeoutNs = poll };
         }
 
         private void CheckOneReaderPerEvent(YNode? co, ImmutableArray<ConsumerSpec> consumers)

@@ -104,6 +104,29 @@ public static class ScenarioUnits
     }
 
     /// <summary>Parses a duration or throws <see cref="FormatException"/>.</summary>
+    /// <summary>
+    /// A size: whole bytes, or with a KiB / MiB / GiB suffix (1024-based), "_" allowed between digits
+    /// (ringbuf max_entries, the sweep's memory). False when it is not one or does not fit a long.
+    /// </summary>
+    public static bool TryParseBytes(string text, out long bytes)
+    {
+        string t = text.Replace("_", "", StringComparison.Ordinal).Trim();
+        long unit = 1;
+        foreach (var (suffix, mult) in ByteSuffixes)
+        {
+            if (!t.EndsWith(suffix, StringComparison.Ordinal)) continue;
+            unit = mult;
+            t = t[..^suffix.Length].Trim();
+            break;
+        }
+        bytes = 0;
+        if (!long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out long n) || n > long.MaxValue / unit) return false;
+        bytes = n * unit;
+        return true;
+    }
+
+    private static readonly (string Suffix, long Mult)[] ByteSuffixes = [("KiB", 1L << 10), ("MiB", 1L << 20), ("GiB", 1L << 30)];
+
     public static long ParseDuration(string text) =>
         TryParseDuration(text, out long ns, out string error) ? ns : throw new FormatException(error);
 
