@@ -74,7 +74,8 @@ internal static class ElfBpfLoader
                 if (size > (ulong)BpfTraceSim.Kernel.SimLimits.MaxElfSectionBytes)
                     throw new BpfLoadException($"{name}: section {i} (SHT_NOBITS) is {size} bytes, more than the {BpfTraceSim.Kernel.SimLimits.MaxElfSectionBytes} a section may be");
             }
-            else if (type != 0 && (off > (ulong)bytes.Length || (ulong)bytes.Length - off < size))
+            // SHT_NULL too: ELFSharp reads every section's contents, and a real null section is empty.
+            else if (off > (ulong)bytes.Length || (ulong)bytes.Length - off < size)
                 throw new BpfLoadException($"{name}: section {i} at offset {off}, {size} bytes, is past the end of the {bytes.Length}-byte file");
         }
     }
