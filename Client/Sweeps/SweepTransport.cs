@@ -98,8 +98,8 @@ public static class SweepTransport
                 throw new SweepUsageException($"--vary transport=ringbuf: the timeline's {a.GetType().Name.Replace("Action", "", StringComparison.Ordinal)} action acts on perf events, slots or a perf reader, which a ring buffer does not have");
 
         long size = memory ?? RoundUpPow2(cpus * (long)BpfFlags.PAGE_SIZE * s.Events.Where(e => events.Contains(e.Name)).Select(e => (long)(e.RingPages ?? 1)).DefaultIfEmpty(1).Max());
-        if (BpfRingbuf.CheckCreate((ulong)size) != 0 || size > 1L << 30)
-            throw new SweepUsageException($"--vary memory: {size} bytes is not a ringbuf size (a power of 2, a multiple of 4096, at most 1 GiB)");
+        if (BpfRingbuf.CheckCreate((ulong)size) != 0 || size > SimLimits.MaxScenarioRingbufBytes)
+            throw new SweepUsageException($"--vary memory: {size} bytes is not a ringbuf size (a power of 2, a multiple of 4096, at most {SimLimits.MaxScenarioRingbufBytes >> 30} GiB)");
 
         var newMaps = s.Maps.Select(m => maps.Contains(m.Name)
             ? new MapSpec { Name = m.Name, Type = MapType.Ringbuf, MaxEntries = (int)size, LockCostNs = MapSpec.DefaultLockCostNs, LockHandoffNs = MapSpec.DefaultLockHandoffNs }

@@ -11,7 +11,7 @@ public static partial class ScenarioParser
     private sealed partial class Reader
     {
         /// <summary>The largest ring a scenario host simulates (its data is held twice, as the kernel maps it).</summary>
-        private const long MaxScenarioRingbuf = 1L << 30;
+        private const long MaxScenarioRingbuf = SimLimits.MaxScenarioRingbufBytes;
 
         // max_entries of a ringbuf: bytes, or with a KiB / MiB / GiB suffix; the kernel's creation rules apply.
         private MapSpec RingbufMap(string name, YNode node, Fields f)

@@ -15,6 +15,8 @@ public static class SimLimits
     /// <summary>Data pages of one perf ring (a power of two; 65,536 pages = 256 MiB).</summary>
     public const int MaxRingPages = 65_536;
     public const int PageSize = 4096;
+    /// <summary>The largest ring buffer (max_entries bytes) a scenario host holds (scenario maps and the sweep's transport).</summary>
+    public const long MaxScenarioRingbufBytes = 1L << 30;
     /// <summary>max_entries of a map declared in a scenario or an exec world.</summary>
     public const int MaxMapEntries = 1 << 20;
     /// <summary>Hosts of one fleet group.</summary>
