@@ -1,3 +1,4 @@
+using BpfTraceSim.Contracts.Scenarios;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -90,6 +91,15 @@ public static partial class ReportHtml
             sb.Append("<h2>Warnings</h2>\n<ul class=\"warnings\">\n");
             foreach (string w in r.Warnings) sb.Append("<li>").Append(E(w)).Append("</li>\n");
             sb.Append("</ul>\n");
+        }
+        if (r.RingMemory is { } mem)
+        {
+            sb.Append("<h2>Ring memory</h2>\n<table class=\"totals\">\n");
+            foreach (var g in mem.Groups)
+                Row(sb, $"group {g.Group}", $"{g.Rings} rings, {RingMemory.Bytes(g.BytesPerHost)} per host ({RingMemory.Bytes(g.PageSize)} pages, kernel {g.Kernel}, " +
+                    $"memlock {RingMemory.Bytes(g.Memlock)}, maps: {g.Accounting}), {RingMemory.Bytes(g.BytesPerHost * g.Hosts)} for {g.Hosts} hosts");
+            Row(sb, "fleet", RingMemory.Bytes(mem.FleetBytes));
+            sb.Append("</table>\n");
         }
         sb.Append("<h2>Totals</h2>\n<table class=\"totals\">\n");
         Row(sb, "firings", Count(t.Firings));

@@ -92,18 +92,30 @@ public static class ReportJson
             sb.Append(" }");
             w.Write(sb);
         }
-        if (r.Warnings.IsDefaultOrEmpty)
+        // Optional sections, each only when it has something: a comma goes before each one that follows.
+        w.Write(r.PerHost.IsDefaultOrEmpty ? "]" : "\n  ]");
+        if (r.RingMemory is { } mem)
         {
-            w.Write(r.PerHost.IsDefaultOrEmpty ? "]\n" : "\n  ]\n");
+            w.Write(",\n  \"ring_memory\": {\n    \"groups\": [");
+            for (int i = 0; i < mem.Groups.Length; i++)
+            {
+                var g = mem.Groups[i];
+                w.Write(i == 0 ? "\n      " : ",\n      ");
+                w.Write($"{{ \"group\": {Str(g.Group)}, \"hosts\": {Int(g.Hosts)}, \"page_size\": {Int(g.PageSize)}, \"kernel\": {Str(g.Kernel)}, " +
+                    $"\"rings_per_host\": {Int(g.Rings)}, \"data_bytes_per_host\": {Int(g.DataBytesPerHost)}, \"bytes_per_host\": {Int(g.BytesPerHost)}, \"bytes\": {Int(g.BytesPerHost * g.Hosts)}, " +
+                    $"\"memlock\": {(g.Memlock == long.MaxValue ? "null" : Int(g.Memlock))}, \"accounting\": {Str(g.Accounting)}, " +
+                    $"\"map_charge_bytes\": {Int(g.MapChargeBytes)}, \"pinned_bytes\": {Int(g.PinnedBytes)} }}");
+            }
+            w.Write($"\n    ],\n    \"fleet_bytes\": {Int(mem.FleetBytes)}\n  }}");
         }
-        else
+        if (!r.Warnings.IsDefaultOrEmpty)
         {
-            w.Write(r.PerHost.IsDefaultOrEmpty ? "],\n" : "\n  ],\n");
-            w.Write("  \"warnings\": [");
+            w.Write(",\n  \"warnings\": [");
             for (int i = 0; i < r.Warnings.Length; i++)
                 w.Write((i == 0 ? "\n    " : ",\n    ") + Str(r.Warnings[i]));
-            w.Write("\n  ]\n");
+            w.Write("\n  ]");
         }
+        w.Write("\n");
         w.Write("}\n");
         await w.FlushAsync(ct);
     }

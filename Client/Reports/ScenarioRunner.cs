@@ -66,6 +66,8 @@ public sealed class ScenarioRunner(ConnectCluster connect, TextWriter stderr, bo
         if (req.Seed is { } seed) scenario = scenario with { Seed = seed };
         foreach (var w in scenario.Warnings)
             await stderr.WriteLineAsync($"bpfsim run: warning: {w}");
+        if (scenario.Fleet.Any(g => g.HasMemoryFields))
+            await stderr.WriteLineAsync($"bpfsim run: {RingMemory.Plan(scenario).Summary()}");
         string outDir = Path.GetFullPath(req.OutDir ?? Path.Combine("out", SafeName(scenario.Name)));
         if (File.Exists(outDir))
         {

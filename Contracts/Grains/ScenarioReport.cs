@@ -144,4 +144,6 @@ public sealed record ScenarioReport
     [Id(11)] public long WindowNs { get; init; }
     /// <summary>Extension: the scenario's configuration warnings, "file:line:column: field: message" (report.json lists them when there are any).</summary>
     [Id(12)] public ImmutableArray<string> Warnings { get; init; } = [];
+    /// <summary>Extension: the ring memory plan, when a host group sets page_size, kernel, memlock or cap_ipc_lock (report.json's ring_memory).</summary>
+    [Id(13)] public BpfTraceSim.Contracts.Scenarios.RingMemoryPlan? RingMemory { get; init; }
 }

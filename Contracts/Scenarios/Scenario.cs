@@ -51,8 +51,30 @@ public sealed record HostGroup
     [Id(4)] public long? MigrateEveryNs { get; init; }
     /// <summary>The hosts have a hardware PMU (hardware events can be opened).</summary>
     [Id(5)] public bool Pmu { get; init; }
+    /// <summary>The hosts' page size in bytes (4096, 16384 or 65536); null: 4096. A ring page is one of these.</summary>
+    [Id(6)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? PageSize { get; init; }
+    /// <summary>The hosts' kernel version as "MAJOR.MINOR" (which memory accounting applies); null: the model's 6.18.</summary>
+    [Id(7)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Kernel { get; init; }
+    /// <summary>The agent's RLIMIT_MEMLOCK in bytes (long.MaxValue: unlimited); null: the kernel's default (MLOCK_LIMIT).</summary>
+    [Id(8)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? Memlock { get; init; }
+    /// <summary>The agent has CAP_IPC_LOCK (it runs as root); null: true.</summary>
+    [Id(9)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? CapIpcLock { get; init; }
 
     public string HostName(int index) => $"{Group}-{index}";
+
+    /// <summary>The page size in effect.</summary>
+    [JsonIgnore] public int EffectivePageSize => PageSize ?? 4096;
+
+    /// <summary>Whether any host memory field was written (the report's ring_memory appears only then).</summary>
+    [JsonIgnore] public bool HasMemoryFields => PageSize is not null || Kernel is not null || Memlock is not null || CapIpcLock is not null;
 }
 
 /// <summary><c>count</c> tasks with pids <c>pid .. pid+count-1</c>, on every host of the group.</summary>
@@ -439,6 +461,52 @@ public sealed record ConsumerSpec
     [Id(7)]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Ringbuf { get; init; }
+    /// <summary>The reader as a thread that must be scheduled (cpu_load, pauses, service_per_kib, poll); null: always on a free CPU, epoll.</summary>
+    [Id(8)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ReaderModel? Model { get; init; }
+}
+
+/// <summary>
+/// How the reader thread really runs (docs/scenarios.md, consumers): the CPU it competes for, its
+/// pauses, a callback cost per KiB of record, and its poll loop.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record ReaderModel
+{
+    /// <summary>Utilisation of the host's CPUs by other work, piecewise constant from each step's time (0 before the first).</summary>
+    [Id(0)] public ImmutableArray<LoadStep> CpuLoad { get; init; } = [];
+    /// <summary>Pauses at given times (GC, descheduling): the reader does not run during them.</summary>
+    [Id(1)] public ImmutableArray<PauseSpan> Pauses { get; init; } = [];
+    /// <summary>Random pauses: gaps between them and their lengths drawn from the consumer's pause stream.</summary>
+    [Id(2)] public RandomPauses? RandomPauses { get; init; }
+    /// <summary>Callback time per KiB of record (header included), added to the service time.</summary>
+    [Id(3)] public long ServicePerKibNs { get; init; }
+    /// <summary>Sleep-then-drain loop: the reader ignores wake-ups, sleeps this long, reads every ring with records; null: epoll (perf_buffer__poll).</summary>
+    [Id(4)] public long? SleepNs { get; init; }
+}
+
+/// <summary>From AtNs on, other work uses Util (0..1) of the CPU the reader needs.</summary>
+[GenerateSerializer, Immutable]
+public sealed record LoadStep
+{
+    [Id(0)] public long AtNs { get; init; }
+    [Id(1)] public double Util { get; init; }
+}
+
+[GenerateSerializer, Immutable]
+public sealed record PauseSpan
+{
+    [Id(0)] public long AtNs { get; init; }
+    [Id(1)] public long ForNs { get; init; }
+}
+
+[GenerateSerializer, Immutable]
+public sealed record RandomPauses
+{
+    /// <summary>Time from the end of one pause to the start of the next.</summary>
+    [Id(0)] public ServiceSpec Every { get; init; } = new ExponentialService();
+    [Id(1)] public ServiceSpec For { get; init; } = new FixedService();
 }
 
 /// <summary>Time a reader spends per record.</summary>

@@ -30,7 +30,7 @@ public static partial class ScenarioParser
                 {
                     var e = _events[name];
                     if (e.RingPages is not int pages || pages == 0 || !_watermarkNodes.TryGetValue(name, out var at)) continue;
-                    long data = (long)pages * PageSize;
+                    long data = (long)pages * s.Fleet.Min(g => g.EffectivePageSize); // the smallest ring of the fleet
                     string poll = ScenarioUnits.FormatDuration(c.PollTimeoutNs);
                     if (e.Watermark is int wm && wm >= data)
                     {

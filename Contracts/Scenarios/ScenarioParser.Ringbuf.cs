@@ -108,6 +108,9 @@ public static partial class ScenarioParser
                 throw Fail(ev, f.P("events"), "give events (a perf_buffer reader) or ringbuf (a ring_buffer reader), not both");
             if (f["tail_update"] is { } tu)
                 throw Fail(tu, f.P("tail_update"), "a ring_buffer reader moves consumer_pos after each record (libbpf); tail_update is for perf_buffer readers");
+            foreach (string k in ReaderModelKeys)
+                if (f[k] is { } rm)
+                    throw Fail(rm, f.P(k), $"{k} is modelled for perf_buffer readers (events) only, not yet for a ring_buffer reader");
             string map = RingbufName(rbNode, f.P("ringbuf"));
             foreach (var other in _consumers.Values)
                 if (other.Ringbuf == map)

@@ -134,6 +134,7 @@ public static partial class ScenarioParser
                 Slots = slots, Programs = programs, Consumers = consumers, Timeline = timeline,
             };
             CheckCallCost(scenario);
+            CheckLockedMemory(scenario);
             return scenario with { Warnings = WakeupWarnings(scenario) };
         }
 
@@ -209,7 +210,8 @@ public static partial class ScenarioParser
             for (int i = 0; i < seq.Items.Count; i++)
             {
                 string path = $"fleet[{i}]";
-                var f = new Fields(this, seq.Items[i], path, "a host group", "group", "hosts", "cpus", "tasks", "migrate", "pmu");
+                var f = new Fields(this, seq.Items[i], path, "a host group", "group", "hosts", "cpus", "tasks", "migrate", "pmu",
+                    "page_size", "kernel", "memlock", "cap_ipc_lock");
                 var gNode = f.Req("group");
                 string group = Name(gNode, f.P("group"));
                 if (!names.Add(group))
@@ -227,7 +229,7 @@ public static partial class ScenarioParser
                         throw Fail(every, mf.P("every"), "must be more than 0");
                 }
                 bool pmu = f["pmu"] is { } p && Bool(p, f.P("pmu"));
-                groups.Add(new HostGroup { Group = group, Hosts = hosts, Cpus = cpus, Tasks = tasks, MigrateEveryNs = migrate, Pmu = pmu });
+                groups.Add(HostMemoryFields(f, new HostGroup { Group = group, Hosts = hosts, Cpus = cpus, Tasks = tasks, MigrateEveryNs = migrate, Pmu = pmu }));
             }
             // A group named like another group's host would make host references ambiguous.
             for (int i = 0; i < groups.Count; i++)
@@ -324,6 +326,7 @@ public static partial class ScenarioParser
                 if (v != 0 && (v & (v - 1)) != 0)
                     throw Fail(rp, f.P("ring_pages"), $"{v} is not a power of two (data pages: 1, 2, 4, 8, ...; 0 maps only the metadata page)");
                 pages = (int)v;
+                _ringPagesNodes[name] = (rp, f.P("ring_pages"));
             }
             int wakeupEvents = f["wakeup_events"] is { } we ? (int)Int(we, f.P("wakeup_events"), 0, int.MaxValue) : 1;
             int? watermark = null;
@@ -371,6 +374,7 @@ public static partial class ScenarioParser
 
         private MapSpec Map(string name, YNode node, string path)
         {
+            _mapNodes[name] = (node, path);
             if (node is YMap ym && ym.IndexOf("type") is var ti and >= 0 && ym.Entries[ti].Value is YScalar { Value: "ringbuf" })
                 return RingbufMap(name, node, new Fields(this, node, path, "a ringbuf map", "type", "max_entries", "lock_cost", "lock_handoff"));
             var f = new Fields(this, node, path, "a map", "type", "max_entries");
@@ -829,7 +833,8 @@ public static partial class ScenarioParser
 
         private ConsumerSpec Consumer(string name, YNode node, string path)
         {
-            var f = new Fields(this, node, path, "a consumer", "events", "ringbuf", "cpu", "service", "tail_update", "wakeup_latency", "poll_timeout");
+            var f = new Fields(this, node, path, "a consumer", "events", "ringbuf", "cpu", "service", "tail_update", "wakeup_latency", "poll_timeout",
+                "cpu_load", "pauses", "service_per_kib", "poll");
             if (f["ringbuf"] is { } rbNode) return RingbufConsumer(name, node, f, rbNode);
             var evNode = f.Req("events");
             var events = ImmutableArray.CreateBuilder<string>();
@@ -849,7 +854,7 @@ public static partial class ScenarioParser
                 events.Add(ev);
             }
             TailUpdate tail = f["tail_update"] is { } tu ? Enum(tu, f.P("tail_update"), TailUpdates) : TailUpdate.PerBatch;
-            return ReaderFields(f) with { Name = name, Events = events.ToImmutable(), TailUpdate = tail };
+            return ReaderFields(f) with { Name = name, Events = events.ToImmutable(), TailUpdate = tail, Model = ReaderModelFields(f) };
         }
 
         /// <summary>What every reader has, perf_buffer or ring_buffer: its CPU, service time, wake-up latency and poll timeout.</summary>

@@ -141,6 +141,7 @@ internal sealed class ScenarioSums
         return new ScenarioReport
         {
             Warnings = [.. scenario.Warnings.Select(w => w.ToString())],
+            RingMemory = scenario.Fleet.Any(g => g.HasMemoryFields) ? BpfTraceSim.Contracts.Scenarios.RingMemory.Plan(scenario) : null,
             Scenario = scenario.Name,
             Seed = scenario.Seed,
             DurationNs = scenario.DurationNs,

@@ -163,7 +163,7 @@ internal sealed partial class HostPlan
     /// </summary>
     private static int ExpectedRecords(HostPlan plan, EventPlan ep)
     {
-        long ringBytes = (ep.Spec.RingPages ?? 0) * 4096L;
+        long ringBytes = (ep.Spec.RingPages ?? 0) * (long)plan.Group.EffectivePageSize;
         double perSecond = 0;
         int smallest = int.MaxValue;
         foreach (var p in plan.Programs)

@@ -140,7 +140,7 @@ public sealed partial class HostSimulation
                 int task = ep.PerTask ? ep.TaskIndices[i] : -1;
                 int pid = ep.PerTask ? _plan.Tasks[task].Task.Pid : -1;
                 int cpu = ep.PerTask ? -1 : i;
-                int err = PerfEvent.PerfEventOpen(ep.Attr, pid, cpu, id++, _plan.Group.Pmu, ep.Spec.RingPages,
+                int err = PerfEvent.PerfEventOpen(ep.Attr, pid, cpu, id++, _plan.Group.Pmu, ModelPages(ep.Spec.RingPages),
                     ep.Spec.Overwrite, captureRecords, out var ev);
                 if (err != 0 || ev is null)
                     throw new SimulationSetupException($"events.{ep.Spec.Name}: perf_event_open({(ep.PerTask ? $"pid {pid}" : $"cpu {cpu}")}) failed with {err}");
@@ -171,7 +171,8 @@ public sealed partial class HostSimulation
                 foreach (var inst in _instances[e])
                     if (inst.Ring is not null && !inst.Ring.Overwrite) rings.Add(inst);
             var rng = Xoshiro256.FromSeed(StreamSeeds.Consumer(scenario.Seed, HostName, cp.Spec.Name));
-            _readers[c] = new Reader(this, cp.Spec, rings.ToArray(), rng);
+            var cpu = ReaderCpu.Build(cp.Spec.Model, scenario.DurationNs, StreamSeeds.Hash(scenario.Seed, $"consumer-pauses\0{HostName}\0{cp.Spec.Name}"));
+            _readers[c] = new Reader(this, cp.Spec, rings.ToArray(), rng, cpu);
             for (int r = 0; r < rings.Count; r++)
             {
                 rings[r].Reader = _readers[c];
@@ -279,6 +280,12 @@ public sealed partial class HostSimulation
         VerifyRingbufs(rings);
         return new ConservationResult(HostName, rings);
     }
+
+    /// <summary>
+    /// The kernel model's rings are in 4 KiB pages: N pages of a 16 or 64 KiB page host are the same
+    /// data area as 4N or 16N model pages (still a power of two; only the data size matters to records).
+    /// </summary>
+    private int? ModelPages(int? ringPages) => ringPages * (_plan.Group.EffectivePageSize / PerfRing.PageSize);
 
     /// <summary>The same check as <see cref="CheckConservation"/> after every window, allocating only on a violation.</summary>
     private void VerifyConservation()

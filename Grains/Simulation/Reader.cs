@@ -40,6 +40,9 @@ internal sealed class Reader
     private readonly long _latency, _pollTimeout;
     private readonly int _serviceKind; // 0 fixed, 1 exponential, 2 uniform
     private readonly long _serviceA, _serviceB;
+    private readonly ReaderCpu? _cpu;      // null: the reader always has a CPU
+    private readonly long _perKibNs;       // callback time per KiB of record
+    private readonly long _sleepNs;        // > 0: sleep-then-drain loop instead of epoll
 
     public Xoshiro256 Rng;
     public ReaderState State;
@@ -51,8 +54,11 @@ internal sealed class Reader
     /// <summary>The pending wake-up is the poll timeout's: the batch reads every ring with records.</summary>
     public bool DrainAll;
 
-    public Reader(HostSimulation host, ConsumerSpec spec, EventInstance[] rings, Xoshiro256 rng)
+    public Reader(HostSimulation host, ConsumerSpec spec, EventInstance[] rings, Xoshiro256 rng, ReaderCpu? cpu = null)
     {
+        _cpu = cpu;
+        _perKibNs = spec.Model?.ServicePerKibNs ?? 0;
+        _sleepNs = spec.Model?.SleepNs ?? 0;
         _host = host;
         _rings = rings;
         _nonEmpty = new ulong[(rings.Length + 63) / 64];
@@ -78,7 +84,7 @@ internal sealed class Reader
         }
         Rng = rng;
         State = ReaderState.Idle;
-        NextTime = _pollTimeout;
+        NextTime = _sleepNs > 0 ? _sleepNs : _pollTimeout;
     }
 
     public int RingCount => _rings.Length;
@@ -101,10 +107,11 @@ internal sealed class Reader
     public void Signal(int ring, long t)
     {
         _signaled[ring >> 6] |= 1UL << ring;
+        if (_sleepNs > 0) return; // a sleeping loop does not wait in epoll: the readiness waits for its next drain
         if (State == ReaderState.Idle)
         {
             State = ReaderState.Waking;
-            NextTime = t + _latency;
+            NextTime = Run(t, _latency);
         }
     }
 
@@ -139,11 +146,11 @@ internal sealed class Reader
         switch (State)
         {
             case ReaderState.Idle:
-                // Poll timeout: wakes without a signal.
+                // Poll timeout (or the end of a sleep): wakes without a signal.
                 State = ReaderState.Waking;
                 DrainAll = true;
-                NextTime = t + _latency;
-                if (_latency == 0) StartBatch(t);
+                NextTime = Run(t, _latency);
+                if (NextTime == t) StartBatch(t);
                 break;
             case ReaderState.Waking:
                 StartBatch(t);
@@ -152,10 +159,15 @@ internal sealed class Reader
                 Complete(t);
                 break;
             case ReaderState.Stalled:
-                bool wake = WakeAfterStall || AnySignaled();
+                bool wake = WakeAfterStall || (_sleepNs == 0 && AnySignaled());
                 WakeAfterStall = false;
-                if (wake) StartBatch(t);
-                else Sleep(t);
+                if (!wake) Sleep(t);
+                else if (Run(t, 0) is var start && start > t)
+                {
+                    State = ReaderState.Waking; // runnable, but not scheduled yet
+                    NextTime = start;
+                }
+                else StartBatch(t);
                 break;
         }
     }
@@ -170,7 +182,7 @@ internal sealed class Reader
     private void Sleep(long t)
     {
         State = ReaderState.Idle;
-        NextTime = t + _pollTimeout;
+        NextTime = t + (_sleepNs > 0 ? _sleepNs : _pollTimeout);
     }
 
     private void StartBatch(long t)
@@ -243,7 +255,7 @@ internal sealed class Reader
                     }
                     continue;
                 }
-                NextTime = t + ServiceTime();
+                NextTime = Run(t, ServiceTime() + PerKib(q.At(at).Size));
                 return;
             }
             // The ring's batch is done.
@@ -281,9 +293,28 @@ internal sealed class Reader
     private void EndBatch(long t)
     {
         CurRing = -1;
-        // Readiness raised during the batch: poll returns at once.
-        if (AnySignaled()) StartBatch(t);
+        // Readiness raised during the batch: poll returns at once (a sleeping loop sleeps first).
+        if (_sleepNs == 0 && AnySignaled()) StartBatch(t);
         else Sleep(t);
+    }
+
+    /// <summary>When `work` ns of the reader's own CPU time from t end, given the CPU it gets (cpu_load, pauses).</summary>
+    private long Run(long t, long work) => _cpu is null ? t + work : _cpu.Finish(t, work);
+
+    /// <summary>The callback's size-dependent part: service_per_kib x bytes / 1024, rounded down.</summary>
+    private long PerKib(int size) => _perKibNs == 0 ? 0 : _perKibNs * size / 1024;
+
+    /// <summary>What the reader was doing at t, for the report: not scheduled (0% CPU), or its state.</summary>
+    public string Doing(long t)
+    {
+        if (_cpu is not null && _cpu.ShareAt(t) == 0) return State == ReaderState.Idle ? "not scheduled (asleep)" : "not scheduled";
+        return State switch
+        {
+            ReaderState.Idle => "asleep",
+            ReaderState.Waking => "waking",
+            ReaderState.Busy => "reading",
+            _ => "stalled",
+        };
     }
 
     /// <summary>One record's service time in whole ns (exponential: rounded to nearest; uniform: an integer in [a, b]).</summary>

@@ -61,6 +61,77 @@ public sealed class FieldScenarioTests
     }
 
     [Fact]
+    public void Tracee_on_64_KiB_pages_plans_2_GiB_of_rings_per_node()
+    {
+        // tracee issue 4817: 1,024 pages x 4 buffers x 8 CPUs on 64 KiB pages.
+        var s = Field("tracee-64k-pages.yaml");
+        var g = Assert.Single(RingMemory.Plan(s).Groups);
+        Assert.Equal(32, g.Rings);
+        Assert.Equal(2L << 30, g.DataBytesPerHost);                 // the issue's 2 GB
+        Assert.Equal((2L << 30) + 32 * 65536, g.BytesPerHost);      // with each ring's metadata page
+        Assert.Equal("ring memory: group 'arm64': 32 rings, 2 GiB of data, 2050 MiB with metadata pages per host (64 KiB pages, kernel 6.8), " +
+            "2050 MiB for 1 hosts; fleet 2050 MiB", RingMemory.Plan(s).Summary());
+        // The same buffers on 4 KiB pages: 16 times less.
+        var small = ScenarioParser.Parse(File.ReadAllText(Path.Combine(SimTestUtil.RepoRoot(), "scenarios", "field", "tracee-64k-pages.yaml"))
+            .Replace("page_size: 64KiB", "page_size: 4KiB", StringComparison.Ordinal), "t.yaml");
+        Assert.Equal(128L << 20, Assert.Single(RingMemory.Plan(small).Groups).DataBytesPerHost);
+        // The simulated rings are 64 MiB each: a ring's high water can pass what 1,024 4 KiB pages would hold.
+        var inst = new HostSimulation(s, 0, 0);
+        inst.RunToEnd();
+        Assert.All(inst.InstancesForTest, i => Assert.Equal(64UL << 20, i.Ring!.Size));
+    }
+
+    [Fact]
+    public void A_burst_of_20_into_8_pages_keeps_8_and_the_lost_callback_never_fires()
+    {
+        // bcc issue 2396: everything after the 8th record disappears and no lost callback comes.
+        var sim = new HostSimulation(Field("burst-into-8-pages.yaml"), 0, 0);
+        var t = SimTestUtil.Sum(sim.RunToEnd());
+        Assert.Equal(20, t.Firings);
+        Assert.Equal(8, t.RecordsWritten);
+        Assert.Equal(12, t.Lost);              // the kernel's count (rb->lost, PERF_FORMAT_LOST)
+        Assert.Equal(8, t.RecordsConsumed);
+        Assert.Equal(0, t.LostReported);        // no PERF_RECORD_LOST reached the reader: no lost callback
+        var ring = Assert.Single(sim.InstancesForTest).Ring!;
+        Assert.Equal(12UL, ring.LostPending);   // still waiting for an output with room to write the LOST record
+    }
+
+    private static string OpensnoopYaml(int pages, bool saturated)
+    {
+        string yaml = File.ReadAllText(Path.Combine(SimTestUtil.RepoRoot(), "scenarios", "field", "opensnoop-yardstick.yaml"))
+            .Replace("ring_pages: 8 }", $"ring_pages: {pages} }}", StringComparison.Ordinal);
+        return saturated ? yaml + "    cpu_load: [{ at: 5s, util: 100% }, { at: 5300ms, util: 0 }]\n" : yaml;
+    }
+
+    [Theory]
+    [InlineData(1, true)]
+    [InlineData(2, true)]
+    [InlineData(4, true)]
+    [InlineData(8, false)]
+    [InlineData(16, false)]
+    [InlineData(32, false)]
+    public void Opensnoop_at_100k_opens_per_second_loses_at_1_to_4_pages_and_not_from_8(int pages, bool loses)
+    {
+        // bcc PR 2777: "lost events with page sizes 1 - 4, and stopped losing them at 8 and beyond".
+        var t = Run(ScenarioParser.Parse(OpensnoopYaml(pages, saturated: false), "o.yaml"));
+        Assert.Equal(loses, t.Lost > 0);
+        Assert.True(t.Firings > 990_000 && t.Firings < 1_010_000, $"{t.Firings} opens in 10 s");
+    }
+
+    [Theory]
+    [InlineData(8)]
+    [InlineData(16)]
+    [InlineData(32)]
+    public void Opensnoop_loses_again_at_8_pages_and_more_when_all_CPUs_are_at_100_percent(int pages)
+    {
+        // bcc PR 2777: "if there's some system activity that drives all CPUs to 100% ... gets many lost events".
+        var t = Run(ScenarioParser.Parse(OpensnoopYaml(pages, saturated: true), "o.yaml"));
+        // 300 ms without the reader: 4 rings x 7,500 records arrive, at most 4 x 420 fit.
+        Assert.True(t.Lost > 25_000, $"{t.Lost} lost");
+        Assert.Equal(t.Lost, t.LostReported); // the load goes on after it: every loss gets its LOST record
+    }
+
+    [Fact]
     public void The_example_scenarios_have_no_warnings()
     {
         foreach (string f in Directory.GetFiles(Path.Combine(SimTestUtil.RepoRoot(), "scenarios"), "*.yaml"))
