@@ -245,6 +245,7 @@ public sealed class ScenarioHostGrain(
             Totals = ScenarioConvert.Counters(totals),
             Lag = ScenarioConvert.Histogram(totals.ConsumerLag),
             Conservation = conservation,
+            Lost = sim.LostView(),
         };
         _sim = null; // the engine's rings and streams are not needed any more; the totals are
         return _final;

@@ -92,6 +92,15 @@ public static partial class ReportHtml
             foreach (string w in r.Warnings) sb.Append("<li>").Append(E(w)).Append("</li>\n");
             sb.Append("</ul>\n");
         }
+        if (r.LostViews is { FirstLossNs: >= 0 } lv)
+        {
+            sb.Append("<h2>What went wrong</h2>\n<table class=\"totals\">\n");
+            Row(sb, "first loss", $"{E(lv.FirstLossHost)} CPU {lv.FirstLossCpu} at {lv.FirstLossNs / 1e6:0.###} ms (window {lv.FirstLossNs / Math.Max(1, r.WindowNs)})");
+            Row(sb, "the reader was", E(lv.FirstLossReader));
+            Row(sb, "lost (kernel)", Count(t.Lost));
+            Row(sb, "lost seen by the agent", $"{Count(t.LostReported)} in {Count(lv.LostCallbacks)} lost callbacks; {Count(lv.LostUnwritten)} with no LOST record written yet");
+            sb.Append("</table>\n");
+        }
         if (r.RingMemory is { } mem)
         {
             sb.Append("<h2>Ring memory</h2>\n<table class=\"totals\">\n");

@@ -94,6 +94,14 @@ public static class ReportJson
         }
         // Optional sections, each only when it has something: a comma goes before each one that follows.
         w.Write(r.PerHost.IsDefaultOrEmpty ? "]" : "\n  ]");
+        if (r.LostViews is { } lv)
+        {
+            string firstLoss = lv.FirstLossNs < 0 ? "null" :
+                $"{{ \"time_ns\": {Int(lv.FirstLossNs)}, \"window\": {Int(lv.FirstLossNs / Math.Max(1, r.WindowNs))}, \"host\": {Str(lv.FirstLossHost)}, " +
+                $"\"cpu\": {Int(lv.FirstLossCpu)}, \"reader\": {Str(lv.FirstLossReader)} }}";
+            w.Write($",\n  \"lost_views\": {{ \"lost\": {Int(r.Totals.Lost)}, \"lost_reported\": {Int(r.Totals.LostReported)}, " +
+                $"\"lost_callbacks\": {Int(lv.LostCallbacks)}, \"lost_unwritten\": {Int(lv.LostUnwritten)}, \"first_loss\": {firstLoss} }}");
+        }
         if (r.RingMemory is { } mem)
         {
             w.Write(",\n  \"ring_memory\": {\n    \"groups\": [");

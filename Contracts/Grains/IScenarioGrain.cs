@@ -101,4 +101,25 @@ public sealed record HostFinal
     [Id(0)] public ScenarioCounters Totals { get; init; } = ScenarioCounters.Zero;
     [Id(1)] public ScenarioHistogram Lag { get; init; } = ScenarioHistogram.Empty;
     [Id(2)] public ConservationReport Conservation { get; init; } = new();
+    /// <summary>Losses as the agent sees them and the host's first loss (report.json lost_views).</summary>
+    [Id(3)] public LostView Lost { get; init; } = new();
+}
+
+/// <summary>
+/// Lost samples in the agent's view beside the kernel's (lost): PERF_RECORD_LOST records its readers
+/// took (one lost callback each) and samples dropped that no LOST record carries yet (rb->lost at the
+/// end: the kernel writes it with the next output that finds room); and the first loss: when, on
+/// which CPU, and what the reader was doing then.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record LostView
+{
+    [Id(0)] public long LostCallbacks { get; init; }
+    [Id(1)] public long LostUnwritten { get; init; }
+    /// <summary>-1: no loss.</summary>
+    [Id(2)] public long FirstLossNs { get; init; } = -1;
+    [Id(3)] public string FirstLossHost { get; init; } = "";
+    [Id(4)] public int FirstLossCpu { get; init; }
+    /// <summary>What the reader was doing (Reader.Doing): paused, not scheduled, asleep, woken, busy, stalled, or "no reader".</summary>
+    [Id(5)] public string FirstLossReader { get; init; } = "";
 }

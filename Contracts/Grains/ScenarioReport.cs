@@ -146,4 +146,6 @@ public sealed record ScenarioReport
     [Id(12)] public ImmutableArray<string> Warnings { get; init; } = [];
     /// <summary>Extension: the ring memory plan, when a host group sets page_size, kernel, memlock or cap_ipc_lock (report.json's ring_memory).</summary>
     [Id(13)] public BpfTraceSim.Contracts.Scenarios.RingMemoryPlan? RingMemory { get; init; }
+    /// <summary>Extension: losses in the agent's view and the first loss, when a consumer models its thread (cpu_load, pauses, service_per_kib, poll).</summary>
+    [Id(14)] public LostView? LostViews { get; init; }
 }

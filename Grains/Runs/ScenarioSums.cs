@@ -88,6 +88,20 @@ internal sealed class ScenarioSums
     public CpuReport WithLostPerWindow(int host, CpuReport c) =>
         _cpuLost is null ? c : c with { LostPerWindow = ImmutableArray.Create(_cpuLost[_fleet.CpuBase[host] + c.Cpu]) };
 
+    /// <summary>The hosts' lost views added up; the first loss is the earliest (the first host in fleet order at a tie).</summary>
+    private static LostView SumLost(HostFinal[] finals)
+    {
+        var sum = new LostView();
+        foreach (var f in finals)
+        {
+            var l = f.Lost;
+            sum = sum with { LostCallbacks = sum.LostCallbacks + l.LostCallbacks, LostUnwritten = sum.LostUnwritten + l.LostUnwritten };
+            if (l.FirstLossNs >= 0 && (sum.FirstLossNs < 0 || l.FirstLossNs < sum.FirstLossNs))
+                sum = sum with { FirstLossNs = l.FirstLossNs, FirstLossHost = l.FirstLossHost, FirstLossCpu = l.FirstLossCpu, FirstLossReader = l.FirstLossReader };
+        }
+        return sum;
+    }
+
     /// <summary>The report from every host's final totals and the windows summed.</summary>
     public ScenarioReport Report(HostFinal[] finals)
     {
@@ -141,6 +155,7 @@ internal sealed class ScenarioSums
         return new ScenarioReport
         {
             Warnings = [.. scenario.Warnings.Select(w => w.ToString())],
+            LostViews = scenario.Consumers.Any(c => c.Model is not null) ? SumLost(finals) : null,
             RingMemory = scenario.Fleet.Any(g => g.HasMemoryFields) ? BpfTraceSim.Contracts.Scenarios.RingMemory.Plan(scenario) : null,
             Scenario = scenario.Name,
             Seed = scenario.Seed,

@@ -287,6 +287,33 @@ public sealed partial class HostSimulation
     /// </summary>
     private int? ModelPages(int? ringPages) => ringPages * (_plan.Group.EffectivePageSize / PerfRing.PageSize);
 
+    // The agent's view of losses (report.json lost_views). Not in checkpoints: a host restored from one
+    // counts lost callbacks and its first loss from the restore on.
+    private long _lostCallbacks;
+    private long _firstLossNs = -1;
+    private int _firstLossCpu;
+    private string _firstLossReader = "";
+
+    private void FirstLoss(long t, int cpu, Reader? reader)
+    {
+        _firstLossNs = t;
+        _firstLossCpu = cpu;
+        _firstLossReader = reader?.Doing(t) ?? "no reader";
+    }
+
+    /// <summary>Lost callbacks, samples no LOST record carries yet (the rings' rb->lost), and the first loss.</summary>
+    public BpfTraceSim.Contracts.Grains.LostView LostView()
+    {
+        long unwritten = 0;
+        foreach (var inst in _allInstances)
+            if (inst.Ring is { } ring) unwritten += (long)ring.LostPending;
+        return new BpfTraceSim.Contracts.Grains.LostView
+        {
+            LostCallbacks = _lostCallbacks, LostUnwritten = unwritten, FirstLossNs = _firstLossNs,
+            FirstLossHost = _firstLossNs < 0 ? "" : HostName, FirstLossCpu = _firstLossCpu, FirstLossReader = _firstLossReader,
+        };
+    }
+
     /// <summary>The same check as <see cref="CheckConservation"/> after every window, allocating only on a violation.</summary>
     private void VerifyConservation()
     {
@@ -513,6 +540,7 @@ public sealed partial class HostSimulation
             inst!.Attempts++;
             inst.Lost++;
             _cw[ctx.Cpu].Lost++;
+            if (_firstLossNs < 0) FirstLoss(t, ctx.Cpu, inst.Reader);
         }
         return ret;
     }
@@ -663,6 +691,7 @@ public sealed partial class HostSimulation
 
     internal void OnLostSeen(EventInstance inst, in RingEntry e, int index, long t)
     {
+        _lostCallbacks++;
         _cw[e.Cpu].LostReported += e.Lost;
         if (_records is not null) Capture(inst, e, index, t);
     }

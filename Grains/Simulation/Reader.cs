@@ -307,13 +307,14 @@ internal sealed class Reader
     /// <summary>What the reader was doing at t, for the report: not scheduled (0% CPU), or its state.</summary>
     public string Doing(long t)
     {
-        if (_cpu is not null && _cpu.ShareAt(t) == 0) return State == ReaderState.Idle ? "not scheduled (asleep)" : "not scheduled";
+        if (_cpu is not null && _cpu.PausedAt(t)) return "paused (pauses)";
+        if (_cpu is not null && _cpu.ShareAt(t) == 0) return "not scheduled (cpu_load 100%)";
         return State switch
         {
-            ReaderState.Idle => "asleep",
-            ReaderState.Waking => "waking",
-            ReaderState.Busy => "reading",
-            _ => "stalled",
+            ReaderState.Idle => _sleepNs > 0 ? "asleep (sleep loop)" : "asleep (waiting in epoll)",
+            ReaderState.Waking => "woken, not running yet",
+            ReaderState.Busy => "busy (in a callback)",
+            _ => "stalled (consumer_stall)",
         };
     }
 

@@ -17,11 +17,13 @@ internal sealed class ReaderCpu
 
     private readonly long[] _start; // segment i covers [_start[i], _start[i + 1]); the last one never ends
     private readonly double[] _share;
+    private readonly bool[] _paused;  // the share is 0 because of a pause (else of the load)
 
-    private ReaderCpu(long[] start, double[] share)
+    private ReaderCpu(long[] start, double[] share, bool[] paused)
     {
         _start = start;
         _share = share;
+        _paused = paused;
     }
 
     /// <summary>null when the reader always has its CPU (no cpu_load, no pauses).</summary>
@@ -53,6 +55,7 @@ internal sealed class ReaderCpu
         pauses.Sort();
         var starts = new List<long>();
         var shares = new List<double>();
+        var pausedAt = new List<bool>();
         int pi = 0;
         foreach (long at in points)
         {
@@ -61,11 +64,12 @@ internal sealed class ReaderCpu
             for (int j = pi; j < pauses.Count && pauses[j].From <= at; j++)
                 if (pauses[j].To > at) { paused = true; break; }
             double share = paused ? 0 : 1 - LoadAt(model.CpuLoad, at);
-            if (shares.Count > 0 && shares[^1] == share) continue;
+            if (shares.Count > 0 && shares[^1] == share && pausedAt[^1] == paused) continue;
             starts.Add(at);
             shares.Add(share);
+            pausedAt.Add(paused);
         }
-        return new ReaderCpu([.. starts], [.. shares]);
+        return new ReaderCpu([.. starts], [.. shares], [.. pausedAt]);
     }
 
     private static double LoadAt(ImmutableArray<LoadStep> steps, long t)
@@ -89,6 +93,9 @@ internal sealed class ReaderCpu
 
     /// <summary>The share of the CPU the reader has at t (0: not scheduled).</summary>
     public double ShareAt(long t) => _share[Segment(t)];
+
+    /// <summary>Whether t is inside a pause.</summary>
+    public bool PausedAt(long t) => _paused[Segment(t)];
 
     /// <summary>When `work` ns of the reader's own CPU time started at t are done (Never if it is never scheduled again).</summary>
     public long Finish(long t, long work)

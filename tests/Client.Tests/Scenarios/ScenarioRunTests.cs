@@ -60,6 +60,48 @@ public sealed class ScenarioRunTests(ScenarioSiloFixture silo)
     }
 
     [Fact]
+    public async Task The_ring_memory_plan_is_printed_before_the_run_and_written_to_report_json()
+    {
+        using var tmp = ScenarioSiloFixture.Temp();
+        string file = Path.Combine(Repo.Root, "scenarios", "field", "tracee-64k-pages.yaml");
+        var r = await silo.Bpfsim("run", file, "--out", tmp["a"], "--quiet");
+        Assert.True(r.Exit == 0, r.Stderr);
+        Assert.Equal("bpfsim run: ring memory: group 'arm64': 32 rings, 2 GiB of data, 2050 MiB with metadata pages per host (64 KiB pages, kernel 6.8), " +
+            "2050 MiB for 1 hosts; fleet 2050 MiB\n", r.Stderr);
+        string json = File.ReadAllText(Path.Combine(tmp["a"], "report.json"));
+        Assert.Contains("\n  ],\n  \"ring_memory\": {\n    \"groups\": [\n      { \"group\": \"arm64\", \"hosts\": 1, \"page_size\": 65536, \"kernel\": \"6.8\", " +
+            "\"rings_per_host\": 32, \"data_bytes_per_host\": 2147483648, \"bytes_per_host\": 2149580800, \"bytes\": 2149580800, \"memlock\": null, " +
+            "\"accounting\": \"memcg\", \"map_charge_bytes\": 0, \"pinned_bytes\": 2144862208 }\n    ],\n    \"fleet_bytes\": 2149580800\n  }\n}\n", json);
+        Assert.DoesNotContain("lost_views", json);
+        using var doc = JsonDocument.Parse(json);
+        Assert.Contains("<h2>Ring memory</h2>", File.ReadAllText(Path.Combine(tmp["a"], "report.html")));
+    }
+
+    [Fact]
+    public async Task A_modelled_reader_gets_the_agents_view_of_losses_and_what_went_wrong()
+    {
+        using var tmp = ScenarioSiloFixture.Temp();
+        string yaml = File.ReadAllText(Path.Combine(Repo.Root, "scenarios", "field", "opensnoop-yardstick.yaml"))
+            .Replace("ring_pages: 8 }", "ring_pages: 4 }", StringComparison.Ordinal);
+        string file = Path.Combine(tmp["s"], "o.yaml");
+        Directory.CreateDirectory(tmp["s"]);
+        File.WriteAllText(file, yaml);
+        var r = await silo.Bpfsim("run", file, "--out", tmp["a"], "--quiet");
+        Assert.True(r.Exit == 0, r.Stderr);
+        string json = File.ReadAllText(Path.Combine(tmp["a"], "report.json"));
+        using var doc = JsonDocument.Parse(json);
+        var lv = doc.RootElement.GetProperty("lost_views");
+        var totals = doc.RootElement.GetProperty("totals");
+        Assert.Equal(totals.GetProperty("lost").GetInt64(), lv.GetProperty("lost").GetInt64());
+        Assert.Equal(totals.GetProperty("lost_reported").GetInt64(), lv.GetProperty("lost_reported").GetInt64());
+        Assert.True(lv.GetProperty("lost_callbacks").GetInt64() > 0);
+        var first = lv.GetProperty("first_loss");
+        Assert.Equal("paused (pauses)", first.GetProperty("reader").GetString());
+        Assert.Equal(first.GetProperty("time_ns").GetInt64() / 500_000_000, first.GetProperty("window").GetInt64());
+        Assert.Contains("<h2>What went wrong</h2>", File.ReadAllText(Path.Combine(tmp["a"], "report.html")));
+    }
+
+    [Fact]
     public async Task Another_seed_gives_different_bytes_and_says_so()
     {
         using var tmp = ScenarioSiloFixture.Temp();

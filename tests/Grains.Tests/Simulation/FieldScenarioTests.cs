@@ -94,6 +94,11 @@ public sealed class FieldScenarioTests
         Assert.Equal(0, t.LostReported);        // no PERF_RECORD_LOST reached the reader: no lost callback
         var ring = Assert.Single(sim.InstancesForTest).Ring!;
         Assert.Equal(12UL, ring.LostPending);   // still waiting for an output with room to write the LOST record
+        var view = sim.LostView();
+        Assert.Equal(0, view.LostCallbacks);
+        Assert.Equal(12, view.LostUnwritten);
+        Assert.Equal(0, view.FirstLossNs);      // the 9th record of the burst, while the reader takes 100 us to wake
+        Assert.Equal("woken, not running yet", view.FirstLossReader);
     }
 
     private static string OpensnoopYaml(int pages, bool saturated)

@@ -93,6 +93,13 @@ public sealed class ReaderModelTests
         Assert.Equal(1000, t.Firings);
         Assert.Equal(500 - 409 + 5, t.Lost);
         Assert.Equal(t.Lost, t.LostReported); // the load goes on after 700 ms: the LOST record is written and read
+        var sim = new HostSimulation(SimTestUtil.Parse(Yaml("    cpu_load: [{ at: 200ms, util: 100% }, { at: 700ms, util: 0 }]")), 0, 0);
+        sim.RunToEnd();
+        var view = sim.LostView();
+        Assert.Equal(609_000_000, view.FirstLossNs); // the 410th record since 200 ms
+        Assert.Equal("not scheduled (cpu_load 100%)", view.FirstLossReader);
+        Assert.Equal(1, view.LostCallbacks);          // the ring stays full through the drain: one LOST record carries all 96
+        Assert.Equal(0, view.LostUnwritten);
         Assert.Equal(0, Run(Yaml("    cpu_load: [{ at: 200ms, util: 90% }, { at: 700ms, util: 0 }]")).Lost); // a tenth of the CPU is 1 ms per record: enough
     }
 
