@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using BpfTraceSim.Kernel;
 
 namespace BpfTraceSim.Contracts.Scenarios;
 
@@ -10,8 +11,7 @@ public static partial class ScenarioParser
 {
     private static readonly string[] ReaderModelKeys = ["cpu_load", "pauses", "service_per_kib", "poll"];
 
-    /// <summary>Random pauses a run may draw, at most (the expected count from the mean gap).</summary>
-    private const long MaxRandomPauses = 1_000_000;
+    private const long MaxRandomPauses = SimLimits.MaxReaderPauses;
 
     private sealed partial class Reader
     {

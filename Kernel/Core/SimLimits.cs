@@ -19,6 +19,8 @@ public static class SimLimits
     public const long MaxScenarioRingbufBytes = 1L << 30;
     /// <summary>max_entries of a map declared in a scenario or an exec world.</summary>
     public const int MaxMapEntries = 1 << 20;
+    /// <summary>Random reader pauses a scenario run may draw (expected count: duration / mean gap).</summary>
+    public const long MaxReaderPauses = 1_000_000;
     /// <summary>Hosts of one fleet group.</summary>
     public const int MaxHostsPerGroup = 1_000_000;
     /// <summary>A data, buffer or format size a document may ask a helper to use.</summary>
