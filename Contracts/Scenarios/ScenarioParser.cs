@@ -579,7 +579,7 @@ public static partial class ScenarioParser
             }
             ProgramContext context = f["context"] is { } cx ? Enum(cx, f.P("context"), Contexts) : ProgramContext.Task;
             _fireNodes[name] = f.Req("fire");
-            FireSpec fire = Fire(_fireNodes[name], f.P("fire"));
+            FireSpec fire = Fire(_fireNodes[name], f.P("fire"), () => RulesFor(targets, cpus, f["object"] is not null && f["body"] is null));
             var body = ImmutableArray<HelperCall>.Empty;
             string? obj = null, section = null;
             if (f["body"] is { } bodyNode)
@@ -627,9 +627,9 @@ public static partial class ScenarioParser
             }
         }
 
-        private static readonly string[] Processes = ["constant", "poisson", "bursts", "piecewise"];
+        private static readonly string[] Processes = ["constant", "poisson", "bursts", "piecewise", "trace", "rates"];
 
-        private FireSpec Fire(YNode node, string path)
+        private FireSpec Fire(YNode node, string path, Func<TraceRules> rules)
         {
             var m = MapNode(node, path, "{ process: ..., ... }");
             int pi = m.IndexOf("process");
@@ -678,6 +678,10 @@ public static partial class ScenarioParser
                     }
                     return new PiecewiseFire { Steps = steps.ToImmutable(), Poisson = poisson };
                 }
+                case "trace":
+                    return TraceFireOf(node, path, rules());
+                case "rates":
+                    return RatesFireOf(node, path, rules());
                 default:
                     throw Fail(processNode, path + ".process", $"unknown process '{process}'" + Suggest(process, Processes) + "; expected one of " + string.Join(", ", Processes));
             }
