@@ -48,10 +48,10 @@ public static class ScenarioCost
     {
         if (t.LoopNs > 0) return d.Rows * (double)durationNs / t.LoopNs;
         long n = 0;
-        foreach (var times in d.Times)
+        for (int c = 0; c < d.Times.Length; c++)
         {
-            int i = Array.BinarySearch(times, durationNs);
-            n += i >= 0 ? FirstAtOrAfter(times, i) : ~i;
+            int i = Array.BinarySearch(d.Times[c], 0, d.Counts[c], durationNs);
+            n += i >= 0 ? FirstAtOrAfter(d.Times[c], i) : ~i;
         }
         return n;
     }

@@ -107,7 +107,7 @@ public static partial class ScenarioParser
         private static long NaturalPeriod(TraceData d)
         {
             long first = long.MaxValue;
-            foreach (var t in d.Times) if (t.Length > 0) first = Math.Min(first, t[0]);
+            for (int c = 0; c < d.Times.Length; c++) if (d.Counts[c] > 0) first = Math.Min(first, d.Times[c][0]);
             if (d.Rows < 2 || d.LastNs <= first) return 0;
             return d.LastNs + (long)Math.Ceiling((d.LastNs - first) / (double)(d.Rows - 1));
         }

@@ -14,9 +14,11 @@ namespace BpfTraceSim.Contracts.Scenarios;
 /// </summary>
 public sealed class TraceData
 {
-    /// <summary>Per CPU (index = CPU, up to the highest CPU in the file): firing times; empty when none.</summary>
+    /// <summary>Per CPU (index = CPU, up to the highest CPU in the file): firing times, the first Counts[cpu] of each array (arrays are not trimmed: a copy of 10 M rows costs more than the slack).</summary>
     public required long[][] Times { get; init; }
-    /// <summary>Per CPU: each firing's size (null when the file has no size column).</summary>
+    /// <summary>Per CPU: its rows.</summary>
+    public required int[] Counts { get; init; }
+    /// <summary>Per CPU: each firing's size, indexed as Times (null when the file has no size column).</summary>
     public int[]?[]? Sizes { get; init; }
     /// <summary>Per CPU: each firing's pid (null when the file has no task column).</summary>
     public int[]?[]? Pids { get; init; }
@@ -26,7 +28,7 @@ public sealed class TraceData
     /// <summary>CPUs that have at least one row.</summary>
     public int CpusUsed { get; init; }
 
-    public ReadOnlySpan<long> TimesOf(int cpu) => cpu < Times.Length ? Times[cpu] : [];
+    public ReadOnlySpan<long> TimesOf(int cpu) => cpu < Times.Length ? Times[cpu].AsSpan(0, Counts[cpu]) : [];
 }
 
 /// <summary>A rates file in the engine's form: the steps of each CPU (or one list for every CPU).</summary>
@@ -123,8 +125,20 @@ public static class TraceFiles
         int n = cols.Length;
         Span<int> start = stackalloc int[n];
         Span<int> len = stackalloc int[n];
+        Span<int> role = stackalloc int[n];
+        role.Fill(-1);
+        role[ti] = 0;
+        role[ci] = 1;
+        if (si >= 0) role[si] = 2;
+        if (pi >= 0) role[pi] = 3;
+        Span<long> v = stackalloc long[4];
         while (lines.NextData(out var line))
         {
+            if (FastRow(line, role, v) && b.CpuAllowed((int)v[1]))
+            {
+                b.Add(v[0], (int)v[1], (int)v[2], (int)v[3], 0);
+                continue;
+            }
             SplitCsv(lines, line, n, start, len);
             long t = ParseTime(lines, line.Slice(start[ti], len[ti]), start[ti], "time");
             int cpu = (int)ParseInt(lines, line.Slice(start[ci], len[ci]), start[ci], "cpu", SimLimits.MaxCpus - 1);
@@ -132,6 +146,39 @@ public static class TraceFiles
             int pid = pi >= 0 ? (int)ParseInt(lines, line.Slice(start[pi], len[pi]), start[pi], "task", SimLimits.PidMax) : 0;
             b.Add(t, cpu, size, pid, start[ci]);
         }
+    }
+
+    /// <summary>
+    /// The common row, parsed in one pass: every field plain digits, no spaces or units, in range.
+    /// False sends the line to the general path (which gives the exact error, if there is one).
+    /// </summary>
+    private static bool FastRow(ReadOnlySpan<byte> line, ReadOnlySpan<int> role, Span<long> v)
+    {
+        int pos = 0, n = role.Length;
+        v[2] = 0;
+        v[3] = 0;
+        for (int i = 0; i < n; i++)
+        {
+            long x = 0;
+            int s = pos;
+            while (pos < line.Length)
+            {
+                uint d = (uint)(line[pos] - '0');
+                if (d > 9) break;
+                x = x * 10 + d;
+                pos++;
+            }
+            int digits = pos - s;
+            if (digits == 0 || digits > 18) return false;
+            if (i < n - 1)
+            {
+                if (pos >= line.Length || line[pos] != (byte)',') return false;
+                pos++;
+            }
+            else if (pos != line.Length) return false;
+            if (role[i] >= 0) v[role[i]] = x;
+        }
+        return v[1] < SimLimits.MaxCpus && v[2] <= SimLimits.MaxDataBytes && v[3] <= SimLimits.PidMax;
     }
 
     private static int[] CsvHeader(LineSource lines, ReadOnlySpan<byte> header, out int ti, out int ci, out int si, out int pi)
@@ -491,6 +538,24 @@ public static class TraceFiles
         private long _rows;
         public bool HasSize, HasTask;
 
+        /// <summary>
+        /// The next size of a CPU's arrays: twice, or at once what the rest of the file should
+        /// bring (its length over the bytes per row so far, at this CPU's share), so that 10 M rows
+        /// are not copied and faulted in a dozen times. Pages never written cost nothing.
+        /// </summary>
+        private int Capacity(int cpu, int n)
+        {
+            long cap = Math.Max(1024, 2L * n);
+            if (_rows > 4096 && lines.Position > 0)
+            {
+                double rowsInFile = lines.Length / (lines.Position / (double)_rows);
+                cap = Math.Max(cap, (long)(rowsInFile * ((n + 1) / (double)_rows) * 1.1) + 1024);
+            }
+            return (int)Math.Min(cap, Array.MaxLength);
+        }
+
+        public bool CpuAllowed(int cpu) => rules is null || rules.CpuOk[cpu];
+
         public void Add(long t, int cpu, int size, int pid, int cpuAt)
         {
             if (rules is not null)
@@ -506,7 +571,7 @@ public static class TraceFiles
                 throw lines.Fail(1, $"more than {CostLimits.Count(MaxRows)} rows: split the trace or use a rates file");
             if (n == _t[cpu].Length)
             {
-                int cap = Math.Max(1024, n * 2);
+                int cap = Capacity(cpu, n);
                 Array.Resize(ref _t[cpu], cap);
                 if (HasSize) Array.Resize(ref _s[cpu], cap);
                 if (HasTask) Array.Resize(ref _p[cpu], cap);
@@ -542,21 +607,19 @@ public static class TraceFiles
             if (!relativeToFirst) origin = 0;
             long last = 0;
             int used = 0;
-            var times = new long[_n.Length][];
-            var sizes = HasSize ? new int[]?[_n.Length] : null;
-            var pids = HasTask ? new int[]?[_n.Length] : null;
             for (int c = 0; c < _n.Length; c++)
             {
                 int n = _n[c];
                 var t = _t[c];
-                if (t.Length != n) Array.Resize(ref t, n);
-                for (int i = 0; i < n; i++) t[i] = Scaled(t[i] - origin);
-                times[c] = t;
+                if (origin != 0 || scale != 1)
+                    for (int i = 0; i < n; i++) t[i] = Scaled(t[i] - origin);
                 if (n > 0) { used++; last = Math.Max(last, t[n - 1]); }
-                if (sizes is not null) { var s = _s[c]; Array.Resize(ref s, n); sizes[c] = s; }
-                if (pids is not null) { var p = _p[c]; Array.Resize(ref p, n); pids[c] = p; }
             }
-            return new TraceData { Times = times, Sizes = sizes, Pids = pids, Rows = _rows, LastNs = last, CpusUsed = used };
+            return new TraceData
+            {
+                Times = _t, Counts = _n, Sizes = HasSize ? _s : null, Pids = HasTask ? _p : null,
+                Rows = _rows, LastNs = last, CpusUsed = used,
+            };
         }
 
         private long Scaled(long t) => scale == 1 ? t : (long)Math.Floor(t / scale);
@@ -582,6 +645,10 @@ public static class TraceFiles
         }
 
         public int LineNo { get; private set; }
+        /// <summary>Bytes of the file up to the current line, and the file's length.</summary>
+        public long Position => _consumed + _pos;
+        public long Length => _stream.Length;
+        private long _consumed;
 
         public static LineSource Open(string path, string display, string field)
         {
@@ -657,6 +724,7 @@ public static class TraceFiles
             int keep = _end - _pos;
             if (_pos > 0)
             {
+                _consumed += _pos;
                 Buffer.BlockCopy(_buf, _pos, _buf, 0, keep);
                 _pos = 0;
                 _end = keep;

@@ -127,16 +127,16 @@ internal static class FiringProcess
     public static void Next(ref FiringState fs, ProgramPlan prog, int cpu)
     {
         if (prog.Kind == FireKind.Poisson) NextPoisson(ref fs);
-        else if (prog.Kind == FireKind.Trace) NextRow(ref fs, prog.Trace!.Times[cpu], prog.LoopNs);
+        else if (prog.Kind == FireKind.Trace) NextRow(ref fs, prog.Trace!.Times[cpu], prog.Trace.Counts[cpu], prog.LoopNs);
         else NextOther(ref fs, prog, cpu);
     }
 
     /// <summary>The next row of the CPU's times; past the last, the first again one period later (or none).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    private static void NextRow(ref FiringState fs, long[] times, long loopNs)
+    private static void NextRow(ref FiringState fs, long[] times, int count, long loopNs)
     {
         long k = fs.K + 1;
-        if (k >= times.Length)
+        if (k >= count)
         {
             if (loopNs <= 0)
             {

@@ -411,7 +411,7 @@ internal sealed partial class HostPlan
             case TraceFire t:
                 pp.Trace = TraceFiles.Data(t);
                 pp.LoopNs = t.LoopNs;
-                if (pp.Trace.Pids is { } pids) pp.RowTasks = RowTasks(pids, tasks);
+                if (pp.Trace.Pids is { } pids) pp.RowTasks = RowTasks(pids, pp.Trace.Counts, tasks);
                 break;
             case RatesFire r:
                 pp.Rates = TraceFiles.Data(r);
@@ -420,7 +420,7 @@ internal sealed partial class HostPlan
         }
     }
 
-    private static int[]?[] RowTasks(int[]?[] pids, TaskPlan[] tasks)
+    private static int[]?[] RowTasks(int[]?[] pids, int[] counts, TaskPlan[] tasks)
     {
         var byPid = new Dictionary<int, int>();
         for (int i = 0; i < tasks.Length; i++) byPid.TryAdd(tasks[i].Task.Pid, i);
@@ -428,8 +428,8 @@ internal sealed partial class HostPlan
         for (int c = 0; c < pids.Length; c++)
         {
             if (pids[c] is not { } p) continue;
-            var r = new int[p.Length];
-            for (int i = 0; i < p.Length; i++) r[i] = byPid.TryGetValue(p[i], out int ti) ? ti : -1;
+            var r = new int[counts[c]];
+            for (int i = 0; i < r.Length; i++) r[i] = byPid.TryGetValue(p[i], out int ti) ? ti : -1;
             rows[c] = r;
         }
         return rows;

@@ -123,11 +123,11 @@ public sealed class TraceFileTests : IDisposable
     {
         var s = Parse("{ process: trace, file: t.csv }", "t.csv", "time,cpu\n 7 ,0\n1.5ms,0\n2s,1\n");
         var d = TraceFiles.Data((TraceFire)s.Programs[0].Fire);
-        Assert.Equal(new long[] { 7, 1_500_000 }, d.Times[0]);
-        Assert.Equal(new long[] { 2_000_000_000 }, d.Times[1]);
+        Assert.Equal(new long[] { 7, 1_500_000 }, d.TimesOf(0).ToArray());
+        Assert.Equal(new long[] { 2_000_000_000 }, d.TimesOf(1).ToArray());
         var p = Parse("{ process: trace, file: t.perf }", "t.perf", " a 1 [000] 7.000000001: e:\n a 1 [000] 7.1: e:\n a 1 [001] 7.123456789: e:\n");
         var pd = TraceFiles.Data((TraceFire)p.Programs[0].Fire);
-        Assert.Equal(new long[] { 0, 99_999_999 }, pd.Times[0]);
-        Assert.Equal(new long[] { 123_456_788 }, pd.Times[1]);
+        Assert.Equal(new long[] { 0, 99_999_999 }, pd.TimesOf(0).ToArray());
+        Assert.Equal(new long[] { 123_456_788 }, pd.TimesOf(1).ToArray());
     }
 }

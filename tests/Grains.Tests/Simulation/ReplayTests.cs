@@ -105,10 +105,10 @@ public sealed class ReplayTests : IDisposable
             """;
         var s = Scenario("{ process: trace, file: s.perf, event: \"sched:sched_switch\" }", "s.perf", perf);
         var d = TraceFiles.Data((TraceFire)s.Programs[0].Fire);
-        Assert.Equal(new long[] { 0, 3_000_000 }, d.Times[0]);
-        Assert.Equal(new long[] { 500_000 }, d.Times[1]);
-        Assert.Equal(new[] { 0, 100 }, d.Pids![0]);
-        Assert.Equal(new[] { 2001 }, d.Pids[1]);
+        Assert.Equal(new long[] { 0, 3_000_000 }, d.TimesOf(0).ToArray());
+        Assert.Equal(new long[] { 500_000 }, d.TimesOf(1).ToArray());
+        Assert.Equal(new[] { 0, 100 }, d.Pids![0]![..2]);
+        Assert.Equal(new[] { 2001 }, d.Pids[1]![..1]);
         var w = Run(s);
         Assert.Equal(new long[] { 2, 0, 0, 1, 0, 0, 0, 0, 0, 0 }, w.Select(x => x.Totals.Firings).ToArray());
         // Without the filter the sched_wakeup line fires too.
