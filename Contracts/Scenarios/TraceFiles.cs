@@ -258,9 +258,9 @@ public static class TraceFiles
                     switch (name)
                     {
                         case "time" or "timestamp":
-                            t = r.TokenType == JsonTokenType.String
-                                ? ParseTime(lines, r.ValueSpan, vcol - 1, name)
-                                : ParseTime(lines, r.TokenType == JsonTokenType.Number ? r.ValueSpan : "?"u8, vcol - 1, name);
+                            if (r.TokenType is not (JsonTokenType.String or JsonTokenType.Number))
+                                throw lines.Fail(vcol, $"column {name}: expected a number of ns or a duration string (\"1.5ms\"), found {r.TokenType.ToString().ToLowerInvariant()}");
+                            t = ParseTime(lines, r.ValueSpan, vcol - 1, name);
                             break;
                         case "cpu":
                             cpu = (int)JsonInt(lines, ref r, vcol, name, SimLimits.MaxCpus - 1);

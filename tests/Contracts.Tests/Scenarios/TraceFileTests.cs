@@ -44,6 +44,7 @@ public sealed class TraceFileTests : IDisposable
         { "time,cpu\n# only a comment\n", "t.csv", 2, 1, "the file has no events" },
         { "{\"time\": 0, \"cpu\": 0, \"szie\": 8}\n", "t.jsonl", 1, 23, "unknown field 'szie' (did you mean 'size'?); fields: time (or timestamp), cpu, size, task (or pid)" },
         { "{\"time\": 0}\n", "t.jsonl", 1, 1, "missing field 'cpu'" },
+        { "{\"time\": true, \"cpu\": 0}\n", "t.jsonl", 1, 10, "column time: expected a number of ns or a duration string (\"1.5ms\"), found true" },
         { "{\"time\": 0, \"cpu\": 0, \"size\": 8}\n{\"time\": 1, \"cpu\": 0}\n", "t.jsonl", 2, 1, "missing field 'size': the first row has one, so every row needs it" },
         { "{\"time\": 0, \"cpu\": \"0\"}\n", "t.jsonl", 1, 20, "column cpu: expected an integer, found string" },
         { "{\"time\": 0 \"cpu\": 0}\n", "t.jsonl", 1, 12, "not valid JSON: '\"' is invalid after a value. Expected either ',', '}', or ']'." },
