@@ -191,6 +191,11 @@ public static partial class ScenarioParser
                 if (n > most) { most = n; top = p; }
             }
             if (top is null || total <= _limits.MaxHelperCalls) return;
+            if (top.Fire is TraceFire)
+                throw Fail(_fireNodes[top.Name], $"programs.{top.Name}.fire",
+                    $"the run would make about {CostLimits.Count(total)} helper calls (program '{top.Name}': {ScenarioCost.Describe(top.Fire)}, " +
+                    $"{CostLimits.Count(ScenarioCost.Firings(s, top))} firings over the hosts in {ScenarioUnits.FormatDuration(s.DurationNs)}, {ScenarioCost.CallsPerFiring(top)} per firing), " +
+                    $"more than the limit of {CostLimits.Count(_limits.MaxHelperCalls)}; raise limits.max_helper_calls to run it on purpose");
             throw Fail(_fireNodes[top.Name], $"programs.{top.Name}.fire",
                 $"the run would make about {CostLimits.Count(total)} helper calls (program '{top.Name}': {ScenarioCost.Describe(top.Fire)} x " +
                 $"{CostLimits.Count(ScenarioCost.Cpus(s, top))} CPUs x {ScenarioUnits.FormatDuration(s.DurationNs)} x {ScenarioCost.CallsPerFiring(top)} {(ScenarioCost.CallsPerFiring(top) == 1 ? "call" : "calls")} per firing), " +

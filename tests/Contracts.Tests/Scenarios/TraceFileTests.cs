@@ -17,7 +17,8 @@ public sealed class TraceFileTests : IDisposable
         File.WriteAllText(Path.Combine(_dir, file), data);
         var lines = ErrorTests.Base.ToList();
         lines[13] = "    fire: " + fire;
-        if (extra.Length > 0) lines.Insert(14, extra);
+        if (extra.StartsWith(' ')) lines.Insert(14, extra); // a field of program p
+        else if (extra.Length > 0) lines.Add(extra);        // a top-level field
         return ScenarioParser.Parse(string.Join('\n', lines) + "\n", YamlPath);
     }
 
@@ -105,6 +106,15 @@ public sealed class TraceFileTests : IDisposable
         Assert.Equal(("programs.p.fire.loop", "cannot find the file's period from a single time: give it as a duration (loop: 1s)"), (single.Field, single.Message));
         var missing = Refused("{ process: trace, file: nope.csv }", "t.csv", csv);
         Assert.Equal(("programs.p.fire.file", $"no such file: {At("nope.csv")} (a relative path is relative to the scenario file)"), (missing.Field, missing.Message));
+    }
+
+    [Fact]
+    public void A_trace_too_long_for_the_helper_call_limit_is_refused_with_its_rows_and_loops()
+    {
+        // 2 rows looped every 1 ms for 1 s: 2,000 firings per host, 2 hosts, 1 call each.
+        var e = Refused("{ process: trace, file: t.csv, loop: 1ms }", "t.csv", "time,cpu\n0,0\n500us,1\n", "limits: { max_helper_calls: 1000 }");
+        Assert.Equal(("programs.p.fire", "the run would make about 4,000 helper calls (program 'p': a trace of 2 events looped every 1ms, 4,000 firings over the hosts in 1s, 1 per firing), " +
+            "more than the limit of 1,000; raise limits.max_helper_calls to run it on purpose"), (e.Field, e.Message));
     }
 
     [Fact]
