@@ -260,6 +260,8 @@ public sealed record ProgramSpec
 [JsonDerivedType(typeof(PoissonFire), "poisson")]
 [JsonDerivedType(typeof(BurstsFire), "bursts")]
 [JsonDerivedType(typeof(PiecewiseFire), "piecewise")]
+[JsonDerivedType(typeof(TraceFire), "trace")]
+[JsonDerivedType(typeof(RatesFire), "rates")]
 public abstract record FireSpec;
 
 /// <summary>Evenly spaced firings, the first at time 0.</summary>
@@ -291,6 +293,50 @@ public sealed record PiecewiseFire : FireSpec
     [Id(0)] public ImmutableArray<RateStep> Steps { get; init; } = [];
     /// <summary>Constant or Poisson firings within each step.</summary>
     [Id(1)] public bool Poisson { get; init; } = true;
+}
+
+/// <summary>
+/// Firings replayed from a file of events (CSV, JSON Lines or `perf script` text): each row fires
+/// the program once on its CPU, on every host. The rows themselves are read by
+/// <see cref="TraceFiles"/> (the parser validates the whole file; the engine reads it again only
+/// when the parsed form is not in this process).
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record TraceFire : FireSpec
+{
+    /// <summary>Absolute path (resolved against the scenario file's directory); not in the digest, which has Written and Sha256, so a checkout's location does not change it.</summary>
+    [Id(0), JsonIgnore] public string File { get; init; } = "";
+    [Id(1)] public TraceFormat Format { get; init; }
+    /// <summary>Times are divided by it (2: twice the rate, gaps halved).</summary>
+    [Id(2)] public double Scale { get; init; } = 1;
+    /// <summary>0: play once; otherwise the file repeats every this many ns (of scaled time).</summary>
+    [Id(3)] public long LoopNs { get; init; }
+    /// <summary>perf script: only lines of this event (e.g. sched:sched_switch); null: every line.</summary>
+    [Id(4)] public string? Event { get; init; }
+    /// <summary>SHA-256 (hex) of the file's bytes: the digest changes when the data does.</summary>
+    [Id(5)] public string Sha256 { get; init; } = "";
+    /// <summary>The path as written in the scenario (for messages).</summary>
+    [Id(6)] public string Written { get; init; } = "";
+}
+
+public enum TraceFormat
+{
+    Csv,
+    Jsonl,
+    PerfScript,
+}
+
+/// <summary>A rate per interval from a CSV (t, rate or count[, cpu]): a piecewise-rate process per CPU.</summary>
+[GenerateSerializer, Immutable]
+public sealed record RatesFire : FireSpec
+{
+    [Id(0), JsonIgnore] public string File { get; init; } = "";
+    /// <summary>Rates are multiplied by it.</summary>
+    [Id(1)] public double Scale { get; init; } = 1;
+    [Id(2)] public long LoopNs { get; init; }
+    [Id(3)] public bool Poisson { get; init; } = true;
+    [Id(4)] public string Sha256 { get; init; } = "";
+    [Id(5)] public string Written { get; init; } = "";
 }
 
 [GenerateSerializer, Immutable]

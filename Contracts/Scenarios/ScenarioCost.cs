@@ -29,8 +29,55 @@ public static class ScenarioCost
                 }
                 return n;
             }
+            case TraceFire t: return TraceFirings(t, TraceFiles.Data(t), durationNs) / Math.Max(1, TraceFiles.Data(t).CpusUsed);
+            case RatesFire r:
+            {
+                var d = TraceFiles.Data(r);
+                double most = 0;
+                if (d.All is not null) return StepFirings(d.All, r.LoopNs, durationNs);
+                foreach (var steps in d.PerCpu)
+                    if (steps is not null) most = Math.Max(most, StepFirings(steps, r.LoopNs, durationNs));
+                return most;
+            }
             default: return 0;
         }
+    }
+
+    /// <summary>Firings of one host replaying the file for durationNs (every CPU together).</summary>
+    public static double TraceFirings(TraceFire t, TraceData d, long durationNs)
+    {
+        if (t.LoopNs > 0) return d.Rows * (double)durationNs / t.LoopNs;
+        long n = 0;
+        for (int c = 0; c < d.Times.Length; c++)
+        {
+            int i = Array.BinarySearch(d.Times[c], 0, d.Counts[c], durationNs);
+            n += i >= 0 ? FirstAtOrAfter(d.Times[c], i) : ~i;
+        }
+        return n;
+    }
+
+    private static int FirstAtOrAfter(long[] times, int i)
+    {
+        while (i > 0 && times[i - 1] == times[i]) i--;
+        return i;
+    }
+
+    /// <summary>The integral of a step rate over the run (looped with period loopNs when it is not 0).</summary>
+    private static double StepFirings(RateStep[] steps, long loopNs, long durationNs)
+    {
+        double Over(long end)
+        {
+            double n = 0;
+            for (int i = 0; i < steps.Length; i++)
+            {
+                long from = Math.Min(steps[i].AtNs, end);
+                long to = i + 1 < steps.Length ? Math.Min(steps[i + 1].AtNs, end) : end;
+                n += steps[i].RatePerSec * ((to - from) / 1e9);
+            }
+            return n;
+        }
+        if (loopNs <= 0) return Over(durationNs);
+        return Over(loopNs) * (durationNs / loopNs) + Over(durationNs % loopNs);
     }
 
     /// <summary>CPUs the program is attached to, over every host of its groups.</summary>
@@ -49,8 +96,17 @@ public static class ScenarioCost
     public static int CallsPerFiring(ProgramSpec p) => p.Body.IsDefaultOrEmpty ? 1 : p.Body.Length;
 
     /// <summary>Expected helper calls of one program over the run.</summary>
-    public static double HelperCalls(Scenario s, ProgramSpec p) =>
-        FiringsPerCpu(p.Fire, s.DurationNs) * Cpus(s, p) * CallsPerFiring(p);
+    public static double HelperCalls(Scenario s, ProgramSpec p) => Firings(s, p) * CallsPerFiring(p);
+
+    /// <summary>Expected firings of one program over the run and the fleet (a trace: its rows on every host).</summary>
+    public static double Firings(Scenario s, ProgramSpec p)
+    {
+        if (p.Fire is not TraceFire t) return FiringsPerCpu(p.Fire, s.DurationNs) * Cpus(s, p);
+        long hosts = 0;
+        foreach (var g in s.Fleet)
+            if (p.Groups.IsDefaultOrEmpty || p.Groups.Contains(g.Group)) hosts += g.Hosts;
+        return TraceFirings(t, TraceFiles.Data(t), s.DurationNs) * hosts;
+    }
 
     /// <summary>Expected perf_event_output calls (the records --records would keep); object programs count one per firing.</summary>
     public static double OutputCalls(Scenario s)
@@ -63,7 +119,7 @@ public static class ScenarioCost
             else
                 foreach (var c in p.Body)
                     if (c is PerfEventOutputCall) outputs++;
-            n += FiringsPerCpu(p.Fire, s.DurationNs) * Cpus(s, p) * outputs;
+            n += Firings(s, p) * outputs;
         }
         return n;
     }
@@ -75,6 +131,8 @@ public static class ScenarioCost
         PoissonFire p => ScenarioUnits.FormatRate(p.RatePerSec),
         BurstsFire b => $"bursts of {b.Size} every {ScenarioUnits.FormatDuration(b.EveryNs)}",
         PiecewiseFire => "a piecewise rate",
+        TraceFire t => $"a trace of {CostLimits.Count(TraceFiles.Data(t).Rows)} events{(t.LoopNs > 0 ? $" looped every {ScenarioUnits.FormatDuration(t.LoopNs)}" : "")}",
+        RatesFire => "a rates file",
         _ => "?",
     };
 }

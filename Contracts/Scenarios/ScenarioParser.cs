@@ -192,6 +192,11 @@ public static partial class ScenarioParser
                 if (n > most) { most = n; top = p; }
             }
             if (top is null || total <= _limits.MaxHelperCalls) return;
+            if (top.Fire is TraceFire)
+                throw Fail(_fireNodes[top.Name], $"programs.{top.Name}.fire",
+                    $"the run would make about {CostLimits.Count(total)} helper calls (program '{top.Name}': {ScenarioCost.Describe(top.Fire)}, " +
+                    $"{CostLimits.Count(ScenarioCost.Firings(s, top))} firings over the hosts in {ScenarioUnits.FormatDuration(s.DurationNs)}, {ScenarioCost.CallsPerFiring(top)} per firing), " +
+                    $"more than the limit of {CostLimits.Count(_limits.MaxHelperCalls)}; raise limits.max_helper_calls to run it on purpose");
             throw Fail(_fireNodes[top.Name], $"programs.{top.Name}.fire",
                 $"the run would make about {CostLimits.Count(total)} helper calls (program '{top.Name}': {ScenarioCost.Describe(top.Fire)} x " +
                 $"{CostLimits.Count(ScenarioCost.Cpus(s, top))} CPUs x {ScenarioUnits.FormatDuration(s.DurationNs)} x {ScenarioCost.CallsPerFiring(top)} {(ScenarioCost.CallsPerFiring(top) == 1 ? "call" : "calls")} per firing), " +
@@ -583,7 +588,7 @@ public static partial class ScenarioParser
             }
             ProgramContext context = f["context"] is { } cx ? Enum(cx, f.P("context"), Contexts) : ProgramContext.Task;
             _fireNodes[name] = f.Req("fire");
-            FireSpec fire = Fire(_fireNodes[name], f.P("fire"));
+            FireSpec fire = Fire(_fireNodes[name], f.P("fire"), () => RulesFor(targets, cpus, f["object"] is not null && f["body"] is null));
             var body = ImmutableArray<HelperCall>.Empty;
             string? obj = null, section = null;
             if (f["body"] is { } bodyNode)
@@ -631,9 +636,9 @@ public static partial class ScenarioParser
             }
         }
 
-        private static readonly string[] Processes = ["constant", "poisson", "bursts", "piecewise"];
+        private static readonly string[] Processes = ["constant", "poisson", "bursts", "piecewise", "trace", "rates"];
 
-        private FireSpec Fire(YNode node, string path)
+        private FireSpec Fire(YNode node, string path, Func<TraceRules> rules)
         {
             var m = MapNode(node, path, "{ process: ..., ... }");
             int pi = m.IndexOf("process");
@@ -682,6 +687,10 @@ public static partial class ScenarioParser
                     }
                     return new PiecewiseFire { Steps = steps.ToImmutable(), Poisson = poisson };
                 }
+                case "trace":
+                    return TraceFireOf(node, path, rules());
+                case "rates":
+                    return RatesFireOf(node, path, rules());
                 default:
                     throw Fail(processNode, path + ".process", $"unknown process '{process}'" + Suggest(process, Processes) + "; expected one of " + string.Join(", ", Processes));
             }

@@ -34,6 +34,10 @@ internal enum FireKind : byte
     Poisson,
     Bursts,
     Piecewise,
+    /// <summary>Replayed rows: K is the row of NextNs, SegStart the start of the current loop.</summary>
+    Trace,
+    /// <summary>A rates file: the piecewise process over that CPU's steps, SegStart the start of the current loop.</summary>
+    Rates,
 }
 
 /// <summary>
@@ -51,11 +55,30 @@ internal static class FiringProcess
         PoissonFire => FireKind.Poisson,
         BurstsFire => FireKind.Bursts,
         PiecewiseFire => FireKind.Piecewise,
+        TraceFire => FireKind.Trace,
+        RatesFire => FireKind.Rates,
         _ => FireKind.None,
     };
 
-    public static void Start(ref FiringState fs, ProgramPlan prog, long now)
+    public static void Start(ref FiringState fs, ProgramPlan prog, long now, int cpu)
     {
+        if (prog.Kind == FireKind.Trace)
+        {
+            fs.K = 0;
+            fs.SegStart = 0;
+            var times = prog.Trace!.TimesOf(cpu);
+            fs.NextNs = times.Length > 0 ? times[0] : long.MaxValue;
+            return;
+        }
+        if (prog.Kind == FireKind.Rates)
+        {
+            fs.Step = -1;
+            fs.Clock = 0;
+            fs.K = 0;
+            fs.SegStart = 0;
+            NextSteps(ref fs, prog.Rates!.StepsOf(cpu), ((RatesFire)prog.Fire).Poisson, prog.LoopNs);
+            return;
+        }
         switch (prog.Fire)
         {
             case ConstantFire c:
@@ -101,13 +124,33 @@ internal static class FiringProcess
 
     /// <summary>Schedules the firing after the one that just happened.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    public static void Next(ref FiringState fs, ProgramPlan prog)
+    public static void Next(ref FiringState fs, ProgramPlan prog, int cpu)
     {
         if (prog.Kind == FireKind.Poisson) NextPoisson(ref fs);
-        else NextOther(ref fs, prog);
+        else if (prog.Kind == FireKind.Trace) NextRow(ref fs, prog.Trace!.Times[cpu], prog.Trace.Counts[cpu], prog.LoopNs);
+        else NextOther(ref fs, prog, cpu);
     }
 
-    private static void NextOther(ref FiringState fs, ProgramPlan prog)
+    /// <summary>The next row of the CPU's times; past the last, the first again one period later (or none).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static void NextRow(ref FiringState fs, long[] times, int count, long loopNs)
+    {
+        long k = fs.K + 1;
+        if (k >= count)
+        {
+            if (loopNs <= 0)
+            {
+                fs.NextNs = long.MaxValue;
+                return;
+            }
+            k = 0;
+            fs.SegStart += loopNs;
+        }
+        fs.K = k;
+        fs.NextNs = fs.SegStart + times[k];
+    }
+
+    private static void NextOther(ref FiringState fs, ProgramPlan prog, int cpu)
     {
         switch (prog.Fire)
         {
@@ -124,6 +167,9 @@ internal static class FiringProcess
                 break;
             case PiecewiseFire pw:
                 NextPiecewise(ref fs, pw);
+                break;
+            case RatesFire r:
+                NextSteps(ref fs, prog.Rates!.StepsOf(cpu), r.Poisson, prog.LoopNs);
                 break;
             default:
                 fs.NextNs = long.MaxValue;
@@ -163,16 +209,28 @@ internal static class FiringProcess
 
     private static long ToTime(double ns) => ns >= long.MaxValue / 2 ? long.MaxValue : (long)Math.Ceiling(ns);
 
-    private static void NextPiecewise(ref FiringState fs, PiecewiseFire pw)
+    private static void NextPiecewise(ref FiringState fs, PiecewiseFire pw) => NextSteps(ref fs, pw.Steps.AsSpan(), pw.Poisson, 0);
+
+    /// <summary>
+    /// Piecewise (and rates files): the steps' times are offsets from SegStart (0 unless looped);
+    /// with loopNs the steps start again at SegStart + loopNs (rate 0 before the first step of each
+    /// period, as before the first step of a piecewise process).
+    /// </summary>
+    private static void NextSteps(ref FiringState fs, ReadOnlySpan<RateStep> steps, bool poisson, long loopNs)
     {
-        var steps = pw.Steps;
+        if (steps.Length == 0)
+        {
+            fs.NextNs = long.MaxValue;
+            return;
+        }
         while (true)
         {
-            long stepEnd = fs.Step + 1 < steps.Length ? steps[fs.Step + 1].AtNs : long.MaxValue;
+            long stepEnd = fs.Step + 1 < steps.Length ? fs.SegStart + steps[fs.Step + 1].AtNs
+                : loopNs > 0 ? fs.SegStart + loopNs : long.MaxValue;
             double rate = fs.Step >= 0 ? steps[fs.Step].RatePerSec : 0;
             if (rate > 0)
             {
-                if (pw.Poisson)
+                if (poisson)
                 {
                     double next = fs.Clock + fs.FireRng.NextExponential() * (1e9 / rate);
                     if (next < stepEnd)
@@ -185,7 +243,8 @@ internal static class FiringProcess
                 else
                 {
                     double offset = fs.K * (1e9 / rate);
-                    long t = offset >= long.MaxValue / 2 ? long.MaxValue : steps[fs.Step].AtNs + (long)offset;
+                    long start = fs.SegStart + steps[fs.Step].AtNs;
+                    long t = offset >= long.MaxValue / 2 ? long.MaxValue : start + (long)offset;
                     if (t < stepEnd)
                     {
                         fs.K++;
@@ -199,8 +258,13 @@ internal static class FiringProcess
                 fs.NextNs = long.MaxValue;
                 return;
             }
-            fs.Step++;
-            fs.Clock = steps[fs.Step].AtNs;
+            if (fs.Step + 1 < steps.Length) fs.Step++;
+            else
+            {
+                fs.SegStart += loopNs;
+                fs.Step = steps[0].AtNs == 0 ? 0 : -1;
+            }
+            fs.Clock = fs.SegStart + (fs.Step >= 0 ? steps[fs.Step].AtNs : 0);
             fs.K = 0;
         }
     }

@@ -81,6 +81,14 @@ internal sealed class ProgramPlan
     /// <summary>An object program (Body is empty): the program and its object's index in HostPlan.Objects.</summary>
     public BpfTraceSim.Bpf.Loader.BpfProgram? Bpf;
     public int ObjectIndex = -1;
+    /// <summary>A trace program: its rows (shared by every host; read-only).</summary>
+    public TraceData? Trace;
+    /// <summary>A rates program: its steps per CPU.</summary>
+    public RatesData? Rates;
+    /// <summary>Trace / rates: the loop period (0: once).</summary>
+    public long LoopNs;
+    /// <summary>A trace with a task column: per CPU and row, the index of the group's task with that pid, or -1 (round robin).</summary>
+    public int[]?[]? RowTasks;
 }
 
 internal sealed class ConsumerPlan
@@ -181,6 +189,7 @@ internal sealed partial class HostPlan
                 PoissonFire c => c.RatePerSec,
                 BurstsFire b => b.EveryNs > 0 ? b.Size * 1e9 / b.EveryNs : 0,
                 PiecewiseFire pw => pw.Steps.Length == 0 ? 0 : pw.Steps.Max(st => st.RatePerSec),
+                TraceFire t => p.Trace is { LastNs: > 0 } d ? d.Rows / Math.Max(1, d.CpusUsed) * 1e9 / d.LastNs : 0,
                 _ => 0,
             };
         }
@@ -364,6 +373,7 @@ internal sealed partial class HostPlan
                 Body = body,
             };
             if (ps.Object is not null) LoadObject(ps, pp, objects, objectPaths, kindNames, kindById);
+            SetUpData(pp, plan0.Tasks);
             programs.Add(pp);
         }
         plan0.Programs = programs.ToArray();
@@ -391,6 +401,38 @@ internal sealed partial class HostPlan
             plan0.SharedWorld = new PrintkWorld(plan0.Memory!, plan0.Kallsyms!, key, cpus: 1, bufferSizeKb: 1);
         }
         return plan0;
+    }
+
+    /// <summary>A trace or rates program's parsed file (read once per process) and its pids as the group's tasks.</summary>
+    private static void SetUpData(ProgramPlan pp, TaskPlan[] tasks)
+    {
+        switch (pp.Fire)
+        {
+            case TraceFire t:
+                pp.Trace = TraceFiles.Data(t);
+                pp.LoopNs = t.LoopNs;
+                if (pp.Trace.Pids is { } pids) pp.RowTasks = RowTasks(pids, pp.Trace.Counts, tasks);
+                break;
+            case RatesFire r:
+                pp.Rates = TraceFiles.Data(r);
+                pp.LoopNs = r.LoopNs;
+                break;
+        }
+    }
+
+    private static int[]?[] RowTasks(int[]?[] pids, int[] counts, TaskPlan[] tasks)
+    {
+        var byPid = new Dictionary<int, int>();
+        for (int i = 0; i < tasks.Length; i++) byPid.TryAdd(tasks[i].Task.Pid, i);
+        var rows = new int[]?[pids.Length];
+        for (int c = 0; c < pids.Length; c++)
+        {
+            if (pids[c] is not { } p) continue;
+            var r = new int[counts[c]];
+            for (int i = 0; i < r.Length; i++) r[i] = byPid.TryGetValue(p[i], out int ti) ? ti : -1;
+            rows[c] = r;
+        }
+        return rows;
     }
 
     /// <summary>

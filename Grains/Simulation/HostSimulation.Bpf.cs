@@ -74,7 +74,7 @@ public sealed partial class HostSimulation
     /// <summary>One firing of an object program: the VM runs it once on cpu at time t.</summary>
     private void RunObject(int cpu, int slot, ProgramPlan prog, long t, ref FiringState fs)
     {
-        int task = CurrentTask(cpu);
+        int task = prog.RowTasks is { } rt && rt[cpu]![fs.K] is var rowTask and >= 0 ? rowTask : CurrentTask(cpu);
         var current = task < 0 ? SimTask.Idle : _taskObjs[task];
         var ctx = new HelperContext(cpu, current, prog.Context, (ulong)t);
         _cw[cpu].Firings++;

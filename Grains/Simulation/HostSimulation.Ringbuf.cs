@@ -38,7 +38,7 @@ public sealed partial class HostSimulation
     /// <summary>bpf_ringbuf_output from a body, through the CPU's model, with the engine's accounting.</summary>
     private long RingbufOutput(in HelperContext ctx, CallPlan call, ref FiringState fs, long t)
     {
-        int size = call.SizeMin == call.SizeMax ? call.SizeMin : (int)fs.BodyRng.NextInclusive(call.SizeMin, call.SizeMax);
+        int size = SizeOf(call, ref fs);
         return RingbufWrite(in ctx, call.Map, call.Flags, PatternBytes.Of(size), t);
     }
 
@@ -166,7 +166,7 @@ public sealed partial class HostSimulation
 
     private long BodyReserve(in HelperContext ctx, CallPlan call, ref FiringState fs, long t)
     {
-        int size = call.SizeMin == call.SizeMax ? call.SizeMin : (int)fs.BodyRng.NextInclusive(call.SizeMin, call.SizeMax);
+        int size = SizeOf(call, ref fs);
         ulong sample = RingbufReserve(in ctx, call.Map, (ulong)size, call.Flags, t);
         if (_heldCount == _held.Length) Array.Resize(ref _held, 2 * _held.Length);
         _held[_heldCount++] = sample;

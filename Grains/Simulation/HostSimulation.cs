@@ -31,6 +31,8 @@ public sealed partial class HostSimulation
     private readonly SimTask[] _taskObjs;
     private readonly int[][] _cpuTasks;
     private readonly int[] _rr;
+    /// <summary>The size of the firing being run from a trace row, or -1 (the body's sizes).</summary>
+    private int _rowSize = -1;
     private readonly bool[] _online;
     private int _onlineCount;
 
@@ -195,7 +197,7 @@ public sealed partial class HostSimulation
                 fs.FireRng = Xoshiro256.FromSeed(StreamSeeds.Program(scenario.Seed, HostName, cpu, prog.Name, "fire"));
                 fs.BodyRng = Xoshiro256.FromSeed(StreamSeeds.Program(scenario.Seed, HostName, cpu, prog.Name, "body"));
                 fs.Attached = true;
-                FiringProcess.Start(ref fs, prog, 0);
+                FiringProcess.Start(ref fs, prog, 0, cpu);
             }
         }
         RebuildHeap();
@@ -437,7 +439,7 @@ public sealed partial class HostSimulation
                     if (prog.Bpf is null) RunBody(cpu, prog, t, ref fs);
                     else RunObject(cpu, slot, prog, t, ref fs);
                 }
-                FiringProcess.Next(ref fs, prog);
+                FiringProcess.Next(ref fs, prog, cpu);
                 if (fs.NextNs < _durationNs) heap.ReplaceTop(((ulong)fs.NextNs << shift) | (uint)slot);
                 else heap.Pop();
                 // A firing may have woken a reader: it goes before later firings.
@@ -468,7 +470,9 @@ public sealed partial class HostSimulation
 
     private void RunBody(int cpu, ProgramPlan prog, long t, ref FiringState fs)
     {
-        int task = CurrentTask(cpu);
+        int task = prog.RowTasks is { } rt && rt[cpu]![fs.K] is var rowTask and >= 0 ? rowTask : CurrentTask(cpu);
+        // A trace with sizes: this row's size replaces every output step's size for this firing.
+        _rowSize = prog.Trace?.Sizes is { } sizes ? sizes[cpu]![fs.K] : -1;
         var current = task < 0 ? SimTask.Idle : _taskObjs[task];
         var ctx = new HelperContext(cpu, current, prog.Context, (ulong)t);
         _cw[cpu].Firings++;
@@ -501,6 +505,11 @@ public sealed partial class HostSimulation
         fs.Counter++;
     }
 
+    /// <summary>The record size of an output step: the trace row's, or the step's (drawn when it is a range).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int SizeOf(CallPlan call, ref FiringState fs) =>
+        _rowSize >= 0 ? _rowSize : call.SizeMin == call.SizeMax ? call.SizeMin : (int)fs.BodyRng.NextInclusive(call.SizeMin, call.SizeMax);
+
     /// <summary>The task a firing on cpu interrupts: the CPU's tasks take turns; idle when it has none.</summary>
     private int CurrentTask(int cpu)
     {
@@ -519,7 +528,7 @@ public sealed partial class HostSimulation
 
     private long Output(in HelperContext ctx, CallPlan call, ref FiringState fs, long t)
     {
-        int size = call.SizeMin == call.SizeMax ? call.SizeMin : (int)fs.BodyRng.NextInclusive(call.SizeMin, call.SizeMax);
+        int size = SizeOf(call, ref fs);
         return OutputData(in ctx, call.Map, call.Flags, PatternBytes.Of(size), t);
     }
 

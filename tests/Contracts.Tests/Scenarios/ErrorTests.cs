@@ -184,7 +184,7 @@ public class ErrorTests
     [Fact]
     public void Unknown_process_suggests() =>
         AssertError(With(14, "    fire: { process: poison, rate: 100/s }"), 14, 22, "programs.p.fire.process",
-            "unknown process 'poison' (did you mean 'poisson'?); expected one of constant, poisson, bursts, piecewise");
+            "unknown process 'poison' (did you mean 'poisson'?); expected one of constant, poisson, bursts, piecewise, trace, rates");
 
     [Fact]
     public void Unknown_helper_suggests() =>
