@@ -1,5 +1,6 @@
 using BpfTraceSim.Bpf.Loader;
 using BpfTraceSim.Kernel;
+using BpfTraceSim.Kernel.Printk;
 
 namespace BpfTraceSim.Bpf.Vm;
 
@@ -21,6 +22,8 @@ public sealed class BpfInstance
 
     public BpfObject Object { get; }
     public SimMemory Memory { get; }
+    /// <summary>The simulated host's kernel symbols, which resolve the object's __ksym externs (none: every one unresolved).</summary>
+    public Kallsyms? Kallsyms { get; init; }
     public int Cpus { get; }
     public IReadOnlyList<BpfMap> Maps { get; }
     // the same maps as an array: MapByHandle runs on every map helper call

@@ -25,7 +25,7 @@ internal sealed partial class ExecParser
     private static readonly string[] TaskFields = ["pid", "comm", "cpu", "tgid"];
     private static readonly string[] MapFields = ["type", "max_entries"];
     private static readonly string[] EventFields = ["type", "config", "cpu", "pid", "pinned", "inherit", "disabled", "sample_type", "ring_pages", "overwrite", "wakeup_events", "watermark"];
-    private static readonly string[] ProgramFields = ["object", "section", "program"];
+    private static readonly string[] ProgramFields = ["object", "section", "program", "init_globals"];
     private readonly string? _baseDir;
     private int _cpus = 1;
     private readonly Dictionary<int, int> _taskCpu = new();
@@ -182,10 +182,12 @@ internal sealed partial class ExecParser
             string? section = p["section"] is { } sec ? Str(sec, path + ".section") : null;
             string? fn = p["program"] is { } f ? Str(f, path + ".program") : null;
             // Load it now: an object the loader refuses makes the world invalid, naming why and where.
+            var inits = ImmutableArray<GlobalInit>.Empty;
             try
             {
                 var loaded = BpfObject.Load(bytes, Path.GetFileName(full));
                 loaded.FindProgram(section, fn);
+                if (p["init_globals"] is { } ig) inits = InitGlobals(ig, path + ".init_globals", loaded);
                 foreach (var m in loaded.Maps)
                     if (m.Type == BpfMapType.PerfEventArray)
                         _objectPerfMaps[m.Name] = m.MaxEntries > 0 ? m.MaxEntries : _cpus; // libbpf: 0 means every possible CPU
@@ -197,7 +199,35 @@ internal sealed partial class ExecParser
                 throw Err(p, path, ex.Message);
             }
             _programs.Add(name);
-            list.Add(new ProgramSpec(name, full, bytes, section, fn));
+            list.Add(new ProgramSpec(name, full, bytes, section, fn) { InitGlobals = inits });
+        }
+        return list.ToImmutable();
+    }
+
+    // init_globals: { "<global>": integer | { "bytes_hex": "..." } }, the variable's first bytes before load.
+    private ImmutableArray<GlobalInit> InitGlobals(JNode node, string path, BpfObject obj)
+    {
+        if (!node.IsObject) throw Err(node, path, $"must be an object (global name -> value), found {node.KindName}");
+        var list = ImmutableArray.CreateBuilder<GlobalInit>();
+        foreach (var (name, v) in node.Members!)
+        {
+            string at = $"{path}.{name}";
+            var g = obj.FindGlobal(name)
+                ?? throw Err(v, at, $"no global variable \"{name}\" in {obj.Name}" + Suggest(name, obj.Globals.Select(x => x.Name)));
+            byte[] bytes;
+            if (v.IsObject)
+            {
+                CheckFields(v, at, ["bytes_hex"]);
+                bytes = Hex(Need(v, "bytes_hex", at), at + ".bytes_hex");
+            }
+            else
+            {
+                ulong value = U64(v, at);
+                bytes = new byte[Math.Clamp(g.Size, 1, 8)];
+                for (int i = 0; i < bytes.Length; i++) bytes[i] = (byte)(value >> (8 * i));
+            }
+            if (bytes.Length > g.Size) throw Err(v, at, $"{bytes.Length} bytes do not fit \"{name}\" ({g.Size} bytes)");
+            list.Add(new GlobalInit(name, bytes));
         }
         return list.ToImmutable();
     }

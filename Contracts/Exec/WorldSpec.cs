@@ -64,4 +64,13 @@ public sealed record ProgramSpec(
     [property: Id(1)] string ObjectPath,
     [property: Id(2)] byte[] ObjectBytes,
     [property: Id(3)] string? Section,
-    [property: Id(4)] string? Function);
+    [property: Id(4)] string? Function)
+{
+    /// <summary>Globals given their first bytes before the object loads (init_globals), as a libbpf
+    /// skeleton sets skel->rodata / ->data / ->bss between open and load: the verifier sees them.</summary>
+    [Id(5)] public ImmutableArray<GlobalInit> InitGlobals { get; init; } = [];
+}
+
+/// <summary>A global's first bytes, set before load (a variable of .rodata, .data or .bss, by BTF name).</summary>
+[GenerateSerializer, Immutable]
+public sealed record GlobalInit([property: Id(0)] string Name, [property: Id(1)] byte[] Bytes);
