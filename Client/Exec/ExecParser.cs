@@ -23,7 +23,7 @@ internal sealed partial class ExecParser
 {
     private static readonly string[] WorldFields = ["id", "cpus", "pmu", "seed", "tasks", "maps", "events", "slots", "kallsyms", "btf_types", "programs", "steps", "limits"];
     private static readonly string[] TaskFields = ["pid", "comm", "cpu", "tgid"];
-    private static readonly string[] MapFields = ["type", "max_entries"];
+    private static readonly string[] MapFields = ["type", "max_entries", "flags"];
     private static readonly string[] EventFields = ["type", "config", "cpu", "pid", "pinned", "inherit", "disabled", "sample_type", "ring_pages", "overwrite", "wakeup_events", "watermark"];
     private static readonly string[] ProgramFields = ["object", "section", "program", "init_globals"];
     private readonly string? _baseDir;
@@ -33,6 +33,9 @@ internal sealed partial class ExecParser
     private readonly HashSet<string> _events = new(StringComparer.Ordinal);
     private readonly HashSet<string> _programs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _objectPerfMaps = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, uint> _objectPerfMapFlags = new(StringComparer.Ordinal);
+    // perf event arrays whose user fd a close_map step closed: the step's index
+    private readonly Dictionary<string, int> _closedMaps = new(StringComparer.Ordinal);
     private CostLimits _limits = CostLimits.Default;
     private Btf _btf = null!;
     private readonly Kallsyms _kallsyms = new();
@@ -190,7 +193,10 @@ internal sealed partial class ExecParser
                 if (p["init_globals"] is { } ig) inits = InitGlobals(ig, path + ".init_globals", loaded);
                 foreach (var m in loaded.Maps)
                     if (m.Type == BpfMapType.PerfEventArray)
+                    {
                         _objectPerfMaps[m.Name] = m.MaxEntries > 0 ? m.MaxEntries : _cpus; // libbpf: 0 means every possible CPU
+                        _objectPerfMapFlags[m.Name] = m.Flags;
+                    }
                     else if (m.Type == BpfMapType.RingBuf)
                         _objectRingbufs[m.Name] = (uint)m.MaxEntries;
             }
@@ -240,7 +246,7 @@ internal sealed partial class ExecParser
         {
             if (node?[name] is not null) continue;
             _mapEntries[name] = max;
-            list.Add(new MapSpec(name, "perf_event_array", max));
+            list.Add(new MapSpec(name, "perf_event_array", max) { Flags = _objectPerfMapFlags[name] });
         }
         AddObjectRingbufs(node, list);
         if (node is null) return list.ToImmutable();
@@ -259,8 +265,16 @@ internal sealed partial class ExecParser
             if (type != "perf_event_array")
                 throw Err(m["type"]!, path + ".type", $"unknown map type \"{type}\": exec worlds declare perf_event_array and ringbuf maps (other maps come from BPF objects)");
             int max = m["max_entries"] is { } me ? (int)Int(me, path + ".max_entries", 1, SimLimits.MaxMapEntries) : _cpus;
+            uint flags = _objectPerfMapFlags.GetValueOrDefault(name);
+            if (m["flags"] is { } fl)
+            {
+                ulong v = U64(fl, path + ".flags");
+                if (v != 0 && v != BpfFlags.BPF_F_PRESERVE_ELEMS)
+                    throw Err(fl, path + ".flags", "a perf event array takes 0 or BPF_F_PRESERVE_ELEMS");
+                flags = (uint)v;
+            }
             _mapEntries[name] = max;
-            list.Add(new MapSpec(name, type, max));
+            list.Add(new MapSpec(name, type, max) { Flags = flags });
         }
         return list.ToImmutable();
     }
@@ -501,13 +515,20 @@ internal sealed partial class ExecParser
                 break;
             case StepCall.UpdateSlot:
             {
+                OpenMap(s, path);
                 string ev = Str(Need(s, "event", path), path + ".event");
                 if (!_events.Contains(ev)) throw Err(s["event"]!, path + ".event", $"no event named \"{ev}\" in \"events\"");
                 step = step with { Map = MapRef(s, path), Index = (long)U64(Need(s, "index", path), path + ".index"), Event = ev };
                 break;
             }
             case StepCall.DeleteSlot:
+                OpenMap(s, path);
                 step = step with { Map = MapRef(s, path), Index = (long)U64(Need(s, "index", path), path + ".index") };
+                break;
+            case StepCall.CloseMap:
+                OpenMap(s, path);
+                step = step with { Map = MapRef(s, path) };
+                _closedMaps[step.Map] = _stepIndex;
                 break;
             case StepCall.Enable or StepCall.Disable or StepCall.Consume:
             {
@@ -562,6 +583,13 @@ internal sealed partial class ExecParser
         string map = Str(n, path + ".map");
         if (!_mapEntries.ContainsKey(map)) throw Err(n, path + ".map", $"no perf event array named \"{map}\" in \"maps\" or in the programs' objects");
         return map;
+    }
+
+    // User space has no fd for a map after its close_map step: updates and deletes cannot name it.
+    private void OpenMap(JNode s, string path)
+    {
+        if (s["map"] is { } n && n.IsString && _closedMaps.TryGetValue(Str(n, path + ".map"), out int closedAt))
+            throw Err(n, path + ".map", $"map \"{Str(n, path + ".map")}\" was closed by steps[{closedAt}] (close_map): user space has no fd for it");
     }
 
     private string ProgramRef(JNode s, string path)

@@ -33,7 +33,11 @@ public sealed record EventSpec
 
 /// <summary>A perf event array (exec "maps" entry).</summary>
 [GenerateSerializer, Immutable]
-public sealed record MapSpec([property: Id(0)] string Name, [property: Id(1)] string Type, [property: Id(2)] int MaxEntries);
+public sealed record MapSpec([property: Id(0)] string Name, [property: Id(1)] string Type, [property: Id(2)] int MaxEntries)
+{
+    /// <summary>map_flags (BPF_F_PRESERVE_ELEMS): the object's, or the document's "flags".</summary>
+    [Id(3)] public uint Flags { get; init; }
+}
 
 /// <summary>Everything a world is built from, before its first step.</summary>
 [GenerateSerializer, Immutable]

@@ -117,4 +117,27 @@ public sealed class SelftestWorldTests(EmbeddedSiloFixture silo)
         Assert.False(r[10].TryGetProperty("verifier_error", out _));
         Assert.Equal(2, r[10].GetProperty("helpers")[0].GetProperty("ret").GetInt32());
     }
+
+    [Fact]
+    public async Task Pe_preserve_elems_closing_the_map_fd_empties_the_plain_array_only()
+    {
+        var r = await Results("pe_preserve_elems");
+        Assert.Equal(0, r[2].GetProperty("ret").GetInt64());   // both read while user space holds the fds
+        Assert.Equal(0, r[3].GetProperty("ret").GetInt64());
+        Assert.Equal(-2, r[6].GetProperty("helpers")[0].GetProperty("ret").GetInt64()); // -ENOENT: slot emptied
+        Assert.Equal(0, r[7].GetProperty("helpers")[0].GetProperty("ret").GetInt64());  // BPF_F_PRESERVE_ELEMS
+    }
+
+    [Fact]
+    public async Task A_closed_map_cannot_be_updated_by_user_space()
+    {
+        var doc = File.ReadAllText(Path.Combine(Dir, "pe_preserve_elems.json")).Replace(
+            "{ \"cpu\": 0, \"pid\": 700, \"call\": \"run\", \"program\": \"kept\" }\n ]}",
+            "{ \"call\": \"update_slot\", \"map\": \"plain_arr\", \"index\": 0, \"event\": \"clk_a\" }\n ]}");
+        var (exit, lines, _) = await silo.Exec(doc, Dir);
+        Assert.Equal(2, exit);
+        var e = Assert.Single(lines).GetProperty("error");
+        Assert.Equal("steps[7].map", e.GetProperty("field").GetString());
+        Assert.Equal("map \"plain_arr\" was closed by steps[4] (close_map): user space has no fd for it", e.GetProperty("message").GetString());
+    }
 }
