@@ -11,7 +11,7 @@ namespace BpfTraceSim.Bench;
 /// What the verifier costs at load (BpfVerifier.Verify, the walk BpfVm's constructor runs once per
 /// program): tests/bpf/loop.bpf.o, the test object it works hardest on (its bounded loop is walked
 /// to the end: 250,005 instructions processed); st_snprintf.bpf.o, the longest (10 constant formats
-/// checked through bprintf); and a generated 100,000-instruction raw_tp program of ALU work, stack
+/// checked through bprintf); and a generated 110,005-instruction raw_tp program of ALU work, stack
 /// spills and fills and 5,000 two-way branches whose states the pruning must merge.
 /// </summary>
 [MemoryDiagnoser, MinColumn, MedianColumn]
@@ -24,7 +24,7 @@ public class VerifierBenchmarks
     private static string Obj(string name, [CallerFilePath] string here = "") =>
         Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "..", "tests", "bpf", name));
 
-    /// <summary>100,000 instructions: blocks of ALU + spill/fill with a forward branch around half of each.</summary>
+    /// <summary>110,005 instructions: blocks of ALU + spill/fill with a forward branch around half of each.</summary>
     public static BpfProgram Generated(int blocks = 5_000)
     {
         var insns = new List<BpfInsn>(blocks * 20 + 8) { Asm.Mov64(0, 0), Asm.Mov64(6, 1), Asm.Mov64(7, 2) };
