@@ -128,8 +128,13 @@ public sealed unsafe partial class BpfVm
     public ulong ContextAddress => _ctxAddr;
     public int ContextLength => _ctxLen;
     /// <summary>The running step's CPU, task, context kind and time (helpers read it).</summary>
-    public ref readonly HelperContext Context => ref _context;
-    private HelperContext _context;
+    public HelperContext Context => new(_cpu, _task, _contextKind, _nowNs) { PreemptDepth = _preemptDepth };
+    // The context's parts: a run stores the task (a reference: a GC write barrier) only when it
+    // changed, the scalars always; copying the whole struct would pay the barrier on every run.
+    private int _cpu, _preemptDepth;
+    private SimTask _task = SimTask.Idle;
+    private ExecContext _contextKind;
+    private ulong _nowNs;
     /// <summary>
     /// The CPU model the tracing helpers last resolved for this VM, with the resolver and the CPU it
     /// was for (TracingHelpers): a VM runs on one CPU, so the resolver is asked once, not per call.
@@ -185,7 +190,11 @@ public sealed unsafe partial class BpfVm
             _borrowedPtr = ctxBytes;
             _borrowedLen = ctx.Length;
         }
-        _context = hc;
+        _cpu = hc.Cpu;
+        if (!ReferenceEquals(_task, hc.Current)) _task = hc.Current;
+        _contextKind = hc.Context;
+        _nowNs = hc.NowNs;
+        _preemptDepth = hc.PreemptDepth;
         _calls = null;
         _rand = seed ^ 0x9e3779b97f4a7c15UL;
         // The stack is not zeroed between runs, as the kernel's is not: only a program reading stack
