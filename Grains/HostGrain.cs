@@ -77,6 +77,7 @@ public sealed class HostGrain(HostObjects objects) : Grain, IHostGrain
         t[(int)StepCall.Consume] = static (h, s) => h.Consume(s.Event!);
         t[(int)StepCall.ReadTracePipe] = static (h, _) => h.ReadTracePipe();
         t[(int)StepCall.ConsumeRingbuf] = static (h, s) => Task.FromResult(h.ConsumeRingbuf(s.Map!));
+        t[(int)StepCall.CloseMap] = static (h, s) => h.CloseMap(s.Map!);
         return t;
     }
 
@@ -127,6 +128,23 @@ public sealed class HostGrain(HostObjects objects) : Grain, IHostGrain
             await PushSlots(map);
         }
         return StepResult.Of(ret);
+    }
+
+    /// <summary>
+    /// User space closes its map fd while a program still holds the map (perf_event_fd_array_release):
+    /// the slots it filled are emptied, unless the map was created with BPF_F_PRESERVE_ELEMS. Every
+    /// slot of an exec world is filled through that one fd.
+    /// </summary>
+    private async Task<StepResult> CloseMap(string map)
+    {
+        var spec = World.Maps.First(m => m.Name == map);
+        if ((spec.Flags & Kernel.BpfFlags.BPF_F_PRESERVE_ELEMS) != 0) return StepResult.Empty;
+        var array = _arrays[map];
+        var names = _slots[map];
+        for (int i = 0; i < names.Length; i++)
+            if (names[i] is not null && array.Delete((uint)i) == 0) names[i] = null;
+        await PushSlots(map);
+        return StepResult.Empty;
     }
 
     private Task PushSlots(string map)

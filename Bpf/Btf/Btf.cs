@@ -131,7 +131,18 @@ public sealed class BtfData
         return null;
     }
 
-    /// <summary>Size in bytes of a type (btf__resolve_size), or -1.</summary>
+    /// <summary>Whether the type is void (id 0) under its typedef/const/volatile/restrict/type_tag modifiers.</summary>
+    public bool IsVoid(int id)
+    {
+        for (int guard = 0; guard < 64; guard++)
+        {
+            if (id == 0) return true;
+            if (this[id] is not { Kind: BtfKind.Typedef or BtfKind.Const or BtfKind.Volatile or BtfKind.Restrict or BtfKind.TypeTag } t) return false;
+            id = (int)t.SizeOrType;
+        }
+        return false;
+    }
+
     /// <summary>A type's size in bytes, or -1 when unknown (a chain deeper than the kernel's MAX_RESOLVE_DEPTH, 32, included: a cycle in corrupt BTF ends there).</summary>
     public long SizeOf(int id) => SizeOf(id, 0);
 

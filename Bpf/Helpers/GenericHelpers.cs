@@ -13,17 +13,17 @@ public static class GenericHelpers
 {
     public static BpfHelperTable Register(BpfHelperTable t)
     {
-        t.Register(MapLookupElem, MapLookup);
-        t.Register(MapUpdateElem, MapUpdate);
-        t.Register(MapDeleteElem, MapDelete);
-        t.Register(KtimeGetNs, (vm, _, _, _, _, _) => vm.Context.NowNs);
-        t.Register(KtimeGetBootNs, (vm, _, _, _, _, _) => vm.Context.NowNs);
-        t.Register(KtimeGetCoarseNs, (vm, _, _, _, _, _) => vm.Context.NowNs);
-        t.Register(KtimeGetTaiNs, (vm, _, _, _, _, _) => vm.Context.NowNs);
-        t.Register(GetPrandomU32, (vm, _, _, _, _, _) => vm.NextPrandom());
-        t.Register(GetSmpProcessorId, (vm, _, _, _, _, _) => (ulong)vm.Context.Cpu);
-        t.Register(GetCurrentPidTgid, (vm, _, _, _, _, _) => ((ulong)(uint)vm.Context.Current.Tgid << 32) | (uint)vm.Context.Current.Pid);
-        t.Register(GetCurrentComm, GetCurrentCommImpl);
+        t.Register(MapLookupElem, MapLookup, HelperMemory.ThroughSpans);
+        t.Register(MapUpdateElem, MapUpdate, HelperMemory.ThroughSpans);
+        t.Register(MapDeleteElem, MapDelete, HelperMemory.ThroughSpans);
+        t.Register(KtimeGetNs, (vm, _, _, _, _, _) => vm.Context.NowNs, HelperMemory.ThroughSpans);
+        t.Register(KtimeGetBootNs, (vm, _, _, _, _, _) => vm.Context.NowNs, HelperMemory.ThroughSpans);
+        t.Register(KtimeGetCoarseNs, (vm, _, _, _, _, _) => vm.Context.NowNs, HelperMemory.ThroughSpans);
+        t.Register(KtimeGetTaiNs, (vm, _, _, _, _, _) => vm.Context.NowNs, HelperMemory.ThroughSpans);
+        t.Register(GetPrandomU32, (vm, _, _, _, _, _) => vm.NextPrandom(), HelperMemory.ThroughSpans);
+        t.Register(GetSmpProcessorId, (vm, _, _, _, _, _) => (ulong)vm.Context.Cpu, HelperMemory.ThroughSpans);
+        t.Register(GetCurrentPidTgid, (vm, _, _, _, _, _) => ((ulong)(uint)vm.Context.Current.Tgid << 32) | (uint)vm.Context.Current.Pid, HelperMemory.ThroughSpans);
+        t.Register(GetCurrentComm, GetCurrentCommImpl, HelperMemory.ThroughSpans);
         t.Register(ProbeRead, (vm, dst, size, src, _, _) => ProbeReadCommon(vm, dst, size, src, SimMemory.SpaceOf(src)));
         t.Register(ProbeReadUser, (vm, dst, size, src, _, _) => ProbeReadCommon(vm, dst, size, src, AddressSpace.User));
         t.Register(ProbeReadKernel, (vm, dst, size, src, _, _) => ProbeReadCommon(vm, dst, size, src, AddressSpace.Kernel));

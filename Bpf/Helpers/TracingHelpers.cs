@@ -17,6 +17,8 @@ namespace BpfTraceSim.Bpf.Helpers;
 /// </summary>
 public static class TracingHelpers
 {
+    // HelperMemory.ThroughSpans marks the helpers whose model call sees only the spans read here
+    // (the printk family and seq_printf read %s/%p arguments by address, so they keep the default).
     /// <param name="cpuOf">The kernel model of a CPU, by number (the VM's context names the CPU it runs on).</param>
     public static BpfHelperTable Register(BpfHelperTable t, Func<int, CpuModel> cpuOf)
     {
@@ -30,16 +32,16 @@ public static class TracingHelpers
             (ulong)Cpu(vm, cpuOf).Snprintf(vm.Context, World(vm, cpuOf),
                 WritableOrEmpty(vm, str, strSize), ConstString(vm, fmt), args == 0 ? default : Mem(vm, args, dataLen, "args"), args == 0));
         t.Register(PerfEventOutput, (vm, _, map, flags, data, size) =>
-            (ulong)Cpu(vm, cpuOf).PerfEventOutput(vm.Context, PerfMap(vm, map), flags, Mem(vm, data, size, "data")));
+            (ulong)Cpu(vm, cpuOf).PerfEventOutput(vm.Context, PerfMap(vm, map), flags, Mem(vm, data, size, "data")), HelperMemory.ThroughSpans);
         t.Register(PerfEventRead, (vm, map, flags, _, _, _) =>
-            Cpu(vm, cpuOf).PerfEventRead(vm.Context, PerfMap(vm, map), flags));
+            Cpu(vm, cpuOf).PerfEventRead(vm.Context, PerfMap(vm, map), flags), HelperMemory.ThroughSpans);
         t.Register(PerfEventReadValue, (vm, map, flags, buf, size, _) =>
-            (ulong)Cpu(vm, cpuOf).PerfEventReadValue(vm.Context, PerfMap(vm, map), flags, WritableOrEmpty(vm, buf, size)));
+            (ulong)Cpu(vm, cpuOf).PerfEventReadValue(vm.Context, PerfMap(vm, map), flags, WritableOrEmpty(vm, buf, size)), HelperMemory.ThroughSpans);
         t.Register(SeqPrintf, (vm, _, fmt, fmtSize, data, dataLen) =>
             (ulong)Cpu(vm, cpuOf).SeqPrintf(SeqOf(vm, cpuOf), World(vm, cpuOf),
                 Mem(vm, fmt, fmtSize, "fmt"), data == 0 ? default : Mem(vm, data, dataLen, "data"), data == 0));
         t.Register(SeqWrite, (vm, _, data, len, _, _) =>
-            (ulong)CpuModel.SeqWrite(SeqOf(vm, cpuOf), Mem(vm, data, len, "data")));
+            (ulong)CpuModel.SeqWrite(SeqOf(vm, cpuOf), Mem(vm, data, len, "data")), HelperMemory.ThroughSpans);
         t.Register(SeqPrintfBtf, (vm, _, ptr, ptrSize, flags, _) =>
         {
             var btf = Cpu(vm, cpuOf).VmlinuxBtf ?? throw BpfVm.HelperFault("bpf_seq_printf_btf: the world has no vmlinux BTF");
@@ -51,12 +53,12 @@ public static class TracingHelpers
             return (ulong)CpuModel.SeqPrintfBtf(SeqOf(vm, cpuOf), btf, World(vm, cpuOf), bp, (uint)ptrSize, flags);
         });
         t.Register(RingbufOutput, (vm, map, data, size, flags, _) =>
-            (ulong)Cpu(vm, cpuOf).RingbufOutput(vm.Context, RingMap(vm, map), flags, Mem(vm, data, size, "data")));
+            (ulong)Cpu(vm, cpuOf).RingbufOutput(vm.Context, RingMap(vm, map), flags, Mem(vm, data, size, "data")), HelperMemory.ThroughSpans);
         t.Register(RingbufReserve, (vm, map, size, flags, _, _) =>
-            Cpu(vm, cpuOf).RingbufReserve(vm.Context, RingMap(vm, map), size, flags));
-        t.Register(RingbufSubmit, (vm, sample, flags, _, _, _) => Commit(vm, cpuOf, sample, flags, discard: false));
-        t.Register(RingbufDiscard, (vm, sample, flags, _, _, _) => Commit(vm, cpuOf, sample, flags, discard: true));
-        t.Register(RingbufQuery, (vm, map, flags, _, _, _) => CpuModel.RingbufQuery(RingMap(vm, map), flags));
+            Cpu(vm, cpuOf).RingbufReserve(vm.Context, RingMap(vm, map), size, flags), HelperMemory.ThroughSpans);
+        t.Register(RingbufSubmit, (vm, sample, flags, _, _, _) => Commit(vm, cpuOf, sample, flags, discard: false), HelperMemory.ThroughSpans);
+        t.Register(RingbufDiscard, (vm, sample, flags, _, _, _) => Commit(vm, cpuOf, sample, flags, discard: true), HelperMemory.ThroughSpans);
+        t.Register(RingbufQuery, (vm, map, flags, _, _, _) => CpuModel.RingbufQuery(RingMap(vm, map), flags), HelperMemory.ThroughSpans);
         return t;
     }
 
@@ -106,7 +108,16 @@ public static class TracingHelpers
             ?? throw BpfVm.HelperFault($"map '{m.Name}' is not a perf_event_array bound to simulated perf events");
     }
 
-    private static CpuModel Cpu(BpfVm vm, Func<int, CpuModel> cpuOf) => cpuOf(vm.Context.Cpu);
+    private static CpuModel Cpu(BpfVm vm, Func<int, CpuModel> cpuOf)
+    {
+        int cpu = vm.Context.Cpu;
+        if (vm.ModelCache is { } m && vm.ModelCacheCpu == cpu && ReferenceEquals(vm.ModelCacheOwner, cpuOf)) return m;
+        m = cpuOf(cpu);
+        vm.ModelCache = m;
+        vm.ModelCacheOwner = cpuOf;
+        vm.ModelCacheCpu = cpu;
+        return m;
+    }
 
     private static PrintkWorld World(BpfVm vm, Func<int, CpuModel> cpuOf) =>
         Cpu(vm, cpuOf).ProgramWorld ?? throw BpfVm.HelperFault("the CPU has no program memory world");

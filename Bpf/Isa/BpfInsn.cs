@@ -27,7 +27,10 @@ public static class Op
 
     // ld_imm64 pseudo sources
     public const byte PSEUDO_MAP_FD = 1, PSEUDO_MAP_VALUE = 2, PSEUDO_BTF_ID = 3, PSEUDO_FUNC = 4,
-        PSEUDO_MAP_IDX = 5, PSEUDO_MAP_IDX_VALUE = 6;
+        PSEUDO_MAP_IDX = 5, PSEUDO_MAP_IDX_VALUE = 6,
+        // the loader's own: a typeless __ksym (imm = index in BpfObject.Ksyms), whose kallsyms address
+        // libbpf would write into the instruction; the VM writes the simulated host's at instantiation
+        PSEUDO_KSYM_IDX = 7;
     // call sources
     public const byte CALL_HELPER = 0, CALL_LOCAL = 1, CALL_KFUNC = 2;
 

@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Reflection.Emit;
+using BpfTraceSim.Bpf.Helpers;
 using BpfTraceSim.Bpf.Isa;
 
 namespace BpfTraceSim.Bpf.Vm;
@@ -11,7 +12,12 @@ public struct BpfCompiledState
 }
 
 /// <summary>Signature of a compiled program: (vm, r1, r2, r10, state) -> r0.</summary>
-public delegate ulong BpfCompiledEntry(BpfVm vm, ulong r1, ulong r2, ulong r10, ref BpfCompiledState state);
+/// <summary>
+/// A compiled program's entry, bound to the VM it was compiled for (the DynamicMethod's first
+/// argument): a delegate closed over its first argument is called without the argument-shuffling
+/// stub an open static delegate needs, which is part of every run's fixed cost.
+/// </summary>
+public delegate ulong BpfCompiledEntry(ulong r1, ulong r2, ulong r10, ref BpfCompiledState state);
 
 /// <summary>A program compiled to a DynamicMethod.</summary>
 public sealed class BpfCompiledProgram
@@ -35,6 +41,11 @@ internal static unsafe class BpfIlCompiler
     private static readonly MethodInfo AtomicPtrM = M(nameof(BpfVm.AtomicPtr));
     private static readonly MethodInfo RegionBiasM = M(nameof(BpfVm.RegionBias));
     private static readonly MethodInfo CallHelperM = M(nameof(BpfVm.CallHelper));
+    private static readonly MethodInfo MaterializeIfBorrowedM = M(nameof(BpfVm.MaterializeCtxIfBorrowed));
+    private static readonly MethodInfo RecordCallM = M(nameof(BpfVm.RecordCall));
+    private static readonly MethodInfo RecordCallsGetM = typeof(BpfVm).GetProperty(nameof(BpfVm.RecordHelperCalls))!.GetMethod!;
+    private static readonly FieldInfo HelperFnsField = typeof(BpfVm).GetField(nameof(BpfVm.HelperFns), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo HelperInvokeM = typeof(BpfHelperFn).GetMethod(nameof(BpfHelperFn.Invoke))!;
     private static readonly MethodInfo CallxTargetM = M(nameof(BpfVm.CallxTarget));
     private static readonly MethodInfo PacketM = M(nameof(BpfVm.TryLoadPacket));
     private static readonly MethodInfo LimitFaultM = M(nameof(BpfVm.LimitFault));
@@ -216,6 +227,25 @@ internal static unsafe class BpfIlCompiler
             il.Emit(OpCodes.Call, m);
             if (m.ReturnType == typeof(ulong)) il.Emit(OpCodes.Stloc, callRet);
             else if (m.ReturnType != typeof(void)) throw new InvalidOperationException(m.Name);
+            Reload();
+        }
+        // A helper known at compile time, called through its delegate without CallHelper's frame:
+        // what CallHelper does around the call (copy a borrowed context if the helper reads memory
+        // by address, stamp a fault with the call's instruction and count, record the call) is
+        // emitted here, and only what this helper needs.
+        void EmitDirectHelperCall(int id, int pc)
+        {
+            Ptr(save + BpfVm.SavedPcSlot); il.Emit(OpCodes.Ldc_I8, (long)pc); il.Emit(OpCodes.Stind_I8);
+            Ptr(save + BpfVm.SavedCountSlot); CountAt(pc); il.Emit(OpCodes.Stind_I8);
+            if (vm.HelperNeedsOwnCtx(id)) { il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Call, MaterializeIfBorrowedM); }
+            il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldfld, HelperFnsField); il.Emit(OpCodes.Ldc_I4, id); il.Emit(OpCodes.Ldelem_Ref);
+            il.Emit(OpCodes.Ldarg_0); Ld(1); Ld(2); Ld(3); Ld(4); Ld(5);
+            il.Emit(OpCodes.Callvirt, HelperInvokeM); il.Emit(OpCodes.Stloc, callRet);
+            Ptr(save + BpfVm.SavedPcSlot); il.Emit(OpCodes.Ldc_I8, -1L); il.Emit(OpCodes.Stind_I8);
+            var noRecord = il.DefineLabel();
+            il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Call, RecordCallsGetM); il.Emit(OpCodes.Brfalse, noRecord);
+            il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldc_I4, id); il.Emit(OpCodes.Ldloc, callRet); il.Emit(OpCodes.Call, RecordCallM);
+            il.MarkLabel(noRecord);
             Reload();
         }
         void CountAt(int pc)
@@ -663,10 +693,15 @@ internal static unsafe class BpfIlCompiler
 
                 case Op.JMP | Op.CALL:
                     Spill();
-                    il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldc_I4, (int)d.Imm);
-                    Ld(1); Ld(2); Ld(3); Ld(4); Ld(5);
-                    il.Emit(OpCodes.Ldc_I4, pc); CountAt(pc);
-                    CallOut(CallHelperM);
+                    if (vm.ResolveHelper((int)d.Imm) is null)
+                    {
+                        // no such helper for this program: CallHelper raises the fault
+                        il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldc_I4, (int)d.Imm);
+                        Ld(1); Ld(2); Ld(3); Ld(4); Ld(5);
+                        il.Emit(OpCodes.Ldc_I4, pc); CountAt(pc);
+                        CallOut(CallHelperM);
+                    }
+                    else EmitDirectHelperCall((int)d.Imm, pc);
                     il.Emit(OpCodes.Ldloc, callRet); St(0);
                     break;
 
@@ -739,7 +774,7 @@ internal static unsafe class BpfIlCompiler
         il.MarkLabel(badCallx);
         il.Emit(OpCodes.Ldc_I4, -1); il.Emit(OpCodes.Ldc_I4, Op.JMP | Op.CALL | Op.X); il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Call, InvalidM); il.Emit(OpCodes.Throw);
 
-        return new BpfCompiledProgram(dm.CreateDelegate<BpfCompiledEntry>());
+        return new BpfCompiledProgram(dm.CreateDelegate<BpfCompiledEntry>(vm));
     }
 
     private static void EmitCondJump(ILGenerator il, DecodedInsn d, bool is32, Action<int> ld, Action<long> imm64, int pc, Label[] labels, Action<int, int> jump)

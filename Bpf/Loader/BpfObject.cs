@@ -24,6 +24,12 @@ public sealed record BpfMapSpec(
     public bool IsGlobalData => InitialValue is not null;
 }
 
+/// <summary>
+/// A typeless kernel symbol the object references (<c>extern const void name __ksym;</c>, BTF VAR in
+/// DATASEC .ksyms): libbpf resolves it from kallsyms before loading; weak ones may stay unresolved (0).
+/// </summary>
+public sealed record BpfKsym(string Name, bool Weak);
+
 /// <summary>A global variable found by its BTF VAR name inside a DATASEC.</summary>
 public sealed record BpfGlobal(string Name, int MapIndex, int Offset, int Size, string Section);
 
@@ -94,9 +100,11 @@ public sealed class BpfProgram
 /// <summary>A loaded BPF ELF object: its programs, maps (global data included) and globals.</summary>
 public sealed class BpfObject
 {
-    internal BpfObject(string name, List<BpfProgram> programs, List<BpfMapSpec> maps, List<BpfGlobal> globals, BtfData? btf)
+    internal BpfObject(string name, List<BpfProgram> programs, List<BpfMapSpec> maps, List<BpfGlobal> globals, BtfData? btf,
+        List<BpfKsym>? ksyms = null)
     {
         Name = name;
+        Ksyms = ksyms ?? [];
         Programs = programs;
         Maps = maps;
         Globals = globals;
@@ -108,6 +116,8 @@ public sealed class BpfObject
     public IReadOnlyList<BpfMapSpec> Maps { get; }
     public IReadOnlyList<BpfGlobal> Globals { get; }
     public BtfData? Btf { get; }
+    /// <summary>The typeless __ksym externs its programs load (ld_imm64 src PSEUDO_KSYM_IDX indexes this).</summary>
+    public IReadOnlyList<BpfKsym> Ksyms { get; }
 
     /// <summary>Loads an object file; throws <see cref="BpfLoadException"/> and keeps nothing on failure.</summary>
     public static BpfObject Load(string path) => ElfBpfLoader.Load(File.ReadAllBytes(path), Path.GetFileName(path));

@@ -17,6 +17,9 @@ internal static class ElfBpfLoader
     private const ushort EM_BPF = 247;
     private const uint R_BPF_64_64 = 1, R_BPF_64_ABS64 = 2, R_BPF_64_ABS32 = 3, R_BPF_64_NODYLD32 = 4, R_BPF_64_32 = 10;
 
+    // the object's __ksym externs by name: typeless ones (their index in BpfObject.Ksyms) and typed ones
+    private sealed record Externs(Dictionary<string, int> Ksyms, HashSet<string> Typed);
+
     private sealed record Sym(string Name, ulong Value, ulong Size, SymbolType Type, SymbolBinding Binding, int Shndx);
     private sealed record Rel(ulong Offset, uint Type, Sym Sym);
     private sealed class Sec
@@ -202,6 +205,21 @@ internal static class ElfBpfLoader
             }
         }
 
+        // __ksym externs: VARs of DATASEC .ksyms; typeless (void) ones become addresses at instantiation.
+        var ksyms = new List<BpfKsym>();
+        var ksymIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        var typedKsyms = new HashSet<string>(StringComparer.Ordinal);
+        if (btf?.FindDataSec(".ksyms") is { } kds)
+            foreach (var m in kds.Members)
+            {
+                if (btf[m.Type] is not { Kind: BtfKind.Var } v) continue;
+                if (!btf.IsVoid((int)v.SizeOrType)) { typedKsyms.Add(v.Name); continue; }
+                bool weak = syms.Any(y => y.Name == v.Name && y.Shndx == 0 && y.Binding == SymbolBinding.Weak);
+                ksymIndex[v.Name] = ksyms.Count;
+                ksyms.Add(new BpfKsym(v.Name, weak));
+            }
+        var externs = new Externs(ksymIndex, typedKsyms);
+
         // Programs: function symbols of executable sections (.text: global functions only).
         var text = secs.FirstOrDefault(s => s.Name == ".text" && s.IsExec && s.Size > 0);
         var programs = new List<BpfProgram>();
@@ -213,11 +231,11 @@ internal static class ElfBpfLoader
                     && (s != text || y.Binding == SymbolBinding.Global))
                 .OrderBy(y => y.Value).ToList();
             foreach (var f in funcs)
-                programs.Add(BuildProgram(name, s, f, text, secs, syms, maps, mapBySym, dataMapBySec, ext));
+                programs.Add(BuildProgram(name, s, f, text, secs, syms, maps, mapBySym, dataMapBySec, ext, externs));
         }
         if (programs.Count == 0) throw new BpfLoadException($"{name}: no programs (no function symbols in executable sections)");
 
-        return new BpfObject(name, programs, maps, globals, btf);
+        return new BpfObject(name, programs, maps, globals, btf, ksyms);
     }
 
     private static byte[] PadTo(byte[] d, int n)
@@ -297,7 +315,7 @@ internal static class ElfBpfLoader
     }
 
     private static BpfProgram BuildProgram(string obj, Sec sec, Sym func, Sec? text, List<Sec> secs, List<Sym> syms,
-        List<BpfMapSpec> maps, Dictionary<(int, ulong), int> mapBySym, Dictionary<int, int> dataMapBySec, BtfExt? ext)
+        List<BpfMapSpec> maps, Dictionary<(int, ulong), int> mapBySym, Dictionary<int, int> dataMapBySec, BtfExt? ext, Externs externs)
     {
         // Layout: the function's own instructions, then (for non-.text programs) all of .text, as
         // libbpf appends subprograms. A .text program keeps .text whole with its entry at index 0
@@ -339,7 +357,7 @@ internal static class ElfBpfLoader
             {
                 if (r.Offset < secStart || r.Offset >= secStart + (ulong)count * BpfInsn.Size) continue;
                 int idx = imgBase + (int)((r.Offset - secStart) / BpfInsn.Size);
-                ApplyReloc(obj, s.Name, insns, lines, idx, r, sec, text, textBase, secs, maps, mapBySym, dataMapBySec, ImageIndex);
+                ApplyReloc(obj, s.Name, insns, lines, idx, r, sec, text, textBase, secs, maps, mapBySym, dataMapBySec, ImageIndex, externs);
             }
         }
         Patch(sec, 0, bodyLen, fStart);
@@ -385,7 +403,7 @@ internal static class ElfBpfLoader
 
     private static void ApplyReloc(string obj, string secName, BpfInsn[] insns, BpfSourceLine?[] lines, int idx, Rel r,
         Sec progSec, Sec? text, int textBase, List<Sec> secs, List<BpfMapSpec> maps, Dictionary<(int, ulong), int> mapBySym,
-        Dictionary<int, int> dataMapBySec, Func<Sec, ulong, int> imageIndex)
+        Dictionary<int, int> dataMapBySec, Func<Sec, ulong, int> imageIndex, Externs externs)
     {
         var ins = insns[idx];
         var sym = r.Sym;
@@ -394,6 +412,15 @@ internal static class ElfBpfLoader
         if (sym.Shndx == 0 || sym.Shndx >= 0xff00)
         {
             if (ins.IsCall) throw Fail($"call to extern function '{sym.Name}' (a kfunc) is not supported");
+            if (sym.Shndx == 0 && r.Type == R_BPF_64_64 && ins.IsLdImm64 && idx + 1 < insns.Length && externs.Ksyms.TryGetValue(sym.Name, out int k))
+            {
+                // a typeless __ksym: its address, from the simulated host's kallsyms when instantiated
+                insns[idx] = ins with { Src = Op.PSEUDO_KSYM_IDX, Imm = k };
+                insns[idx + 1] = insns[idx + 1] with { Imm = 0 };
+                return;
+            }
+            if (externs.Typed.Contains(sym.Name))
+                throw Fail($"reference to typed __ksym '{sym.Name}' (a kernel BTF id) is not supported: only typeless ones (extern const void {sym.Name} __ksym;)");
             throw Fail($"reference to extern symbol '{sym.Name}' (.kconfig/.ksyms) is not supported");
         }
         var target = secs[sym.Shndx];

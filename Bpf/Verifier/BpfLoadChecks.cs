@@ -256,9 +256,24 @@ internal static class BpfLoadChecks
             }
             case Op.PSEUDO_BTF_ID:
                 throw Err(prog, pc, $"ld_imm64 of a kernel BTF id ({lo.Imm}) is not supported");
+            case Op.PSEUDO_KSYM_IDX:
+                return KsymAddress(prog, inst, pc, lo.Imm);
             default:
                 throw Err(prog, pc, $"invalid ld_imm64 source {lo.Src}");
         }
+    }
+
+    // libbpf's bpf_object__resolve_externs: a typeless __ksym takes its kallsyms address; a weak one
+    // that is not there is 0; a strong one that is not there fails the load with -ESRCH.
+    private static ulong KsymAddress(BpfProgram prog, BpfInstance inst, int pc, int index)
+    {
+        var ksyms = inst.Object.Ksyms;
+        if ((uint)index >= (uint)ksyms.Count) throw Err(prog, pc, $"ld_imm64 refers to __ksym {index}, but the object has {ksyms.Count}");
+        var k = ksyms[index];
+        if (inst.Kallsyms is { } syms && syms.TryGetAddress(k.Name, out ulong addr)) return addr;
+        if (k.Weak) return 0;
+        string msg = $"libbpf: extern '{k.Name}' (strong): not resolved";
+        throw new BpfVerifierException(msg, prog.Section, pc, prog.LineOf(pc), Errno.ESRCH, msg + "\n");
     }
 
     private static BpfVerifierException Err(BpfProgram prog, int pc, string msg) =>

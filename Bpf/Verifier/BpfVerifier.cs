@@ -478,6 +478,11 @@ public sealed class BpfVerifier
                 d = Reg.Ptr(RegType.Func);
                 d.MemSize = _pc + 1 + lo.Imm; // the callback's first instruction
                 break;
+            case Op.PSEUDO_KSYM_IDX:
+                // a typeless __ksym's address: a scalar the kernel sees as a constant; which one depends
+                // on the host, and the verdict is kept per program, so every value is explored
+                d = Reg.Unknown();
+                break;
             default:
                 d = Reg.Known((uint)lo.Imm | ((ulong)(uint)hi.Imm << 32));
                 break;
@@ -1324,17 +1329,18 @@ public sealed class BpfVerifier
         ReadReg(regno);
         var r = _cur.R[regno];
         if (kind == HelperArg.Anything) return;
-        bool mayNull = kind is HelperArg.PtrToMemOrNull or HelperArg.PtrToStackOrNull;
+        bool mayNull = kind is HelperArg.PtrToMemOrNull or HelperArg.PtrToUninitMemOrNull or HelperArg.PtrToStackOrNull;
         if (mayNull && r.IsNull)
         {
-            if (kind == HelperArg.PtrToMemOrNull) meta.PendingWrite = false;
+            if (kind is HelperArg.PtrToMemOrNull or HelperArg.PtrToUninitMemOrNull) meta.PendingWrite = false;
             return;
         }
         (bool ok, string expected) = kind switch
         {
             HelperArg.PtrToCtx => (r.Type == RegType.Ctx, "ctx"),
             HelperArg.ConstMapPtr => (r.Type == RegType.MapPtr, "map_ptr"),
-            HelperArg.PtrToMapKey or HelperArg.PtrToMapValue or HelperArg.PtrToMem or HelperArg.PtrToMemOrNull or HelperArg.PtrToUninitMem =>
+            HelperArg.PtrToMapKey or HelperArg.PtrToMapValue or HelperArg.PtrToMem or HelperArg.PtrToMemOrNull or HelperArg.PtrToUninitMem
+                or HelperArg.PtrToUninitMemOrNull =>
                 (r.Type is RegType.Stack or RegType.MapValue or RegType.RingbufMem or RegType.BtfId, MemTypes),
             HelperArg.ConstSize or HelperArg.ConstSizeOrZero or HelperArg.ConstAllocSizeOrZero => (r.IsScalar, "scalar"),
             HelperArg.PtrToConstStr => (r.Type == RegType.MapValue, "map_value"),
@@ -1364,7 +1370,7 @@ public sealed class BpfVerifier
             case HelperArg.PtrToMem or HelperArg.PtrToMemOrNull:
                 meta.PendingWrite = false;
                 break;
-            case HelperArg.PtrToUninitMem:
+            case HelperArg.PtrToUninitMem or HelperArg.PtrToUninitMemOrNull:
                 meta.PendingWrite = true;
                 break;
             case HelperArg.ConstSize or HelperArg.ConstSizeOrZero:

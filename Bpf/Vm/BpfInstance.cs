@@ -1,5 +1,6 @@
 using BpfTraceSim.Bpf.Loader;
 using BpfTraceSim.Kernel;
+using BpfTraceSim.Kernel.Printk;
 
 namespace BpfTraceSim.Bpf.Vm;
 
@@ -16,13 +17,17 @@ public sealed class BpfInstance
         Cpus = Math.Max(1, cpus);
         var maps = new BpfMap[obj.Maps.Count];
         for (int i = 0; i < maps.Length; i++) maps[i] = new BpfMap(obj.Maps[i], i, memory, Cpus);
-        Maps = maps;
+        Maps = _maps = maps;
     }
 
     public BpfObject Object { get; }
     public SimMemory Memory { get; }
+    /// <summary>The simulated host's kernel symbols, which resolve the object's __ksym externs (none: every one unresolved).</summary>
+    public Kallsyms? Kallsyms { get; init; }
     public int Cpus { get; }
     public IReadOnlyList<BpfMap> Maps { get; }
+    // the same maps as an array: MapByHandle runs on every map helper call
+    private readonly BpfMap[] _maps;
 
     public BpfMap Map(string name) =>
         Maps.FirstOrDefault(m => m.Name == name) ?? throw new KeyNotFoundException($"{Object.Name}: no map '{name}'");
@@ -30,7 +35,8 @@ public sealed class BpfInstance
     /// <summary>The map whose handle (the pointer ld_imm64 loads) is addr, or null.</summary>
     public BpfMap? MapByHandle(ulong addr)
     {
-        foreach (var m in Maps) if (m.Handle == addr) return m;
+        var maps = _maps;
+        for (int i = 0; i < maps.Length; i++) if (maps[i].Handle == addr) return maps[i];
         return null;
     }
 

@@ -26,6 +26,8 @@ public sealed unsafe partial class BpfVm
     internal readonly DecodedInsn[] Code;
     internal readonly DecodedInsn* CodePtr;
     internal readonly BpfHelperFn?[] HelperFns = new BpfHelperFn?[256];
+    // Helpers that reach memory only through TryGetSpan: calling one leaves the context borrowed.
+    private readonly bool[] _helperSpansOnly = new bool[256];
     private readonly byte[] _stack;
     internal readonly byte* StackPtr;
     /// <summary>Call frames of the interpreter and the compiled form (return site, r6-r10 per frame).</summary>
@@ -46,6 +48,10 @@ public sealed unsafe partial class BpfVm
     private bool _ctxBorrowed;
     // The last run ended without copying its context: _ctx does not hold it.
     private bool _ctxStale;
+    // _regions[1] and Ctx describe the caller's bytes at _borrowedPtr (length _borrowedLen), read-only.
+    private bool _viewBorrowed;
+    private byte* _borrowedPtr;
+    private int _borrowedLen;
     /// <summary>The current run's context as the fast paths see it (interpreter and compiled code).</summary>
     internal CtxView Ctx;
     private Region[] _regions;
@@ -94,6 +100,7 @@ public sealed unsafe partial class BpfVm
         Code = GC.AllocateArray<DecodedInsn>(program.Insns.Length, pinned: true);
         CodePtr = (DecodedInsn*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(Code));
         BpfLoadChecks.Decode(program, instance, helpers, Code, HelperFns);
+        for (int id = 0; id < _helperSpansOnly.Length; id++) _helperSpansOnly[id] = helpers.MemoryOf(id) == HelperMemory.ThroughSpans;
 
         _stack = GC.AllocateArray<byte>(TotalStack, pinned: true);
         StackPtr = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_stack));
@@ -115,12 +122,26 @@ public sealed unsafe partial class BpfVm
     public ulong FramePointer => StackBase + TotalStack;
     /// <summary>
     /// Where the current run's context lives (r1). After a run it holds the context only if the
-    /// program wrote it or called a helper (copy on write); otherwise TryGetSpan there fails.
+    /// program wrote it or called a helper that reads memory by address (HelperMemory.ByAddress;
+    /// copy on write); otherwise TryGetSpan there fails.
     /// </summary>
     public ulong ContextAddress => _ctxAddr;
     public int ContextLength => _ctxLen;
     /// <summary>The running step's CPU, task, context kind and time (helpers read it).</summary>
-    public HelperContext Context { get; private set; }
+    public HelperContext Context => new(_cpu, _task, _contextKind, _nowNs) { PreemptDepth = _preemptDepth };
+    // The context's parts: a run stores the task (a reference: a GC write barrier) only when it
+    // changed, the scalars always; copying the whole struct would pay the barrier on every run.
+    private int _cpu, _preemptDepth;
+    private SimTask _task = SimTask.Idle;
+    private ExecContext _contextKind;
+    private ulong _nowNs;
+    /// <summary>
+    /// The CPU model the tracing helpers last resolved for this VM, with the resolver and the CPU it
+    /// was for (TracingHelpers): a VM runs on one CPU, so the resolver is asked once, not per call.
+    /// </summary>
+    internal CpuModel? ModelCache;
+    internal object? ModelCacheOwner;
+    internal int ModelCacheCpu;
     /// <summary>A run stops with a fault after this many instructions (the verifier bounds real programs).</summary>
     public ulong MaxInstructions { get; set; } = 1UL << 26;
     /// <summary>Record each helper call (id, name, ret) in the result; off for benchmarks.</summary>
@@ -159,9 +180,21 @@ public sealed unsafe partial class BpfVm
         _ctxLen = ctx.Length;
         _ctxBorrowed = true;
         _ctxStale = false;
-        _regions[1] = new Region { Start = _ctxAddr, Len = (ulong)_ctxLen, Ptr = ctxBytes, Writable = false };
-        Ctx.Set(_ctxAddr, ctxBytes, _ctxLen, writable: false);
-        Context = hc;
+        // The borrowed view is rewritten only when it changed: most callers pass the same bytes
+        // (or none) run after run, and this is every run's fixed cost.
+        if (!_viewBorrowed || _borrowedPtr != ctxBytes || _borrowedLen != ctx.Length)
+        {
+            _regions[1] = new Region { Start = _ctxAddr, Len = (ulong)_ctxLen, Ptr = ctxBytes, Writable = false };
+            Ctx.Set(_ctxAddr, ctxBytes, _ctxLen, writable: false);
+            _viewBorrowed = true;
+            _borrowedPtr = ctxBytes;
+            _borrowedLen = ctx.Length;
+        }
+        _cpu = hc.Cpu;
+        if (!ReferenceEquals(_task, hc.Current)) _task = hc.Current;
+        _contextKind = hc.Context;
+        _nowNs = hc.NowNs;
+        _preemptDepth = hc.PreemptDepth;
         _calls = null;
         _rand = seed ^ 0x9e3779b97f4a7c15UL;
         // The stack is not zeroed between runs, as the kernel's is not: only a program reading stack
@@ -182,16 +215,17 @@ public sealed unsafe partial class BpfVm
         _regions[1] = new Region { Start = _ctxAddr, Len = (ulong)_ctxLen, Ptr = _ctxPtr, Writable = true };
         Ctx.Set(_ctxAddr, _ctxPtr, _ctxLen, writable: true);
         _ctxBorrowed = false;
+        _viewBorrowed = false;
     }
 
     private void EndRun()
     {
         if (!_ctxBorrowed) return;
-        // The caller's bytes are not ours past the run: nothing may point at them any more.
+        // The caller's bytes are not ours past the run: the view still describes them (the next
+        // run with the same bytes reuses it) but _ctxStale keeps TryGetSpan, the only way in
+        // between runs, off the context's addresses.
         _ctxBorrowed = false;
         _ctxStale = true;
-        _regions[1] = new Region { Start = _ctxAddr, Len = 0, Ptr = _ctxPtr, Writable = true };
-        Ctx.Set(_ctxAddr, _ctxPtr, 0, writable: true);
     }
 
     /// <summary>
@@ -228,13 +262,19 @@ public sealed unsafe partial class BpfVm
         {
             PrepareRun(ctx, ctxBytes, hc, seed);
             var state = new BpfCompiledState();
+            SaveArea[SavedPcSlot] = ulong.MaxValue;
             try
             {
-                ulong r0 = _compiled.Entry(this, _ctxAddr, (ulong)_ctxLen, FramePointer, ref state);
+                ulong r0 = _compiled.Entry(_ctxAddr, (ulong)_ctxLen, FramePointer, ref state);
                 return new BpfRunResult((long)r0, state.Count, null, _calls);
             }
             catch (BpfFaultException f)
             {
+                if (SaveArea[SavedPcSlot] != ulong.MaxValue)
+                {
+                    f.Insn = (int)SaveArea[SavedPcSlot];
+                    f.Count = SaveArea[SavedCountSlot];
+                }
                 return new BpfRunResult(0, f.Count, MakeFault(f), _calls);
             }
             finally
@@ -267,7 +307,9 @@ public sealed unsafe partial class BpfVm
             span = new Span<byte>(p, len);
             return true;
         }
-        if (!write && Memory.TryGetSpan(addr, len, AddressSpace.Kernel, out span)) return true;
+        // other simulated kernel memory, but never this VM's context buffer past the run's context
+        // (a borrowed context's bytes are not in it; a copied one's slack is not the program's)
+        if (!write && addr - _ctxAddr >= (ulong)_ctx.Length && Memory.TryGetSpan(addr, len, AddressSpace.Kernel, out span)) return true;
         span = default;
         return false;
     }
@@ -371,12 +413,33 @@ public sealed unsafe partial class BpfVm
         return (uint)((z ^ (z >> 31)) >> 16);
     }
 
+    /// <summary>
+    /// Save-area slots the compiled code sets around a direct helper call: the call's instruction
+    /// (ulong.MaxValue when no call is in progress) and its exact executed count, which the run's
+    /// fault handler stamps on a fault the helper raised (what CallHelper's catch does for the
+    /// interpreter).
+    /// </summary>
+    internal const int SavedPcSlot = 13, SavedCountSlot = 14;
+
+    /// <summary>The helper a call instruction reaches (resolved once), or null.</summary>
+    internal BpfHelperFn? ResolveHelper(int id) => (uint)id < 256u ? HelperFns[id] ??= _host.Resolve(id, Program.Type) : null;
+
+    /// <summary>Whether calling helper id needs the context copied first (it reads memory by address).</summary>
+    internal bool HelperNeedsOwnCtx(int id) => !_helperSpansOnly[id];
+
+    internal void MaterializeCtxIfBorrowed()
+    {
+        if (_ctxBorrowed) MaterializeCtx();
+    }
+
+    internal void RecordCall(int id, ulong r0) => (_calls ??= new()).Add(new BpfHelperCall(id, BpfHelperNames.Name(id), (long)r0));
+
     internal ulong CallHelper(int id, ulong r1, ulong r2, ulong r3, ulong r4, ulong r5, int pc, ulong count)
     {
         var fn = (uint)id < 256u ? HelperFns[id] ??= _host.Resolve(id, Program.Type) : null;
         if (fn is null)
             throw new BpfFaultException($"call to unknown helper {BpfHelperNames.Name(id)}#{id}", pc) { Count = count };
-        if (_ctxBorrowed) MaterializeCtx();
+        if (_ctxBorrowed && !_helperSpansOnly[id]) MaterializeCtx();
         ulong r0;
         try
         {
@@ -388,7 +451,7 @@ public sealed unsafe partial class BpfVm
             f.Count = count;
             throw;
         }
-        if (RecordHelperCalls) (_calls ??= new()).Add(new BpfHelperCall(id, BpfHelperNames.Name(id), (long)r0));
+        if (RecordHelperCalls) RecordCall(id, r0);
         return r0;
     }
 

@@ -23,9 +23,9 @@ internal sealed partial class ExecParser
 {
     private static readonly string[] WorldFields = ["id", "cpus", "pmu", "seed", "tasks", "maps", "events", "slots", "kallsyms", "btf_types", "programs", "steps", "limits"];
     private static readonly string[] TaskFields = ["pid", "comm", "cpu", "tgid"];
-    private static readonly string[] MapFields = ["type", "max_entries"];
+    private static readonly string[] MapFields = ["type", "max_entries", "flags"];
     private static readonly string[] EventFields = ["type", "config", "cpu", "pid", "pinned", "inherit", "disabled", "sample_type", "ring_pages", "overwrite", "wakeup_events", "watermark"];
-    private static readonly string[] ProgramFields = ["object", "section", "program"];
+    private static readonly string[] ProgramFields = ["object", "section", "program", "init_globals"];
     private readonly string? _baseDir;
     private int _cpus = 1;
     private readonly Dictionary<int, int> _taskCpu = new();
@@ -33,6 +33,9 @@ internal sealed partial class ExecParser
     private readonly HashSet<string> _events = new(StringComparer.Ordinal);
     private readonly HashSet<string> _programs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _objectPerfMaps = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, uint> _objectPerfMapFlags = new(StringComparer.Ordinal);
+    // perf event arrays whose user fd a close_map step closed: the step's index
+    private readonly Dictionary<string, int> _closedMaps = new(StringComparer.Ordinal);
     private CostLimits _limits = CostLimits.Default;
     private Btf _btf = null!;
     private readonly Kallsyms _kallsyms = new();
@@ -182,13 +185,18 @@ internal sealed partial class ExecParser
             string? section = p["section"] is { } sec ? Str(sec, path + ".section") : null;
             string? fn = p["program"] is { } f ? Str(f, path + ".program") : null;
             // Load it now: an object the loader refuses makes the world invalid, naming why and where.
+            var inits = ImmutableArray<GlobalInit>.Empty;
             try
             {
                 var loaded = BpfObject.Load(bytes, Path.GetFileName(full));
                 loaded.FindProgram(section, fn);
+                if (p["init_globals"] is { } ig) inits = InitGlobals(ig, path + ".init_globals", loaded);
                 foreach (var m in loaded.Maps)
                     if (m.Type == BpfMapType.PerfEventArray)
+                    {
                         _objectPerfMaps[m.Name] = m.MaxEntries > 0 ? m.MaxEntries : _cpus; // libbpf: 0 means every possible CPU
+                        _objectPerfMapFlags[m.Name] = m.Flags;
+                    }
                     else if (m.Type == BpfMapType.RingBuf)
                         _objectRingbufs[m.Name] = (uint)m.MaxEntries;
             }
@@ -197,7 +205,35 @@ internal sealed partial class ExecParser
                 throw Err(p, path, ex.Message);
             }
             _programs.Add(name);
-            list.Add(new ProgramSpec(name, full, bytes, section, fn));
+            list.Add(new ProgramSpec(name, full, bytes, section, fn) { InitGlobals = inits });
+        }
+        return list.ToImmutable();
+    }
+
+    // init_globals: { "<global>": integer | { "bytes_hex": "..." } }, the variable's first bytes before load.
+    private ImmutableArray<GlobalInit> InitGlobals(JNode node, string path, BpfObject obj)
+    {
+        if (!node.IsObject) throw Err(node, path, $"must be an object (global name -> value), found {node.KindName}");
+        var list = ImmutableArray.CreateBuilder<GlobalInit>();
+        foreach (var (name, v) in node.Members!)
+        {
+            string at = $"{path}.{name}";
+            var g = obj.FindGlobal(name)
+                ?? throw Err(v, at, $"no global variable \"{name}\" in {obj.Name}" + Suggest(name, obj.Globals.Select(x => x.Name)));
+            byte[] bytes;
+            if (v.IsObject)
+            {
+                CheckFields(v, at, ["bytes_hex"]);
+                bytes = Hex(Need(v, "bytes_hex", at), at + ".bytes_hex");
+            }
+            else
+            {
+                ulong value = U64(v, at);
+                bytes = new byte[Math.Clamp(g.Size, 1, 8)];
+                for (int i = 0; i < bytes.Length; i++) bytes[i] = (byte)(value >> (8 * i));
+            }
+            if (bytes.Length > g.Size) throw Err(v, at, $"{bytes.Length} bytes do not fit \"{name}\" ({g.Size} bytes)");
+            list.Add(new GlobalInit(name, bytes));
         }
         return list.ToImmutable();
     }
@@ -210,7 +246,7 @@ internal sealed partial class ExecParser
         {
             if (node?[name] is not null) continue;
             _mapEntries[name] = max;
-            list.Add(new MapSpec(name, "perf_event_array", max));
+            list.Add(new MapSpec(name, "perf_event_array", max) { Flags = _objectPerfMapFlags[name] });
         }
         AddObjectRingbufs(node, list);
         if (node is null) return list.ToImmutable();
@@ -229,8 +265,16 @@ internal sealed partial class ExecParser
             if (type != "perf_event_array")
                 throw Err(m["type"]!, path + ".type", $"unknown map type \"{type}\": exec worlds declare perf_event_array and ringbuf maps (other maps come from BPF objects)");
             int max = m["max_entries"] is { } me ? (int)Int(me, path + ".max_entries", 1, SimLimits.MaxMapEntries) : _cpus;
+            uint flags = _objectPerfMapFlags.GetValueOrDefault(name);
+            if (m["flags"] is { } fl)
+            {
+                ulong v = U64(fl, path + ".flags");
+                if (v != 0 && v != BpfFlags.BPF_F_PRESERVE_ELEMS)
+                    throw Err(fl, path + ".flags", "a perf event array takes 0 or BPF_F_PRESERVE_ELEMS");
+                flags = (uint)v;
+            }
             _mapEntries[name] = max;
-            list.Add(new MapSpec(name, type, max));
+            list.Add(new MapSpec(name, type, max) { Flags = flags });
         }
         return list.ToImmutable();
     }
@@ -471,13 +515,20 @@ internal sealed partial class ExecParser
                 break;
             case StepCall.UpdateSlot:
             {
+                OpenMap(s, path);
                 string ev = Str(Need(s, "event", path), path + ".event");
                 if (!_events.Contains(ev)) throw Err(s["event"]!, path + ".event", $"no event named \"{ev}\" in \"events\"");
                 step = step with { Map = MapRef(s, path), Index = (long)U64(Need(s, "index", path), path + ".index"), Event = ev };
                 break;
             }
             case StepCall.DeleteSlot:
+                OpenMap(s, path);
                 step = step with { Map = MapRef(s, path), Index = (long)U64(Need(s, "index", path), path + ".index") };
+                break;
+            case StepCall.CloseMap:
+                OpenMap(s, path);
+                step = step with { Map = MapRef(s, path) };
+                _closedMaps[step.Map] = _stepIndex;
                 break;
             case StepCall.Enable or StepCall.Disable or StepCall.Consume:
             {
@@ -532,6 +583,13 @@ internal sealed partial class ExecParser
         string map = Str(n, path + ".map");
         if (!_mapEntries.ContainsKey(map)) throw Err(n, path + ".map", $"no perf event array named \"{map}\" in \"maps\" or in the programs' objects");
         return map;
+    }
+
+    // User space has no fd for a map after its close_map step: updates and deletes cannot name it.
+    private void OpenMap(JNode s, string path)
+    {
+        if (s["map"] is { } n && n.IsString && _closedMaps.TryGetValue(Str(n, path + ".map"), out int closedAt))
+            throw Err(n, path + ".map", $"map \"{Str(n, path + ".map")}\" was closed by steps[{closedAt}] (close_map): user space has no fd for it");
     }
 
     private string ProgramRef(JNode s, string path)

@@ -33,6 +33,7 @@ public enum StepCall
     RingbufDiscard,
     RingbufQuery,
     ConsumeRingbuf,
+    CloseMap,
 }
 
 /// <summary>What a format argument is: a 64-bit value, or typed memory passed by address.</summary>

@@ -62,6 +62,7 @@ public static class StepKinds
         new(StepCall.RingbufDiscard, "ringbuf_discard", StepServer.Cpu, ["sample", "flags"], RingbufDiscard),
         new(StepCall.RingbufQuery, "ringbuf_query", StepServer.Cpu, ["map", "flags"], RingbufQuery),
         new(StepCall.ConsumeRingbuf, "consume_ringbuf", StepServer.Host, ["map"]),
+        new(StepCall.CloseMap, "close_map", StepServer.Host, ["map"]),
     ]);
 
     private static readonly Dictionary<string, StepKind> ByName = CreateByName();

@@ -33,7 +33,11 @@ public sealed record EventSpec
 
 /// <summary>A perf event array (exec "maps" entry).</summary>
 [GenerateSerializer, Immutable]
-public sealed record MapSpec([property: Id(0)] string Name, [property: Id(1)] string Type, [property: Id(2)] int MaxEntries);
+public sealed record MapSpec([property: Id(0)] string Name, [property: Id(1)] string Type, [property: Id(2)] int MaxEntries)
+{
+    /// <summary>map_flags (BPF_F_PRESERVE_ELEMS): the object's, or the document's "flags".</summary>
+    [Id(3)] public uint Flags { get; init; }
+}
 
 /// <summary>Everything a world is built from, before its first step.</summary>
 [GenerateSerializer, Immutable]
@@ -64,4 +68,13 @@ public sealed record ProgramSpec(
     [property: Id(1)] string ObjectPath,
     [property: Id(2)] byte[] ObjectBytes,
     [property: Id(3)] string? Section,
-    [property: Id(4)] string? Function);
+    [property: Id(4)] string? Function)
+{
+    /// <summary>Globals given their first bytes before the object loads (init_globals), as a libbpf
+    /// skeleton sets skel->rodata / ->data / ->bss between open and load: the verifier sees them.</summary>
+    [Id(5)] public ImmutableArray<GlobalInit> InitGlobals { get; init; } = [];
+}
+
+/// <summary>A global's first bytes, set before load (a variable of .rodata, .data or .bss, by BTF name).</summary>
+[GenerateSerializer, Immutable]
+public sealed record GlobalInit([property: Id(0)] string Name, [property: Id(1)] byte[] Bytes);

@@ -3,6 +3,7 @@ using BpfTraceSim.Bpf.Loader;
 using BpfTraceSim.Bpf.Vm;
 using BpfTraceSim.Contracts.Exec;
 using BpfTraceSim.Kernel;
+using BpfTraceSim.Kernel.Printk;
 
 namespace BpfTraceSim.Grains.Exec;
 
@@ -34,17 +35,31 @@ public sealed partial class HostObjects
     public SimMemory Memory(string host, int cpus) => _hosts.GetOrAdd(host, _ => new Host(cpus)).Memory;
 
     /// <summary>The program, loaded on first use; every CPU of the host gets the same instance.</summary>
-    public LoadedProgram Get(string host, int cpus, ProgramSpec spec)
+    /// <param name="kallsyms">The host's kernel symbols (they resolve the object's __ksym externs).</param>
+    public LoadedProgram Get(string host, int cpus, ProgramSpec spec, Kallsyms kallsyms)
     {
         var h = _hosts.GetOrAdd(host, _ => new Host(cpus));
         lock (h)
         {
             if (h.Programs.TryGetValue(spec.Name, out var p)) return p;
             var obj = BpfObject.Load(spec.ObjectBytes, Path.GetFileName(spec.ObjectPath));
+            InitGlobals(obj, spec);
             var program = obj.FindProgram(spec.Section, spec.Function);
-            p = new LoadedProgram(obj, new BpfInstance(obj, h.Memory, h.Cpus), program);
+            p = new LoadedProgram(obj, new BpfInstance(obj, h.Memory, h.Cpus) { Kallsyms = kallsyms }, program);
             h.Programs[spec.Name] = p;
             return p;
+        }
+    }
+
+    // Between open and load (a skeleton's skel->rodata->x = ...): the bytes the maps start with, which
+    // the verifier reads (a .rodata format string) and the instance copies. This load's own object.
+    private static void InitGlobals(BpfObject obj, ProgramSpec spec)
+    {
+        foreach (var init in spec.InitGlobals)
+        {
+            var g = obj.FindGlobal(init.Name) ?? throw new InvalidOperationException($"{obj.Name}: no global '{init.Name}' (checked by the parser)");
+            var initial = obj.Maps[g.MapIndex].InitialValue ?? throw new InvalidOperationException($"{obj.Name}: '{init.Name}' is not in a data section");
+            init.Bytes.CopyTo(initial.AsSpan(g.Offset, Math.Min(init.Bytes.Length, g.Size)));
         }
     }
 

@@ -29,7 +29,7 @@ public sealed partial class HostSimulation
         _bpfInstances = new BpfInstance[_plan.Objects.Length];
         for (int o = 0; o < _bpfInstances.Length; o++)
         {
-            var inst = new BpfInstance(_plan.Objects[o], memory, _cpus);
+            var inst = new BpfInstance(_plan.Objects[o], memory, _cpus) { Kallsyms = _plan.Kallsyms ?? new Kallsyms() };
             foreach (var map in inst.Maps)
             {
                 if (map.Spec.Type == BpfMapType.RingBuf)

@@ -31,6 +31,8 @@ public static class BpfFlags
     public const uint BPF_RINGBUF_DISCARD_BIT = 1u << 30;
     public const int BPF_RINGBUF_HDR_SZ = 8;
     public const uint BPF_F_NUMA_NODE = 1u << 2;
+    /// <summary>map_flags of a perf event array: its slots outlive the user's map fd (perf_event_fd_array_release).</summary>
+    public const uint BPF_F_PRESERVE_ELEMS = 1u << 11;
 
     private static readonly Dictionary<string, ulong> Names = new(StringComparer.Ordinal)
     {
@@ -47,6 +49,7 @@ public static class BpfFlags
         ["BPF_RB_RING_SIZE"] = BPF_RB_RING_SIZE,
         ["BPF_RB_CONS_POS"] = BPF_RB_CONS_POS,
         ["BPF_RB_PROD_POS"] = BPF_RB_PROD_POS,
+        ["BPF_F_PRESERVE_ELEMS"] = BPF_F_PRESERVE_ELEMS,
     };
 
     /// <summary>Looks up a flag by its uapi name; used by document parsers ("BPF_F_CURRENT_CPU|...").</summary>

@@ -5,6 +5,7 @@ public static class Errno
 {
     public const int EPERM = 1;
     public const int ENOENT = 2;
+    public const int ESRCH = 3;
     public const int E2BIG = 7;
     public const int EAGAIN = 11;
     public const int EACCES = 13;
@@ -22,6 +23,7 @@ public static class Errno
     {
         EPERM => "EPERM",
         ENOENT => "ENOENT",
+        ESRCH => "ESRCH",
         E2BIG => "E2BIG",
         EAGAIN => "EAGAIN",
         EACCES => "EACCES",

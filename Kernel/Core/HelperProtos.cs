@@ -18,6 +18,8 @@ public enum HelperArg
     PtrToMemOrNull,
     /// <summary>ARG_PTR_TO_UNINIT_MEM: memory the helper writes, sized by the next argument.</summary>
     PtrToUninitMem,
+    /// <summary>ARG_PTR_TO_MEM_OR_NULL | MEM_WRITE: memory the helper writes (it need not be initialized), or NULL.</summary>
+    PtrToUninitMemOrNull,
     /// <summary>ARG_CONST_SIZE: a bounded, positive size.</summary>
     ConstSize,
     /// <summary>ARG_CONST_SIZE_OR_ZERO: a bounded size, zero allowed.</summary>
@@ -119,7 +121,7 @@ public static class HelperProtos
         new(RingbufQuery, HelperRet.Integer, [HelperArg.ConstMapPtr, HelperArg.Anything], HelperMap.Ringbuf),
         new(KtimeGetCoarseNs, HelperRet.Integer, []),
         new(Snprintf, HelperRet.Integer,
-            [HelperArg.PtrToUninitMem, HelperArg.ConstSizeOrZero, HelperArg.PtrToConstStr, HelperArg.PtrToMemOrNull, HelperArg.ConstSizeOrZero]),
+            [HelperArg.PtrToUninitMemOrNull, HelperArg.ConstSizeOrZero, HelperArg.PtrToConstStr, HelperArg.PtrToMemOrNull, HelperArg.ConstSizeOrZero]),
         new(TraceVprintk, HelperRet.Integer, [HelperArg.PtrToMem, HelperArg.ConstSize, HelperArg.PtrToMemOrNull, HelperArg.ConstSizeOrZero]),
         new(KtimeGetTaiNs, HelperRet.Integer, []),
     ]);

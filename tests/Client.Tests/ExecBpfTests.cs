@@ -97,4 +97,50 @@ public sealed class ExecBpfTests(EmbeddedSiloFixture silo)
         Assert.Equal("             app-100     [001] ...2.     0.000005: bpf_trace_printk: 14 cpu=1 pid=100 3 4",
             r[4].GetProperty("lines")[0].GetString());
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_typeless_ksym_takes_the_worlds_kallsyms_address_and_a_missing_strong_one_fails_the_load(bool defined)
+    {
+        string kallsyms = defined ? "\"kallsyms\": { \"sim_only_symbol\": \"0x40\" }," : "";
+        var (exit, lines, err) = await silo.Exec($$"""
+            { "cpus": 1, {{kallsyms}} "programs": { "p": { "object": "ksym_extern.bpf.o" } }, "steps": [
+              { "call": "run", "program": "p" },
+              { "call": "get_global", "program": "p", "name": "strong_addr" },
+              { "call": "get_global", "program": "p", "name": "weak_addr" } ] }
+            """, Bpf);
+        Assert.True(exit == 0, err);
+        var r = lines[0].GetProperty("results");
+        if (!defined)
+        {
+            Assert.Equal("libbpf: extern 'sim_only_symbol' (strong): not resolved (section 'raw_tp/sys_enter', insn 7, ksym_extern.bpf.c:14)",
+                r[0].GetProperty("verifier_error").GetString());
+            return;
+        }
+        var k = new BpfTraceSim.Kernel.Printk.Kallsyms();
+        ulong expected = k.AddOrResize("sim_only_symbol", 0x40);
+        Assert.Equal(expected, BitConverter.ToUInt64(Convert.FromHexString(r[1].GetProperty("value_hex").GetString()!)));
+        Assert.Equal("0000000000000000", r[2].GetProperty("value_hex").GetString()); // weak, not in kallsyms: 0
+    }
+
+    [Fact]
+    public async Task Init_globals_name_an_existing_global_and_fit_it()
+    {
+        var (exit, lines, _) = await silo.Exec("""
+            { "programs": { "p": { "object": "st_snprintf_single.bpf.o", "init_globals": { "user_fmtt": 1 } } }, "steps": [] }
+            """, Bpf);
+        Assert.Equal(2, exit);
+        var e = Assert.Single(lines).GetProperty("error");
+        Assert.Equal("programs.p.init_globals.user_fmtt", e.GetProperty("field").GetString());
+        Assert.Equal("no global variable \"user_fmtt\" in st_snprintf_single.bpf.o (did you mean \"user_fmt\"?)", e.GetProperty("message").GetString());
+
+        (exit, lines, _) = await silo.Exec("""
+            { "programs": { "p": { "object": "st_snprintf_single.bpf.o", "init_globals": { "user_fmt": { "bytes_hex": "0102030405060708090a0b" } } } }, "steps": [] }
+            """, Bpf);
+        Assert.Equal(2, exit);
+        e = Assert.Single(lines).GetProperty("error");
+        Assert.Equal("programs.p.init_globals.user_fmt", e.GetProperty("field").GetString());
+        Assert.Equal("11 bytes do not fit \"user_fmt\" (10 bytes)", e.GetProperty("message").GetString());
+    }
 }

@@ -53,6 +53,26 @@ public class TracingHelperTests
     }
 
     [Fact]
+    public void A_helper_fault_in_compiled_code_names_the_call_and_count_the_interpreter_does()
+    {
+        // the compiled code calls a resolved helper directly, not through CallHelper's catch
+        var mem = new SimMemory();
+        var helpers = TracingHelpers.Register(BpfHelperTable.CreateGeneric(), Host(new PrintkWorld(mem, new Kallsyms(), 1)));
+        var obj = Load("perf_printk.bpf.o");
+        var inst = new BpfInstance(obj, mem);
+        var interp = new BpfVm(inst, obj.Programs[0], helpers).Run([], Ctx);
+        var compiled = new BpfVm(inst, obj.Programs[0], helpers).RunCompiled([], Ctx);
+        Assert.Equal(10, compiled.Fault!.Insn);
+        Assert.Equal(interp.Fault, compiled.Fault);
+        Assert.Equal(interp.Instructions, compiled.Instructions);
+        Assert.True(compiled.Instructions > 0);
+        // a later run without the fault is not stamped with the old call's instruction
+        inst.Map("events").External = new PerfEventArray(4);
+        var vm = new BpfVm(inst, obj.Programs[0], helpers);
+        Assert.Null(vm.RunCompiled([], Ctx).Fault);
+    }
+
+    [Fact]
     public void Seq_helpers_are_refused_outside_iterators()
     {
         var mem = new SimMemory();
