@@ -24,6 +24,7 @@ public static class GenericHelpers
         t.Register(GetSmpProcessorId, (vm, _, _, _, _, _) => (ulong)vm.Context.Cpu);
         t.Register(GetCurrentPidTgid, (vm, _, _, _, _, _) => ((ulong)(uint)vm.Context.Current.Tgid << 32) | (uint)vm.Context.Current.Pid);
         t.Register(GetCurrentComm, GetCurrentCommImpl);
+        t.Register(Loop, BpfLoop);
         t.Register(ProbeRead, (vm, dst, size, src, _, _) => ProbeReadCommon(vm, dst, size, src, SimMemory.SpaceOf(src)));
         t.Register(ProbeReadUser, (vm, dst, size, src, _, _) => ProbeReadCommon(vm, dst, size, src, AddressSpace.User));
         t.Register(ProbeReadKernel, (vm, dst, size, src, _, _) => ProbeReadCommon(vm, dst, size, src, AddressSpace.Kernel));
@@ -67,6 +68,20 @@ public static class GenericHelpers
         var m = MapArg(vm, map);
         if (m.Spec.Type == Loader.BpfMapType.PerfEventArray) throw BpfVm.HelperFault($"map '{m.Name}' (perf_event_array) cannot be deleted from a program");
         return (ulong)m.Delete(Mem(vm, key, m.Spec.KeySize, false, "key"));
+    }
+
+    // bpf_loop (kernel/bpf/bpf_iter.c): flags are checked first (-EINVAL), then nr_loops, a u32 (the
+    // upper half of r1 is ignored), against BPF_MAX_LOOPS (-E2BIG). The callback gets (i, ctx) and
+    // runs until it returns non-zero (the verifier allows only 0 and 1); the result is the number of
+    // calls made: i + 1 for a stop at index i, nr_loops otherwise (0 for none).
+    private static ulong BpfLoop(BpfVm vm, ulong nrLoops, ulong fn, ulong ctx, ulong flags, ulong _)
+    {
+        if (flags != 0) return unchecked((ulong)(long)-Errno.EINVAL);
+        uint n = (uint)nrLoops;
+        if (n > MaxLoops) return unchecked((ulong)(long)-Errno.E2BIG);
+        for (uint i = 0; i < n; i++)
+            if (vm.InvokeCallback(fn, i, ctx) != 0) return i + 1UL;
+        return n;
     }
 
     // bpf_get_current_comm: the comm padded with NULs, cut to size-1 bytes plus a NUL.

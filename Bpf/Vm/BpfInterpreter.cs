@@ -6,22 +6,30 @@ namespace BpfTraceSim.Bpf.Vm;
 public sealed unsafe partial class BpfVm
 {
     /// <summary>The interpreter: one loop over one switch on pre-decoded instructions.</summary>
+    private ulong Interpret(ulong r1, ulong r2) => Interpret(CodePtr, r1, r2, FramePointer, 0, 0);
+
+    /// <summary>
+    /// Runs from start with r10 = fp at call depth depth (a bpf_loop callback starts one frame below
+    /// its caller) until the exit of that frame; count goes on from the caller's count.
+    /// </summary>
     [SkipLocalsInit]
-    private ulong Interpret(ulong r1, ulong r2)
+    private ulong Interpret(DecodedInsn* start, ulong r1, ulong r2, ulong fp, int depth, ulong startCount)
     {
         ulong* r = stackalloc ulong[16];
         for (int k = 0; k < 16; k++) r[k] = 0;
         r[1] = r1;
         r[2] = r2;
-        r[10] = FramePointer;
+        r[10] = fp;
+        r[11] = (ulong)depth;
+        r[12] = (ulong)depth; // the frame whose exit ends this run
         // Only the registers pointer, the instruction pointer and the count live in locals (the
         // call depth in r[11]); the stack, its base, the code and the limit are read from fields
         // where needed, so the JIT keeps the hot three in callee-saved registers across the
         // slow-path calls instead of spilling them on every step.
-        ulong count = 0;
+        ulong count = startCount;
         // i points at the current instruction; the loop's step moves it to the next one, so a jump
         // adds its offset and `continue`s.
-        DecodedInsn* i = CodePtr;
+        DecodedInsn* i = start;
         // No try/finally here: every fault carries the count, so `count` can live in a register.
         {
             for (;; i++)
@@ -307,6 +315,10 @@ public sealed unsafe partial class BpfVm
                     case Op.JMP | Op.CALL:
                         r[0] = CallHelper((int)i->Imm, r[1], r[2], r[3], r[4], r[5], (int)(i - CodePtr), count);
                         continue;
+                    case IOp.CALL_LOOP:
+                        r[0] = CallLoop(r[1], r[2], r[3], r[4], r[10], (int)(i - CodePtr), count);
+                        count += _loopInsns;
+                        continue;
                     case IOp.CALL_LOCAL:
                     {
                         if (r[11] >= MaxFrames - 1) throw DepthFault((int)(i - CodePtr), count);
@@ -342,7 +354,7 @@ public sealed unsafe partial class BpfVm
                     }
                     case Op.JMP | Op.EXIT:
                     {
-                        if (r[11] == 0) { _interpCount = count; return r[0]; }
+                        if (r[11] == r[12]) { _interpCount = count; return r[0]; }
                         r[11]--;
                         ulong* f = FrameRecords + r[11] * 6;
                         i = (DecodedInsn*)f[0] - 1; r[6] = f[1]; r[7] = f[2]; r[8] = f[3]; r[9] = f[4]; r[10] = f[5];

@@ -147,7 +147,7 @@ public sealed unsafe partial class BpfVm
         return list.ToArray();
     }
 
-    private void PrepareRun(ReadOnlySpan<byte> ctx, byte* ctxBytes, in HelperContext hc, ulong seed)
+    private void PrepareRun(ReadOnlySpan<byte> ctx, byte* ctxBytes, in HelperContext hc, ulong seed, bool compiled)
     {
         if (ctx.Length > _ctx.Length)
         {
@@ -164,6 +164,7 @@ public sealed unsafe partial class BpfVm
         Context = hc;
         _calls = null;
         _rand = seed ^ 0x9e3779b97f4a7c15UL;
+        ResetLoop(compiled);
         // The stack is not zeroed between runs, as the kernel's is not: only a program reading stack
         // it never wrote (which the verifier refuses) could see the previous run's bytes, and even
         // then runs stay reproducible, because a VM's runs happen in a deterministic order.
@@ -203,7 +204,7 @@ public sealed unsafe partial class BpfVm
     {
         fixed (byte* ctxBytes = ctx)
         {
-            PrepareRun(ctx, ctxBytes, hc, seed);
+            PrepareRun(ctx, ctxBytes, hc, seed, compiled: false);
             try
             {
                 ulong r0 = Interpret(_ctxAddr, (ulong)_ctxLen);
@@ -226,7 +227,7 @@ public sealed unsafe partial class BpfVm
         _compiled ??= BpfIlCompiler.Compile(this);
         fixed (byte* ctxBytes = ctx)
         {
-            PrepareRun(ctx, ctxBytes, hc, seed);
+            PrepareRun(ctx, ctxBytes, hc, seed, compiled: true);
             var state = new BpfCompiledState();
             try
             {

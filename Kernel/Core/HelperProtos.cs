@@ -122,7 +122,12 @@ public static class HelperProtos
             [HelperArg.PtrToUninitMem, HelperArg.ConstSizeOrZero, HelperArg.PtrToConstStr, HelperArg.PtrToMemOrNull, HelperArg.ConstSizeOrZero]),
         new(TraceVprintk, HelperRet.Integer, [HelperArg.PtrToMem, HelperArg.ConstSize, HelperArg.PtrToMemOrNull, HelperArg.ConstSizeOrZero]),
         new(KtimeGetTaiNs, HelperRet.Integer, []),
+        // kernel/bpf/bpf_iter.c bpf_loop_proto: (u32 nr_loops, callback_fn, callback_ctx, u64 flags)
+        new(Loop, HelperRet.Integer, [HelperArg.Anything, HelperArg.PtrToFunc, HelperArg.PtrToStackOrNull, HelperArg.Anything]),
     ]);
+
+    /// <summary>BPF_MAX_LOOPS (include/linux/bpf.h): bpf_loop refuses more iterations with -E2BIG.</summary>
+    public const uint MaxLoops = 1u << 23;
 
     private static HelperProto?[] Build(HelperProto[] protos)
     {

@@ -1,0 +1,90 @@
+using BpfTraceSim.Kernel;
+
+namespace BpfTraceSim.Bpf.Vm;
+
+/// <summary>
+/// bpf_loop's way back into the program: the helper (GenericHelpers) calls <see cref="InvokeCallback"/>
+/// once per iteration, and the VM runs the callback subprogram as a call one frame below the caller,
+/// in the form the run uses (interpreted, or the compiled entry of the same compiled program).
+/// </summary>
+public sealed unsafe partial class BpfVm
+{
+    // Instructions the callbacks of the bpf_loop call that just returned ran (its caller adds them).
+    internal ulong _loopInsns;
+    private LoopCall _loop;
+    private bool _runsCompiled;
+
+    /// <summary>The bpf_loop call in progress: where it is, its frame, the run's count so far.</summary>
+    private struct LoopCall
+    {
+        public bool Active;
+        public int Pc;
+        public int Depth;
+        public ulong Fp;
+        public ulong Count;
+    }
+
+    private void ResetLoop(bool compiled)
+    {
+        _loop = default;
+        _runsCompiled = compiled;
+    }
+
+    /// <summary>A call of bpf_loop at pc (decoded as IOp.CALL_LOOP): the helper with the caller's frame known.</summary>
+    internal ulong CallLoop(ulong r1, ulong r2, ulong r3, ulong r4, ulong r10, int pc, ulong count)
+    {
+        var fn = HelperFns[HelperProtos.Loop] ?? throw new BpfFaultException("call to unknown helper bpf_loop#181", pc) { Count = count };
+        if (_ctxBorrowed) MaterializeCtx();
+        var outer = _loop;
+        _loop = new LoopCall { Active = true, Pc = pc, Depth = (int)((FramePointer - r10) / StackSize), Fp = r10, Count = count };
+        // the compiled caller spilled its registers to the save area; a compiled callback spills there too
+        ulong* saved = stackalloc ulong[16];
+        new ReadOnlySpan<ulong>(SaveArea, 16).CopyTo(new Span<ulong>(saved, 16));
+        ulong r0;
+        try
+        {
+            r0 = fn(this, r1, r2, r3, r4, 0);
+        }
+        catch (BpfFaultException f)
+        {
+            if (f.Insn < 0) { f.Insn = pc; f.Count = _loop.Count; } // the helper's own fault, not one inside a callback
+            throw;
+        }
+        finally
+        {
+            new ReadOnlySpan<ulong>(saved, 16).CopyTo(new Span<ulong>(SaveArea, 16));
+            _loopInsns = _loop.Count - count;
+            _loop = outer;
+        }
+        if (RecordHelperCalls) (_calls ??= new()).Add(new BpfHelperCall(HelperProtos.Loop, BpfHelperNames.Name(HelperProtos.Loop), (long)r0));
+        return r0;
+    }
+
+    /// <summary>
+    /// Runs bpf_loop's callback fn(index, ctx) (r3-r5 zero) and returns its r0. Its instructions count
+    /// toward the run's limit, checked after each call; the frame counts toward MaxFrames.
+    /// </summary>
+    public ulong InvokeCallback(ulong fn, ulong index, ulong ctx)
+    {
+        if (!_loop.Active) throw HelperFault("bpf_loop reached through callx: the verifier requires a direct call");
+        ulong t = fn - CodeBase;
+        if (t >= (ulong)Code.Length * 8 || (t & 7) != 0)
+            throw HelperFault($"bpf_loop: callback 0x{fn:x} is not a function of the program");
+        if (_loop.Depth >= MaxFrames - 1) throw DepthFault(_loop.Pc, _loop.Count);
+        int target = (int)(t / 8), depth = _loop.Depth + 1;
+        ulong fp = _loop.Fp - StackSize, r0;
+        if (_runsCompiled)
+        {
+            var st = new BpfCompiledState { Count = _loop.Count, Depth = depth, Entry = target };
+            r0 = _compiled!.Entry(this, index, ctx, fp, ref st);
+            _loop.Count = st.Count;
+        }
+        else
+        {
+            r0 = Interpret(CodePtr + target, index, ctx, fp, depth, _loop.Count);
+            _loop.Count = _interpCount;
+        }
+        if (_loop.Count > MaxInstructions) throw LimitFault(_loop.Pc, _loop.Count, MaxInstructions);
+        return r0;
+    }
+}
