@@ -56,6 +56,12 @@ public class VerifierTests
         St(O.DW, 10, -8, 7), Mov64Reg(1, 10), Alu64Imm(O.ADD, 1, -32), Mov64(2, 16), LdMapValue(3, fmtMap, fmtOff),
         nullArgs ? Mov64(4, 0) : P(Mov64Reg(4, 10), Alu64Imm(O.ADD, 4, -8)), Mov64(5, dataLen), Call(HelperProtos.Snprintf), Exit());
 
+    /// <summary>bpf_loop(4, callback, r3 as set by ctxSetup, 0); exit; then the callback (after ctxSetup's instructions).</summary>
+    private static BpfInsn[] LoopCall(BpfInsn ctxSetup, params object[] callback) => LoopCall([ctxSetup], callback);
+
+    private static BpfInsn[] LoopCall(BpfInsn[] ctxSetup, params object[] callback) =>
+        P(Mov64(1, 4), LdImm64(2, (ulong)(ctxSetup.Length + 4), O.PSEUDO_FUNC), ctxSetup, Mov64(4, 0), Call(HelperProtos.Loop), Exit(), P(callback));
+
     public sealed record Rule(string Name, int Errno, string Message, BpfInsn[] Insns, string Section = "raw_tp/test", bool Unpriv = false)
     {
         public override string ToString() => Name;
@@ -168,6 +174,15 @@ public class VerifierTests
         new("recursion past 8 frames", E2BIG, "the call stack of 9 frames is too deep", P(Mov64(0, 0), CallLocal(1), Exit(), CallLocal(-1), Exit())),
         new("legacy packet load in a tracing program", EINVAL, "BPF_LD_[ABS|IND] instructions not allowed for this program type", P(LdAbs(O.W, 0), Exit())),
         new("callx", EINVAL, "BPF_CALL uses reserved fields", P(Mov64(1, 0), CallX(1), Exit())),
+        // bpf_loop callbacks (callback_ret_range [0, 1]; arg2 ARG_PTR_TO_FUNC, arg3 ARG_PTR_TO_STACK_OR_NULL)
+        new("bpf_loop callback returns 2", EINVAL, "At callback return the register R0 has smin=2 smax=2 should have been in [0, 1]",
+            LoopCall(Mov64(3, 0), Mov64(0, 2), Exit())),
+        new("bpf_loop callback returns an unknown value", EINVAL, "At callback return the register R0 has unknown scalar value should have been in [0, 1]",
+            LoopCall(Mov64(3, 0), Call(HelperProtos.GetPrandomU32), Exit())),
+        new("bpf_loop callback is a scalar", EACCES, "R2 type=scalar expected=func",
+            P(Mov64(1, 4), Mov64(2, 0), Mov64(3, 0), Mov64(4, 0), Call(HelperProtos.Loop), Exit())),
+        new("bpf_loop context is a map pointer", EACCES, "R3 type=map_ptr expected=fp",
+            LoopCall(LdMap(3, 0), Mov64(0, 0), Exit())),
         // return values
         new("iterator returns 2", EINVAL, "At program exit the register R0 has smin=2 smax=2 should have been in [0, 1]", P(Mov64(0, 2), Exit()), "iter/task"),
         new("fentry returns 1", EINVAL, "At program exit the register R0 has smin=1 smax=1 should have been in [0, 0]", P(Mov64(0, 1), Exit()), "fentry/f"),
