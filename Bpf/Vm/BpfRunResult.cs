@@ -10,6 +10,9 @@ public sealed record BpfFault(int Insn, BpfSourceLine? Line, string Message)
     public override string ToString() => $"insn {Insn}{(Line is { } l ? $" ({l})" : "")}: {Message}";
 }
 
+/// <summary>A signal bpf_send_signal queued: to the thread group tgid (sent from pid's context), signal number sig.</summary>
+public readonly record struct BpfSignal(int Tgid, int Pid, uint Sig);
+
 /// <summary>One helper call of a run, in order: id, name, r0.</summary>
 public readonly record struct BpfHelperCall(int Id, string Name, long Ret);
 
@@ -32,6 +35,8 @@ public readonly struct BpfRunResult
     public BpfFault? Fault { get; }
     public bool Ok => Fault is null;
     public IReadOnlyList<BpfHelperCall> Helpers => _helpers ?? None;
+    /// <summary>The signals the run sent with bpf_send_signal, in order (empty for most runs).</summary>
+    public IReadOnlyList<BpfSignal> Signals { get; init; } = Array.Empty<BpfSignal>();
 }
 
 /// <summary>Thrown inside the VM (by memory slow paths and helpers) and turned into a <see cref="BpfFault"/>.</summary>

@@ -165,6 +165,7 @@ public sealed unsafe partial class BpfVm
         _calls = null;
         _rand = seed ^ 0x9e3779b97f4a7c15UL;
         ResetLoop(compiled);
+        _signals = null;
         // The stack is not zeroed between runs, as the kernel's is not: only a program reading stack
         // it never wrote (which the verifier refuses) could see the previous run's bytes, and even
         // then runs stay reproducible, because a VM's runs happen in a deterministic order.
@@ -208,11 +209,11 @@ public sealed unsafe partial class BpfVm
             try
             {
                 ulong r0 = Interpret(_ctxAddr, (ulong)_ctxLen);
-                return new BpfRunResult((long)r0, _interpCount, null, _calls);
+                return new BpfRunResult((long)r0, _interpCount, null, _calls) { Signals = SignalsOrEmpty };
             }
             catch (BpfFaultException f)
             {
-                return new BpfRunResult(0, f.Count, MakeFault(f), _calls);
+                return new BpfRunResult(0, f.Count, MakeFault(f), _calls) { Signals = SignalsOrEmpty };
             }
             finally
             {
@@ -232,11 +233,11 @@ public sealed unsafe partial class BpfVm
             try
             {
                 ulong r0 = _compiled.Entry(this, _ctxAddr, (ulong)_ctxLen, FramePointer, ref state);
-                return new BpfRunResult((long)r0, state.Count, null, _calls);
+                return new BpfRunResult((long)r0, state.Count, null, _calls) { Signals = SignalsOrEmpty };
             }
             catch (BpfFaultException f)
             {
-                return new BpfRunResult(0, f.Count, MakeFault(f), _calls);
+                return new BpfRunResult(0, f.Count, MakeFault(f), _calls) { Signals = SignalsOrEmpty };
             }
             finally
             {
@@ -361,6 +362,23 @@ public sealed unsafe partial class BpfVm
     }
 
     // ---- helpers --------------------------------------------------------------------------
+
+    private List<BpfSignal>? _signals;
+    private IReadOnlyList<BpfSignal> SignalsOrEmpty => _signals is null ? Array.Empty<BpfSignal>() : _signals.ToArray();
+
+    /// <summary>
+    /// bpf_send_signal's deferred path: the per-CPU irq_work that delivers the signal runs only
+    /// after the program, so while one is queued in this run another call gets false (-EBUSY).
+    /// </summary>
+    public bool QueueSignal(BpfSignal s)
+    {
+        if (_signals is { Count: > 0 }) return false;
+        (_signals ??= new()).Add(s);
+        return true;
+    }
+
+    /// <summary>bpf_send_signal's direct path (group_send_sig_info): delivered at once, so any number per run.</summary>
+    public void SendSignalNow(BpfSignal s) => (_signals ??= new()).Add(s);
 
     /// <summary>get_prandom_u32: deterministic per run (seeded by Run's seed).</summary>
     public uint NextPrandom()
