@@ -35,8 +35,6 @@ public readonly struct BpfRunResult
     public BpfFault? Fault { get; }
     public bool Ok => Fault is null;
     public IReadOnlyList<BpfHelperCall> Helpers => _helpers ?? None;
-    /// <summary>The signals the run sent with bpf_send_signal, in order (empty for most runs).</summary>
-    public IReadOnlyList<BpfSignal> Signals { get; init; } = Array.Empty<BpfSignal>();
 }
 
 /// <summary>Thrown inside the VM (by memory slow paths and helpers) and turned into a <see cref="BpfFault"/>.</summary>
