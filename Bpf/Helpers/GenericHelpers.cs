@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Text;
 using BpfTraceSim.Bpf.Vm;
 using BpfTraceSim.Kernel;
@@ -24,6 +25,15 @@ public static class GenericHelpers
         t.Register(GetSmpProcessorId, (vm, _, _, _, _, _) => (ulong)vm.Context.Cpu, HelperMemory.ThroughSpans);
         t.Register(GetCurrentPidTgid, (vm, _, _, _, _, _) => ((ulong)(uint)vm.Context.Current.Tgid << 32) | (uint)vm.Context.Current.Pid, HelperMemory.ThroughSpans);
         t.Register(GetCurrentComm, GetCurrentCommImpl, HelperMemory.ThroughSpans);
+        t.Register(Loop, BpfLoop);
+        t.Register(GetCurrentUidGid, (vm, _, _, _, _, _) => ((ulong)vm.Context.Current.Gid << 32) | vm.Context.Current.Uid, HelperMemory.ThroughSpans);
+        t.Register(GetCurrentTask, (vm, _, _, _, _, _) => SimTask.TaskStructAddress(vm.Context.Current.Pid, vm.Context.Cpu), HelperMemory.ThroughSpans);
+        t.Register(GetCurrentTaskBtf, (vm, _, _, _, _, _) => SimTask.TaskStructAddress(vm.Context.Current.Pid, vm.Context.Cpu), HelperMemory.ThroughSpans);
+        t.Register(GetNumaNodeId, (_, _, _, _, _, _) => 0, HelperMemory.ThroughSpans); // numa_node_id(): the simulated machine is one node
+        t.Register(GetNsCurrentPidTgid, GetNsCurrentPidTgidImpl);
+        t.Register(Strncmp, StrncmpImpl);
+        t.Register(GetAttachCookie, (_, _, _, _, _, _) => 0, HelperMemory.ThroughSpans); // no link in the simulator carries a bpf_cookie: the default 0
+        t.Register(SendSignal, SendSignalImpl);
         t.Register(ProbeRead, (vm, dst, size, src, _, _) => ProbeReadCommon(vm, dst, size, src, SimMemory.SpaceOf(src)));
         t.Register(ProbeReadUser, (vm, dst, size, src, _, _) => ProbeReadCommon(vm, dst, size, src, AddressSpace.User));
         t.Register(ProbeReadKernel, (vm, dst, size, src, _, _) => ProbeReadCommon(vm, dst, size, src, AddressSpace.Kernel));
@@ -68,6 +78,85 @@ public static class GenericHelpers
         if (m.Spec.Type == Loader.BpfMapType.PerfEventArray) throw BpfVm.HelperFault($"map '{m.Name}' (perf_event_array) cannot be deleted from a program");
         return (ulong)m.Delete(Mem(vm, key, m.Spec.KeySize, false, "key"));
     }
+
+    // bpf_loop (kernel/bpf/bpf_iter.c): flags are checked first (-EINVAL), then nr_loops, a u32 (the
+    // upper half of r1 is ignored), against BPF_MAX_LOOPS (-E2BIG). The callback gets (i, ctx) and
+    // runs until it returns non-zero (the verifier allows only 0 and 1); the result is the number of
+    // calls made: i + 1 for a stop at index i, nr_loops otherwise (0 for none).
+    private static ulong BpfLoop(BpfVm vm, ulong nrLoops, ulong fn, ulong ctx, ulong flags, ulong _)
+    {
+        if (flags != 0) return unchecked((ulong)(long)-Errno.EINVAL);
+        uint n = (uint)nrLoops;
+        if (n > MaxLoops) return unchecked((ulong)(long)-Errno.E2BIG);
+        for (uint i = 0; i < n; i++)
+            if (vm.InvokeCallback(fn, i, ctx) != 0) return i + 1UL;
+        return n;
+    }
+
+    // bpf_get_ns_current_pid_tgid (kernel/bpf/helpers.c): in order, size != sizeof(struct bpf_pidns_info),
+    // a dev that does not fit dev_t (u32) and a dev/ino that is not the task's pid namespace are all
+    // -EINVAL with the buffer zeroed (-ENOENT only for a task without a pid namespace, which a
+    // simulated task always has). Every simulated task is in the initial namespace (SimPidNs).
+    private static ulong GetNsCurrentPidTgidImpl(BpfVm vm, ulong dev, ulong ino, ulong buf, ulong size, ulong _)
+    {
+        var dst = Mem(vm, buf, (int)Math.Min(size, 1 << 16), true, "nsdata");
+        if (size != PidnsInfoSize || dev != (uint)dev || dev != SimPidNs.Dev || ino != SimPidNs.Ino)
+        {
+            dst.Clear();
+            return unchecked((ulong)(long)-Errno.EINVAL);
+        }
+        BinaryPrimitives.WriteUInt32LittleEndian(dst, (uint)vm.Context.Current.Pid);
+        BinaryPrimitives.WriteUInt32LittleEndian(dst[4..], (uint)vm.Context.Current.Tgid);
+        return 0;
+    }
+
+    // bpf_strncmp: lib/string.c strncmp(s1, s2, s1_sz) on unsigned chars, -1/0/1; s2 is a constant
+    // NUL-terminated string (the verifier checks it), s1 need not be terminated within s1_sz.
+    private static ulong StrncmpImpl(BpfVm vm, ulong s1, ulong s1Size, ulong s2, ulong _, ulong __)
+    {
+        var a = Mem(vm, s1, (int)Math.Min(s1Size, 1 << 16), false, "s1");
+        var b = ConstStr(vm, s2);
+        for (int i = 0; i < a.Length; i++)
+        {
+            byte c1 = a[i], c2 = i < b.Length ? b[i] : (byte)0;
+            if (c1 != c2) return c1 < c2 ? ulong.MaxValue : 1;
+            if (c1 == 0) break;
+        }
+        return 0;
+    }
+
+    // s2 of bpf_strncmp: up to and including its NUL, in read-only program memory.
+    private static ReadOnlySpan<byte> ConstStr(BpfVm vm, ulong addr)
+    {
+        var r = vm.Memory.Find(addr) ?? throw BpfVm.HelperFault($"s2 0x{addr:x} is not mapped");
+        var s = r.Bytes.AsSpan((int)(addr - r.Start));
+        int nul = s.IndexOf((byte)0);
+        if (nul < 0) throw BpfVm.HelperFault("s2 is not NUL-terminated");
+        return s[..(nul + 1)];
+    }
+
+    // bpf_send_signal (kernel/trace/bpf_trace.c bpf_send_signal_common, PIDTYPE_TGID): -EPERM for a
+    // kernel thread (the idle task, pid 0) and for init (pid 1); then, with preemption or interrupts
+    // disabled (every BPF program context but a preemptible task one), the deferred path: -EINVAL
+    // for a signal number past _NSIG (64), -EBUSY while this CPU's irq_work from an earlier call of
+    // the run is still queued, else 0; otherwise group_send_sig_info at once (-EINVAL past 64).
+    private static ulong SendSignalImpl(BpfVm vm, ulong sigArg, ulong _, ulong __, ulong ___, ulong ____)
+    {
+        var c = vm.Context;
+        uint sig = (uint)sigArg;
+        if (c.Current.Pid == 0 || c.Current.Tgid == 1) return unchecked((ulong)(long)-Errno.EPERM);
+        if (sig > MaxSignal) return unchecked((ulong)(long)-Errno.EINVAL);
+        var s = new BpfSignal(c.Current.Tgid, c.Current.Pid, sig);
+        if (c.PreemptDepth == 0 && c.Context == ExecContext.Task)
+        {
+            vm.SendSignalNow(s);
+            return 0;
+        }
+        return vm.QueueSignal(s) ? 0 : unchecked((ulong)(long)-Errno.EBUSY);
+    }
+
+    /// <summary>_NSIG on x86-64: valid_signal accepts 0..64.</summary>
+    private const uint MaxSignal = 64;
 
     // bpf_get_current_comm: the comm padded with NULs, cut to size-1 bytes plus a NUL.
     private static ulong GetCurrentCommImpl(BpfVm vm, ulong buf, ulong size, ulong _, ulong __, ulong ___)

@@ -8,7 +8,12 @@ namespace BpfTraceSim.Bpf.Vm;
 /// <summary>What a compiled program reports besides r0.</summary>
 public struct BpfCompiledState
 {
+    /// <summary>In: the count so far (0 for a run); out: the count at the exit.</summary>
     public ulong Count;
+    /// <summary>In: the call depth to start at, whose exit returns (a bpf_loop callback's frame; 0 for a run).</summary>
+    public int Depth;
+    /// <summary>In: the instruction to start at: 0, or a bpf_loop callback's first instruction.</summary>
+    public int Entry;
 }
 
 /// <summary>Signature of a compiled program: (vm, r1, r2, r10, state) -> r0.</summary>
@@ -36,6 +41,10 @@ internal static unsafe class BpfIlCompiler
 {
     private const int TotalStack = BpfVm.StackSize * BpfVm.MaxFrames;
     private static readonly FieldInfo CountField = typeof(BpfCompiledState).GetField(nameof(BpfCompiledState.Count))!;
+    private static readonly FieldInfo DepthField = typeof(BpfCompiledState).GetField(nameof(BpfCompiledState.Depth))!;
+    private static readonly FieldInfo EntryField = typeof(BpfCompiledState).GetField(nameof(BpfCompiledState.Entry))!;
+    private static readonly MethodInfo CallLoopM = M(nameof(BpfVm.CallLoop));
+    private static readonly FieldInfo LoopInsnsField = typeof(BpfVm).GetField(nameof(BpfVm._loopInsns), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo LoadSlowM = M(nameof(BpfVm.LoadSlow));
     private static readonly MethodInfo StoreSlowM = M(nameof(BpfVm.StoreSlow));
     private static readonly MethodInfo AtomicPtrM = M(nameof(BpfVm.AtomicPtr));
@@ -83,6 +92,7 @@ internal static unsafe class BpfIlCompiler
         var leader = new bool[n + 1];
         leader[0] = true;
         var returnSites = new List<int>();
+        var funcEntries = new List<int>(); // function addresses the program takes (bpf_loop callbacks start there)
         bool hasCallx = false;
         for (int pc = 0; pc < n; pc++)
         {
@@ -90,7 +100,12 @@ internal static unsafe class BpfIlCompiler
             int cls = d.Op & 7;
             if (d.Op == Op.LDDW)
             {
-                if ((ulong)d.Imm - BpfVm.CodeBase < (ulong)n * 8 && (d.Imm & 7) == 0) leader[((ulong)d.Imm - BpfVm.CodeBase) / 8] = true;
+                if ((ulong)d.Imm - BpfVm.CodeBase < (ulong)n * 8 && (d.Imm & 7) == 0)
+                {
+                    int f = (int)(((ulong)d.Imm - BpfVm.CodeBase) / 8);
+                    leader[f] = true;
+                    if (!funcEntries.Contains(f)) funcEntries.Add(f);
+                }
                 pc++;
                 continue;
             }
@@ -146,6 +161,7 @@ internal static unsafe class BpfIlCompiler
         var addr = il.DeclareLocal(typeof(ulong));
         var off = il.DeclareLocal(typeof(ulong));
         var depth = il.DeclareLocal(typeof(int));
+        var baseDepth = il.DeclareLocal(typeof(int)); // the frame whose exit returns (BpfCompiledState.Depth)
         var fp = il.DeclareLocal(typeof(ulong*));
         var tmpS = il.DeclareLocal(typeof(ulong));
         var tmp0 = il.DeclareLocal(typeof(ulong));
@@ -496,6 +512,8 @@ internal static unsafe class BpfIlCompiler
             for (int i = 0; i < n; i++) pcSwitch[i] = leader[i] ? labels[i] : badCallx;
         }
 
+        EmitEntry();
+
         // ---- body ----
         for (int pc = 0; pc < n; pc++)
         {
@@ -508,6 +526,27 @@ internal static unsafe class BpfIlCompiler
             }
             pc = EmitInsn(pc);
             if (slowLoop is { } l && pc >= l.End) slowLoop = null;
+        }
+        // Where the run starts (BpfCompiledState): the count and depth it goes on from, and for a
+        // bpf_loop callback (BpfVm.InvokeCallback) the function's first instruction instead of 0.
+        void EmitEntry()
+        {
+            il.Emit(OpCodes.Ldarg, 4); il.Emit(OpCodes.Ldfld, CountField); il.Emit(OpCodes.Stloc, count);
+            il.Emit(OpCodes.Ldarg, 4); il.Emit(OpCodes.Ldfld, DepthField); il.Emit(OpCodes.Dup); il.Emit(OpCodes.Stloc, depth); il.Emit(OpCodes.Stloc, baseDepth);
+            foreach (int f in funcEntries)
+            {
+                il.Emit(OpCodes.Ldarg, 4); il.Emit(OpCodes.Ldfld, EntryField); il.Emit(OpCodes.Ldc_I4, f); il.Emit(OpCodes.Beq, labels[f]);
+            }
+        }
+        // bpf_loop: the VM runs the callbacks; their instructions are added to the count after it
+        void EmitCallLoop(int pc)
+        {
+            Spill();
+            il.Emit(OpCodes.Ldarg_0); Ld(1); Ld(2); Ld(3); Ld(4); Ld(10);
+            il.Emit(OpCodes.Ldc_I4, pc); CountAt(pc);
+            CallOut(CallLoopM);
+            il.Emit(OpCodes.Ldloc, callRet); St(0);
+            il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldfld, LoopInsnsField); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, count);
         }
         // One instruction at pc (ordinary code, or the unchecked copy while fast is set); returns
         // the last pc it used (ld_imm64 uses two).
@@ -705,6 +744,10 @@ internal static unsafe class BpfIlCompiler
                     il.Emit(OpCodes.Ldloc, callRet); St(0);
                     break;
 
+                case IOp.CALL_LOOP:
+                    EmitCallLoop(pc);
+                    break;
+
                 case IOp.CALL_LOCAL:
                     PushFrame(pc);
                     LimitCheck(pc);
@@ -737,7 +780,7 @@ internal static unsafe class BpfIlCompiler
                     var ret = il.DefineLabel();
                     if (returnSites.Count > 0)
                     {
-                        il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Brfalse, ret);
+                        il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Ldloc, baseDepth); il.Emit(OpCodes.Beq, ret);
                         il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Ldc_I4_1); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Stloc, depth);
                         Ptr((byte*)frames); il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Ldc_I4, 48); il.Emit(OpCodes.Mul); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, fp);
                         for (int k = 1; k <= 5; k++)

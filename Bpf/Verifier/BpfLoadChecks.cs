@@ -143,6 +143,8 @@ internal static class BpfLoadChecks
                             if (fn is null && (prog.DecodeOnly || prog.Type is BpfProgramType.SocketFilter or BpfProgramType.Unknown))
                                 throw Err(prog, pc, $"unknown func {BpfHelperNames.Name(ins.Imm)}#{ins.Imm}");
                             if (fn is not null) helperFns[ins.Imm] = fn;
+                            // bpf_loop calls back into the program: its own opcode, so other helper calls pay nothing for it
+                            if (fn is not null && ins.Imm == HelperProtos.Loop) d.Op = IOp.CALL_LOOP;
                         }
                         else throw Err(prog, pc, $"invalid call source {ins.Src}");
                         break;

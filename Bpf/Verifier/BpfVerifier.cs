@@ -1309,6 +1309,9 @@ public sealed class BpfVerifier
                 regs[0].Map = meta.Map;
                 regs[0].Id = ++_idGen;
                 break;
+            case HelperRet.PtrToBtfId:
+                regs[0] = Reg.Ptr(RegType.BtfId);
+                break;
             case HelperRet.PtrToRingbufMemOrNull:
             {
                 int rid = ++_idGen;
@@ -1320,6 +1323,9 @@ public sealed class BpfVerifier
             }
         }
         MapCompatible(id, name, proto, meta.Map);
+        // check_get_func_ip, after the arguments and the map checks as in check_helper_call
+        if (id == HelperProtos.GetFuncIp && ProgramTypeRules.FuncIpRefusal(_prog.Type, _prog.Section, id) is { } why)
+            throw Fail(Errno.ENOTSUPP, why);
         if (callback is not null) Push(callback);
     }
 

@@ -19,6 +19,7 @@ internal static class ProgramTypeRules
         HelperProtos.RingbufOutput, HelperProtos.RingbufReserve, HelperProtos.RingbufSubmit, HelperProtos.RingbufDiscard, HelperProtos.RingbufQuery,
         HelperProtos.Snprintf, HelperProtos.Loop, HelperProtos.TracePrintk, HelperProtos.TraceVprintk,
         HelperProtos.ProbeReadUser, HelperProtos.ProbeReadKernel, HelperProtos.ProbeReadUserStr, HelperProtos.ProbeReadKernelStr,
+        HelperProtos.Strncmp,
     ];
 
     /// <summary>bpf_tracing_func_proto adds these (probe_read/_str: x86 has non-overlapping address spaces).</summary>
@@ -26,6 +27,10 @@ internal static class ProgramTypeRules
     [
         HelperProtos.GetCurrentPidTgid, HelperProtos.GetCurrentComm, HelperProtos.PerfEventRead, HelperProtos.PerfEventReadValue,
         HelperProtos.ProbeRead, HelperProtos.ProbeReadStr,
+        HelperProtos.GetCurrentUidGid, HelperProtos.GetCurrentTask, HelperProtos.GetCurrentTaskBtf, HelperProtos.GetNumaNodeId,
+        HelperProtos.SendSignal, HelperProtos.GetNsCurrentPidTgid,
+        // bpf_get_func_ip_proto_tracing is offered to every tracing type; check_get_func_ip then refuses it (FuncIpRefusal)
+        HelperProtos.GetFuncIp,
     ];
 
     /// <summary>get_func_proto of the program type: is helper id offered to it?</summary>
@@ -38,8 +43,42 @@ internal static class ProgramTypeRules
         if (Array.IndexOf(Tracing, id) >= 0) return true;
         // kprobe/tp/raw_tp/perf_event each have their perf_event_output; tracing_prog_func_proto reaches raw_tp's.
         if (id == HelperProtos.PerfEventOutput) return true;
+        // kprobe, tp and perf_event have their own get_attach_cookie; tracing only with a trampoline (not raw_tp, iter, tp_btf)
+        if (id == HelperProtos.GetAttachCookie)
+            return type is BpfProgramType.Kprobe or BpfProgramType.Tracepoint or BpfProgramType.PerfEvent || HasTrampoline(type, section);
         return false;
     }
+
+    /// <summary>bpf_prog_has_trampoline: fentry, fexit and fmod_ret (the tracing attach types that go through a BPF trampoline).</summary>
+    public static bool HasTrampoline(BpfProgramType type, string section) =>
+        type == BpfProgramType.Tracing && (section.StartsWith("fentry", StringComparison.Ordinal) || section.StartsWith("fexit", StringComparison.Ordinal)
+            || section.StartsWith("fmod_ret", StringComparison.Ordinal));
+
+    /// <summary>
+    /// check_get_func_ip: bpf_get_func_ip is for kprobes and trampoline programs; elsewhere the load
+    /// fails with -ENOTSUPP and this message (null when the call is fine).
+    /// </summary>
+    public static string? FuncIpRefusal(BpfProgramType type, string section, int id)
+    {
+        const string Name = "bpf_get_func_ip";
+        if (type == BpfProgramType.Kprobe) return null;
+        if (type == BpfProgramType.Tracing || type == BpfProgramType.Iter)
+            return HasTrampoline(type, section) ? null : $"func {Name}#{id} supported only for fentry/fexit/fmod_ret programs";
+        return $"func {Name}#{id} not supported for program type {KernelTypeNumber(type)}";
+    }
+
+    /// <summary>enum bpf_prog_type's value, as the kernel prints it.</summary>
+    public static int KernelTypeNumber(BpfProgramType type) => type switch
+    {
+        BpfProgramType.SocketFilter => 1,
+        BpfProgramType.Kprobe => 2,
+        BpfProgramType.Tracepoint => 5,
+        BpfProgramType.PerfEvent => 7,
+        BpfProgramType.RawTracepoint => 17,
+        BpfProgramType.Tracing or BpfProgramType.Iter => 26,
+        BpfProgramType.Syscall => 31,
+        _ => 0,
+    };
 
     /// <summary>The context's size for reads (is_valid_access), and whether it may be written.</summary>
     public static (int Size, bool Writable, bool Aligned) Ctx(BpfProgramType type) => type switch

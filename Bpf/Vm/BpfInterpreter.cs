@@ -6,6 +6,13 @@ namespace BpfTraceSim.Bpf.Vm;
 public sealed unsafe partial class BpfVm
 {
     /// <summary>The interpreter: one loop over one switch on pre-decoded instructions.</summary>
+    /// <summary>
+    /// Runs from the entry the VM's fields name (<see cref="_entry"/>: the program's first instruction
+    /// at depth 0 for a run; a bpf_loop callback's first instruction one frame below its caller)
+    /// until the exit of that frame. `count` is this activation's own instructions; the limit checks
+    /// compare it with <see cref="_budget"/>, MaxInstructions less what other activations ran.
+    /// The entry comes in fields, not parameters, to leave this loop's code as it was.
+    /// </summary>
     [SkipLocalsInit]
     private ulong Interpret(ulong r1, ulong r2)
     {
@@ -13,15 +20,17 @@ public sealed unsafe partial class BpfVm
         for (int k = 0; k < 16; k++) r[k] = 0;
         r[1] = r1;
         r[2] = r2;
-        r[10] = FramePointer;
+        r[10] = _entry.Fp;
+        r[11] = (ulong)_entry.Depth;
+        r[12] = (ulong)_entry.Depth; // the frame whose exit ends this run
         // Only the registers pointer, the instruction pointer and the count live in locals (the
         // call depth in r[11]); the stack, its base, the code and the limit are read from fields
         // where needed, so the JIT keeps the hot three in callee-saved registers across the
         // slow-path calls instead of spilling them on every step.
-        ulong count = 0;
+        ulong count = 0; // this activation's own instructions (BpfVmLoop: the run's total adds its callbacks')
         // i points at the current instruction; the loop's step moves it to the next one, so a jump
         // adds its offset and `continue`s.
-        DecodedInsn* i = CodePtr;
+        DecodedInsn* i = CodePtr + _entry.Pc;
         // No try/finally here: every fault carries the count, so `count` can live in a register.
         {
             for (;; i++)
@@ -147,7 +156,7 @@ public sealed unsafe partial class BpfVm
                     // ---- jumps ----
                     case Op.JMP | Op.JA: goto jump;
                     case Op.JMP32 | Op.JA: // gotol: JMP32 JA, offset in imm
-                        if (i->Imm < 0 && count > MaxInstructions) throw LimitFault((int)(i - CodePtr), count, MaxInstructions);
+                        if (i->Imm < 0 && count > _budget) throw LimitFault((int)(i - CodePtr), count, MaxInstructions);
                         i += (int)i->Imm;
                         continue;
 
@@ -315,7 +324,7 @@ public sealed unsafe partial class BpfVm
                         r[11]++;
                         r[10] -= StackSize;
                         i += (int)i->Imm;
-                        if (count > MaxInstructions) throw LimitFault((int)(i + 1 - CodePtr), count, MaxInstructions);
+                        if (count > _budget) throw LimitFault((int)(i + 1 - CodePtr), count, MaxInstructions);
                         continue;
                     }
                     case Op.JMP | Op.CALL | Op.X: // callx: target in dst
@@ -329,7 +338,7 @@ public sealed unsafe partial class BpfVm
                             r[11]++;
                             r[10] -= StackSize;
                             int target = (int)((t - CodeBase) / 8);
-                            if (count > MaxInstructions) throw LimitFault(target, count, MaxInstructions);
+                            if (count > _budget) throw LimitFault(target, count, MaxInstructions);
                             i = CodePtr + target - 1;
                             continue;
                         }
@@ -342,17 +351,25 @@ public sealed unsafe partial class BpfVm
                     }
                     case Op.JMP | Op.EXIT:
                     {
-                        if (r[11] == 0) { _interpCount = count; return r[0]; }
+                        if (r[11] == r[12]) { _interpCount = count; return r[0]; }
                         r[11]--;
                         ulong* f = FrameRecords + r[11] * 6;
                         i = (DecodedInsn*)f[0] - 1; r[6] = f[1]; r[7] = f[2]; r[8] = f[3]; r[9] = f[4]; r[10] = f[5];
                         continue;
                     }
                     default:
+                        // bpf_loop (IOp.CALL_LOOP) is handled here, not as a case of its own: one more
+                        // case made the JIT compile this method markedly slower (every program's runs);
+                        // count stays as it is, the callbacks' instructions lower _budget (BpfVmLoop)
+                        if (i->Op == IOp.CALL_LOOP)
+                        {
+                            r[0] = CallLoop(r[1], r[2], r[3], r[4], r[10], (int)(i - CodePtr), count);
+                            continue;
+                        }
                         throw InvalidOpcodeFault((int)(i - CodePtr), i->Op, count);
                 }
             jump:
-                if (i->Off < 0 && count > MaxInstructions) throw LimitFault((int)(i - CodePtr), count, MaxInstructions);
+                if (i->Off < 0 && count > _budget) throw LimitFault((int)(i - CodePtr), count, MaxInstructions);
                 i += i->Off;
             }
         }

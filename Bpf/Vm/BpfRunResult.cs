@@ -10,6 +10,9 @@ public sealed record BpfFault(int Insn, BpfSourceLine? Line, string Message)
     public override string ToString() => $"insn {Insn}{(Line is { } l ? $" ({l})" : "")}: {Message}";
 }
 
+/// <summary>A signal bpf_send_signal queued: to the thread group tgid (sent from pid's context), signal number sig.</summary>
+public readonly record struct BpfSignal(int Tgid, int Pid, uint Sig);
+
 /// <summary>One helper call of a run, in order: id, name, r0.</summary>
 public readonly record struct BpfHelperCall(int Id, string Name, long Ret);
 

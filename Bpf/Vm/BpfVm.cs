@@ -168,7 +168,7 @@ public sealed unsafe partial class BpfVm
         return list.ToArray();
     }
 
-    private void PrepareRun(ReadOnlySpan<byte> ctx, byte* ctxBytes, in HelperContext hc, ulong seed)
+    private void PrepareRun(ReadOnlySpan<byte> ctx, byte* ctxBytes, in HelperContext hc, ulong seed, bool compiled)
     {
         if (ctx.Length > _ctx.Length)
         {
@@ -197,6 +197,8 @@ public sealed unsafe partial class BpfVm
         _preemptDepth = hc.PreemptDepth;
         _calls = null;
         _rand = seed ^ 0x9e3779b97f4a7c15UL;
+        ResetLoop(compiled);
+        _signals = null;
         // The stack is not zeroed between runs, as the kernel's is not: only a program reading stack
         // it never wrote (which the verifier refuses) could see the previous run's bytes, and even
         // then runs stay reproducible, because a VM's runs happen in a deterministic order.
@@ -237,15 +239,15 @@ public sealed unsafe partial class BpfVm
     {
         fixed (byte* ctxBytes = ctx)
         {
-            PrepareRun(ctx, ctxBytes, hc, seed);
+            PrepareRun(ctx, ctxBytes, hc, seed, compiled: false);
             try
             {
                 ulong r0 = Interpret(_ctxAddr, (ulong)_ctxLen);
-                return new BpfRunResult((long)r0, _interpCount, null, _calls);
+                return new BpfRunResult((long)r0, _interpCount + _extra, null, _calls);
             }
             catch (BpfFaultException f)
             {
-                return new BpfRunResult(0, f.Count, MakeFault(f), _calls);
+                return new BpfRunResult(0, f.Count + _extra, MakeFault(f), _calls);
             }
             finally
             {
@@ -260,7 +262,7 @@ public sealed unsafe partial class BpfVm
         _compiled ??= BpfIlCompiler.Compile(this);
         fixed (byte* ctxBytes = ctx)
         {
-            PrepareRun(ctx, ctxBytes, hc, seed);
+            PrepareRun(ctx, ctxBytes, hc, seed, compiled: true);
             var state = new BpfCompiledState();
             SaveArea[SavedPcSlot] = ulong.MaxValue;
             try
@@ -402,6 +404,28 @@ public sealed unsafe partial class BpfVm
     }
 
     // ---- helpers --------------------------------------------------------------------------
+
+    private List<BpfSignal>? _signals;
+
+    /// <summary>
+    /// The signals the last run sent with bpf_send_signal, in order (empty for most runs). Kept on
+    /// the VM rather than in BpfRunResult: a wider result slowed the interpreter's runs by half.
+    /// </summary>
+    public IReadOnlyList<BpfSignal> Signals => _signals is null ? Array.Empty<BpfSignal>() : _signals;
+
+    /// <summary>
+    /// bpf_send_signal's deferred path: the per-CPU irq_work that delivers the signal runs only
+    /// after the program, so while one is queued in this run another call gets false (-EBUSY).
+    /// </summary>
+    public bool QueueSignal(BpfSignal s)
+    {
+        if (_signals is { Count: > 0 }) return false;
+        (_signals ??= new()).Add(s);
+        return true;
+    }
+
+    /// <summary>bpf_send_signal's direct path (group_send_sig_info): delivered at once, so any number per run.</summary>
+    public void SendSignalNow(BpfSignal s) => (_signals ??= new()).Add(s);
 
     /// <summary>get_prandom_u32: deterministic per run (seeded by Run's seed).</summary>
     public uint NextPrandom()

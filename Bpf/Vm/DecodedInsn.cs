@@ -27,5 +27,7 @@ internal static class IOp
     public const byte SDIV32K = 0x60, SDIV32X = 0x68, SMOD32K = 0x70, SMOD32X = 0x78;
     public const byte MOVSX64_8 = 0x80, MOVSX64_16 = 0x88, MOVSX64_32 = 0x90, MOVSX32_8 = 0x98, MOVSX32_16 = 0xa0;
     public const byte CALL_LOCAL = 0xa8;
+    /// <summary>call bpf_loop (helper 181): the VM runs the callback subprogram itself (BpfVm.CallLoop).</summary>
+    public const byte CALL_LOOP = 0xb0;
     public const byte LE16 = 0xc0, LE32 = 0xc8, NOP = 0xd0, BSWAP16 = 0xd8, BSWAP32 = 0xe0, BSWAP64 = 0xe8;
 }

@@ -12,7 +12,8 @@ internal static class InspectCommand
 {
     public static Command Create()
     {
-        var file = new Argument<string>("FILE") { Description = "A BPF ELF object built by clang (-target bpf)." };
+        var file = new Argument<string?>("FILE") { Description = "A BPF ELF object built by clang (-target bpf).", Arity = ArgumentArity.ZeroOrOne };
+        var helpers = new Option<bool>("--helpers") { Description = "List every helper id of the uapi and whether the simulator supports it (no FILE needed)." };
         var json = new Option<bool>("--json") { Description = "Print the description as JSON instead of tables." };
         var verify = new Option<bool>("--verify") { Description = "Run the verifier on every program and print its log (exit 2 when one is refused)." };
         var cmd = new Command("inspect", "List the programs (section, type, instructions, helpers each calls), maps and globals of a BPF object.")
@@ -20,10 +21,17 @@ internal static class InspectCommand
             file,
             json,
             verify,
+            helpers,
         };
         cmd.SetAction(parse =>
         {
-            string path = parse.GetValue(file)!;
+            if (parse.GetValue(helpers)) return HelperTable(parse.GetValue(json));
+            string? path = parse.GetValue(file);
+            if (path is null)
+            {
+                Console.Error.WriteLine("bpfsim inspect: FILE is required (or --helpers for the helper list)");
+                return 2;
+            }
             BpfObject obj;
             try { obj = BpfObject.Load(path); }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -50,7 +58,7 @@ internal static class InspectCommand
         var programs = new Table().Title($"programs of {obj.Name}").AddColumns("program", "section", "type", "insns", "helpers");
         foreach (var p in obj.Programs)
             programs.AddRow(Markup.Escape(p.Name), Markup.Escape(p.Section), p.Type.ToString(), p.Insns.Length.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                Markup.Escape(string.Join(", ", Helpers(p).Select(h => $"{h} {BpfHelperNames.Name(h)}"))));
+                Markup.Escape(string.Join(", ", Helpers(p).Select(h => $"{h} {BpfHelperNames.Name(h)}{(Supported(h) ? "" : " (not supported)")}"))));
         console.Write(programs);
         var maps = new Table().Title("maps").AddColumns("map", "type", "key", "value", "max_entries", "kind");
         foreach (var m in obj.Maps)
@@ -107,6 +115,29 @@ internal static class InspectCommand
         return results.Any(r => r.Errno != 0) ? 2 : 0;
     }
 
+    /// <summary>A helper the simulator implements: it has a prototype in HelperProtos (the one list).</summary>
+    private static bool Supported(int id) => HelperProtos.Of(id) is not null;
+
+    /// <summary>`inspect --helpers`: every id below __BPF_FUNC_MAX_ID, its name, and whether it is supported.</summary>
+    private static int HelperTable(bool json)
+    {
+        var ids = Enumerable.Range(0, BpfHelperNames.Count).ToArray();
+        if (json)
+        {
+            Console.Out.WriteLine(JsonSerializer.Serialize(new
+            {
+                helpers = ids.Select(id => new { id, name = BpfHelperNames.Name(id), supported = Supported(id), iter_only = HelperProtos.Of(id)?.IterOnly ?? false }),
+            }, new JsonSerializerOptions { WriteIndented = true }));
+            return 0;
+        }
+        var t = new Table().Title($"helpers ({ids.Count(Supported)} of {ids.Length} supported)").AddColumns("id", "helper", "supported");
+        foreach (int id in ids)
+            t.AddRow(id.ToString(System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(BpfHelperNames.Name(id)),
+                HelperProtos.Of(id) is { } p ? (p.IterOnly ? "yes (iter programs)" : "yes") : "no");
+        AnsiConsole.Console.Write(t);
+        return 0;
+    }
+
     private static IEnumerable<int> Helpers(BpfProgram p) => p.HelperCalls.Select(h => h.HelperId).Distinct().Order();
 
     private static string Json(BpfObject obj) => JsonSerializer.Serialize(new
@@ -118,7 +149,7 @@ internal static class InspectCommand
             section = p.Section,
             type = p.Type.ToString(),
             insns = p.Insns.Length,
-            helpers = Helpers(p).Select(h => new { id = h, name = BpfHelperNames.Name(h) }),
+            helpers = Helpers(p).Select(h => new { id = h, name = BpfHelperNames.Name(h), supported = Supported(h) }),
         }),
         maps = obj.Maps.Select(m => new { name = m.Name, type = m.Type.ToString(), key_size = m.KeySize, value_size = m.ValueSize, max_entries = m.MaxEntries, global_data = m.IsGlobalData, read_only = m.ReadOnly }),
         globals = obj.Globals.Select(g => new { name = g.Name, section = g.Section, offset = g.Offset, size = g.Size }),

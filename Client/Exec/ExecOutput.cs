@@ -87,6 +87,19 @@ internal static class ExecOutput
             }
             w.WriteEndArray();
         }
+        if (r.Signals is { } sigs)
+        {
+            w.WriteStartArray("signals");
+            foreach (var s in sigs)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("tgid", s.Tgid);
+                w.WriteNumber("pid", s.Pid);
+                w.WriteNumber("sig", s.Sig);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        }
         if (r.Reads is { } reads)
         {
             w.WriteStartArray("reads");

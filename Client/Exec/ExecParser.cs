@@ -22,7 +22,7 @@ internal sealed record ExecWorld(WorldSpec Spec, ImmutableArray<ExecStep> Steps)
 internal sealed partial class ExecParser
 {
     private static readonly string[] WorldFields = ["id", "cpus", "pmu", "seed", "tasks", "maps", "events", "slots", "kallsyms", "btf_types", "programs", "steps", "limits"];
-    private static readonly string[] TaskFields = ["pid", "comm", "cpu", "tgid"];
+    private static readonly string[] TaskFields = ["pid", "comm", "cpu", "tgid", "uid", "gid"];
     private static readonly string[] MapFields = ["type", "max_entries", "flags"];
     private static readonly string[] EventFields = ["type", "config", "cpu", "pid", "pinned", "inherit", "disabled", "sample_type", "ring_pages", "overwrite", "wakeup_events", "watermark"];
     private static readonly string[] ProgramFields = ["object", "section", "program", "init_globals"];
@@ -145,8 +145,10 @@ internal sealed partial class ExecParser
             if (Encoding.UTF8.GetByteCount(comm) > 15) comm = TruncateComm(comm); // TASK_COMM_LEN 16 with NUL
             int cpu = t["cpu"] is { } cc ? (int)Int(cc, path + ".cpu", 0, _cpus - 1) : 0;
             int tgid = t["tgid"] is { } tg ? (int)Int(tg, path + ".tgid", 1, SimLimits.PidMax) : pid;
+            uint uid = t["uid"] is { } u ? (uint)Int(u, path + ".uid", 0, uint.MaxValue - 1) : 0;
+            uint gid = t["gid"] is { } g ? (uint)Int(g, path + ".gid", 0, uint.MaxValue - 1) : 0;
             _taskCpu[pid] = cpu;
-            list.Add(new TaskSpec(pid, comm, cpu, tgid));
+            list.Add(new TaskSpec(pid, comm, cpu, tgid, uid, gid));
         }
         return list.ToImmutable();
     }

@@ -25,6 +25,10 @@ public sealed record RingbufSample([property: Id(0)] uint Size, [property: Id(1)
 [GenerateSerializer, Immutable]
 public sealed record HelperTrace([property: Id(0)] int Id, [property: Id(1)] string Name, [property: Id(2)] long Ret);
 
+/// <summary>A signal a BPF program sent with bpf_send_signal: to thread group tgid, from pid's context.</summary>
+[GenerateSerializer, Immutable]
+public sealed record SignalTrace([property: Id(0)] int Tgid, [property: Id(1)] int Pid, [property: Id(2)] uint Sig);
+
 /// <summary>A run-time fault of a BPF program.</summary>
 [GenerateSerializer, Immutable]
 public sealed record FaultInfo([property: Id(0)] int Insn, [property: Id(1)] string? Line, [property: Id(2)] string Message);
@@ -53,6 +57,8 @@ public sealed record StepResult
     [Id(15)] public ulong? ConsumerPos { get; init; }
     [Id(16)] public ulong? ProducerPos { get; init; }
     [Id(17)] public long? Wakeups { get; init; }
+    /// <summary>run: the signals bpf_send_signal sent (absent when none).</summary>
+    [Id(18)] public ImmutableArray<SignalTrace>? Signals { get; init; }
 
     public static readonly StepResult Empty = new();
     public static StepResult Of(long ret) => new() { Ret = ret };

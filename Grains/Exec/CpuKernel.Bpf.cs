@@ -60,9 +60,10 @@ public sealed partial class CpuKernel
         }
         var helpers = ImmutableArray.CreateBuilder<HelperTrace>(result.Helpers.Count);
         foreach (var h in result.Helpers) helpers.Add(new HelperTrace(h.Id, h.Name, h.Ret));
+        ImmutableArray<SignalTrace>? signals = vm.Signals.Count == 0 ? null : [.. vm.Signals.Select(s => new SignalTrace(s.Tgid, s.Pid, s.Sig))];
         if (result.Fault is { } f)
-            return new StepResult { Fault = new FaultInfo(f.Insn, f.LineText, f.Message), Helpers = helpers.MoveToImmutable() };
-        return new StepResult { Ret = result.Ret, Helpers = helpers.MoveToImmutable() };
+            return new StepResult { Fault = new FaultInfo(f.Insn, f.LineText, f.Message), Helpers = helpers.MoveToImmutable(), Signals = signals };
+        return new StepResult { Ret = result.Ret, Helpers = helpers.MoveToImmutable(), Signals = signals };
     }
 
     /// <summary>set_global: writes a value into a global variable by its BTF name, as a skeleton would.</summary>

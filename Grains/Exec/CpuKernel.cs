@@ -39,7 +39,7 @@ public sealed partial class CpuKernel
         _host = host;
         foreach (var t in world.Tasks)
         {
-            _tasks[t.Pid] = new SimTask(t.Pid, t.Tgid, t.Comm);
+            _tasks[t.Pid] = new SimTask(t.Pid, t.Tgid, t.Comm) { Uid = t.Uid, Gid = t.Gid };
             _taskCpu[t.Pid] = t.Cpu;
         }
         foreach (var e in world.Events)

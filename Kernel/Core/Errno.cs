@@ -17,11 +17,14 @@ public static class Errno
     public const int ERANGE = 34;
     public const int EOVERFLOW = 75;
     public const int EOPNOTSUPP = 95;
+    /// <summary>ENOTSUPP (include/linux/errno.h, kernel-internal): what the verifier returns for bpf_get_func_ip where it is not supported.</summary>
+    public const int ENOTSUPP = 524;
 
     /// <summary>The symbolic name of an errno (positive or negated), or null.</summary>
     public static string? Name(long errno) => Math.Abs(errno) switch
     {
         EPERM => "EPERM",
+        ENOTSUPP => "ENOTSUPP",
         ENOENT => "ENOENT",
         ESRCH => "ESRCH",
         E2BIG => "E2BIG",

@@ -49,6 +49,8 @@ public enum HelperRet
     PtrToRingbufMemOrNull,
     /// <summary>RET_VOID.</summary>
     Void,
+    /// <summary>RET_PTR_TO_BTF_ID_TRUSTED: a kernel object (bpf_get_current_task_btf's task_struct).</summary>
+    PtrToBtfId,
 }
 
 /// <summary>Which map type a helper's ConstMapPtr argument must be (check_map_func_compatibility).</summary>
@@ -81,6 +83,13 @@ public static class HelperProtos
         ProbeReadUser = 112, ProbeReadKernel = 113, ProbeReadUserStr = 114, ProbeReadKernelStr = 115,
         KtimeGetBootNs = 125, SeqPrintf = 126, SeqWrite = 127, SeqPrintfBtf = 150, KtimeGetCoarseNs = 160,
         Snprintf = 165, TraceVprintk = 177, Loop = 181, KtimeGetTaiNs = 208;
+
+    /// <summary>The current task's ids and the program's attach point (kernel/bpf/helpers.c, kernel/trace/bpf_trace.c).</summary>
+    public const int GetCurrentUidGid = 15, GetCurrentTask = 35, GetNumaNodeId = 42, SendSignal = 109, GetNsCurrentPidTgid = 120,
+        GetCurrentTaskBtf = 158, GetFuncIp = 173, GetAttachCookie = 174, Strncmp = 182;
+
+    /// <summary>sizeof(struct bpf_pidns_info): u32 pid, u32 tgid.</summary>
+    public const int PidnsInfoSize = 8;
 
     /// <summary>The ring buffer helpers (kernel/bpf/ringbuf.c).</summary>
     public const int RingbufOutput = 130, RingbufReserve = 131, RingbufSubmit = 132, RingbufDiscard = 133, RingbufQuery = 134;
@@ -124,7 +133,21 @@ public static class HelperProtos
             [HelperArg.PtrToUninitMemOrNull, HelperArg.ConstSizeOrZero, HelperArg.PtrToConstStr, HelperArg.PtrToMemOrNull, HelperArg.ConstSizeOrZero]),
         new(TraceVprintk, HelperRet.Integer, [HelperArg.PtrToMem, HelperArg.ConstSize, HelperArg.PtrToMemOrNull, HelperArg.ConstSizeOrZero]),
         new(KtimeGetTaiNs, HelperRet.Integer, []),
+        new(GetCurrentUidGid, HelperRet.Integer, []),
+        new(GetCurrentTask, HelperRet.Integer, []),
+        new(GetNumaNodeId, HelperRet.Integer, []),
+        new(SendSignal, HelperRet.Integer, [HelperArg.Anything]),
+        new(GetNsCurrentPidTgid, HelperRet.Integer, [HelperArg.Anything, HelperArg.Anything, HelperArg.PtrToUninitMem, HelperArg.ConstSize]),
+        new(GetCurrentTaskBtf, HelperRet.PtrToBtfId, []),
+        new(GetFuncIp, HelperRet.Integer, [HelperArg.PtrToCtx]),
+        new(GetAttachCookie, HelperRet.Integer, [HelperArg.PtrToCtx]),
+        new(Strncmp, HelperRet.Integer, [HelperArg.PtrToMem, HelperArg.ConstSize, HelperArg.PtrToConstStr]),
+        // kernel/bpf/bpf_iter.c bpf_loop_proto: (u32 nr_loops, callback_fn, callback_ctx, u64 flags)
+        new(Loop, HelperRet.Integer, [HelperArg.Anything, HelperArg.PtrToFunc, HelperArg.PtrToStackOrNull, HelperArg.Anything]),
     ]);
+
+    /// <summary>BPF_MAX_LOOPS (include/linux/bpf.h): bpf_loop refuses more iterations with -E2BIG.</summary>
+    public const uint MaxLoops = 1u << 23;
 
     private static HelperProto?[] Build(HelperProto[] protos)
     {

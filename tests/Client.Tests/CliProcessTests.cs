@@ -132,4 +132,41 @@ public sealed class CliProcessTests
             Directory.Delete(dir, recursive: true);
         }
     }
+    [Fact]
+    public async Task Inspect_helpers_says_for_every_helper_id_whether_it_is_supported()
+    {
+        var (exit, stdout, err) = await Bpfsim("", "inspect", "--helpers", "--json");
+        Assert.True(exit == 0, err);
+        using var doc = System.Text.Json.JsonDocument.Parse(stdout);
+        var hs = doc.RootElement.GetProperty("helpers").EnumerateArray().ToArray();
+        Assert.Equal(BpfTraceSim.Kernel.BpfHelperNames.Count, hs.Length);
+        for (int id = 0; id < hs.Length; id++)
+        {
+            Assert.Equal(id, hs[id].GetProperty("id").GetInt32());
+            Assert.Equal(BpfTraceSim.Kernel.HelperProtos.Of(id) is not null, hs[id].GetProperty("supported").GetBoolean());
+        }
+        Assert.Equal("bpf_loop", hs[181].GetProperty("name").GetString());
+        Assert.True(hs[181].GetProperty("supported").GetBoolean());
+        Assert.False(hs[0].GetProperty("supported").GetBoolean()); // bpf_unspec
+        Assert.True(hs[127].GetProperty("iter_only").GetBoolean()); // bpf_seq_write
+
+        var (exit2, table, err2) = await Bpfsim("", "inspect", "--helpers");
+        Assert.True(exit2 == 0, err2);
+        Assert.Contains($"helpers ({BpfTraceSim.Kernel.HelperProtos.All.Count()} of {hs.Length} supported)", table);
+
+        var (exit3, _, err3) = await Bpfsim("", "inspect");
+        Assert.Equal(2, exit3);
+        Assert.Equal("bpfsim inspect: FILE is required (or --helpers for the helper list)", err3.Trim());
+    }
+
+    [Fact]
+    public async Task Inspect_marks_each_called_helper_supported_or_not()
+    {
+        var (exit, stdout, err) = await Bpfsim("", "inspect", "--json", "tests/bpf/loop_cb.bpf.o");
+        Assert.True(exit == 0, err);
+        using var doc = System.Text.Json.JsonDocument.Parse(stdout);
+        var p = doc.RootElement.GetProperty("programs")[0];
+        var loop = p.GetProperty("helpers").EnumerateArray().Single(h => h.GetProperty("id").GetInt32() == 181);
+        Assert.True(loop.GetProperty("supported").GetBoolean());
+    }
 }

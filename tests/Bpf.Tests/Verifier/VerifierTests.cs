@@ -56,6 +56,12 @@ public class VerifierTests
         St(O.DW, 10, -8, 7), Mov64Reg(1, 10), Alu64Imm(O.ADD, 1, -32), Mov64(2, 16), LdMapValue(3, fmtMap, fmtOff),
         nullArgs ? Mov64(4, 0) : P(Mov64Reg(4, 10), Alu64Imm(O.ADD, 4, -8)), Mov64(5, dataLen), Call(HelperProtos.Snprintf), Exit());
 
+    /// <summary>bpf_loop(4, callback, r3 as set by ctxSetup, 0); exit; then the callback (after ctxSetup's instructions).</summary>
+    private static BpfInsn[] LoopCall(BpfInsn ctxSetup, params object[] callback) => LoopCall([ctxSetup], callback);
+
+    private static BpfInsn[] LoopCall(BpfInsn[] ctxSetup, params object[] callback) =>
+        P(Mov64(1, 4), LdImm64(2, (ulong)(ctxSetup.Length + 4), O.PSEUDO_FUNC), ctxSetup, Mov64(4, 0), Call(HelperProtos.Loop), Exit(), P(callback));
+
     public sealed record Rule(string Name, int Errno, string Message, BpfInsn[] Insns, string Section = "raw_tp/test", bool Unpriv = false)
     {
         public override string ToString() => Name;
@@ -116,7 +122,7 @@ public class VerifierTests
         new("shift by 64", EINVAL, "invalid shift 64", P(Mov64(0, 1), Alu64Imm(O.LSH, 0, 64), Exit())),
         new("32-bit shift by 32", EINVAL, "invalid shift 32", P(Mov64(0, 1), Alu32Imm(O.RSH, 0, 32), Exit())),
         // helpers and program types
-        new("helper the simulator does not have", EINVAL, "unknown func bpf_get_numa_node_id#42", P(Call(42), Exit())),
+        new("helper the simulator does not have", EINVAL, "unknown func bpf_redirect_map#51", P(Call(51), Exit())),
         new("helper id past __BPF_FUNC_MAX_ID", EINVAL, "invalid func unknown#100000", P(Call(100000), Exit())),
         new("seq helper outside an iterator", EINVAL, "program of this type cannot use helper bpf_seq_write#127", P(Call(HelperProtos.SeqWrite), Exit())),
         new("tracing helper in a socket filter", EINVAL, "program of this type cannot use helper bpf_get_current_pid_tgid#14", P(Call(14), Exit()), "socket"),
@@ -168,6 +174,24 @@ public class VerifierTests
         new("recursion past 8 frames", E2BIG, "the call stack of 9 frames is too deep", P(Mov64(0, 0), CallLocal(1), Exit(), CallLocal(-1), Exit())),
         new("legacy packet load in a tracing program", EINVAL, "BPF_LD_[ABS|IND] instructions not allowed for this program type", P(LdAbs(O.W, 0), Exit())),
         new("callx", EINVAL, "BPF_CALL uses reserved fields", P(Mov64(1, 0), CallX(1), Exit())),
+        // bpf_loop callbacks (callback_ret_range [0, 1]; arg2 ARG_PTR_TO_FUNC, arg3 ARG_PTR_TO_STACK_OR_NULL)
+        new("bpf_loop callback returns 2", EINVAL, "At callback return the register R0 has smin=2 smax=2 should have been in [0, 1]",
+            LoopCall(Mov64(3, 0), Mov64(0, 2), Exit())),
+        new("bpf_loop callback returns an unknown value", EINVAL, "At callback return the register R0 has unknown scalar value should have been in [0, 1]",
+            LoopCall(Mov64(3, 0), Call(HelperProtos.GetPrandomU32), Exit())),
+        new("bpf_loop callback is a scalar", EACCES, "R2 type=scalar expected=func",
+            P(Mov64(1, 4), Mov64(2, 0), Mov64(3, 0), Mov64(4, 0), Call(HelperProtos.Loop), Exit())),
+        new("bpf_loop context is a map pointer", EACCES, "R3 type=map_ptr expected=fp",
+            LoopCall(LdMap(3, 0), Mov64(0, 0), Exit())),
+        // the task and attach-point helpers
+        new("get_func_ip in a raw tracepoint", Errno.ENOTSUPP, "func bpf_get_func_ip#173 not supported for program type 17", P(Call(HelperProtos.GetFuncIp), Exit())),
+        new("get_func_ip in tp_btf (no trampoline)", Errno.ENOTSUPP, "func bpf_get_func_ip#173 supported only for fentry/fexit/fmod_ret programs",
+            P(Call(HelperProtos.GetFuncIp), Exit()), "tp_btf/sched_switch"),
+        new("get_attach_cookie in a raw tracepoint", EINVAL, "program of this type cannot use helper bpf_get_attach_cookie#174", P(Call(HelperProtos.GetAttachCookie), Exit())),
+        new("strncmp against writable data", EACCES, "R3 does not point to a readonly map'",
+            P(St(O.DW, 10, -8, 0), Mov64Reg(1, 10), Alu64Imm(O.ADD, 1, -8), Mov64(2, 8), LdMapValue(3, 5, 0), Call(HelperProtos.Strncmp), Exit())),
+        new("ns_current_pid_tgid buffer smaller than its size", EACCES, "invalid indirect access to stack R3 off=-4 size=8",
+            P(Mov64(1, 4), Mov64(2, 1), Mov64Reg(3, 10), Alu64Imm(O.ADD, 3, -4), Mov64(4, 8), Call(HelperProtos.GetNsCurrentPidTgid), Exit())),
         // return values
         new("iterator returns 2", EINVAL, "At program exit the register R0 has smin=2 smax=2 should have been in [0, 1]", P(Mov64(0, 2), Exit()), "iter/task"),
         new("fentry returns 1", EINVAL, "At program exit the register R0 has smin=1 smax=1 should have been in [0, 0]", P(Mov64(0, 1), Exit()), "fentry/f"),
@@ -240,6 +264,29 @@ public class VerifierTests
 
     [Fact]
     public void Snprintf_with_pK_loads_as_bpf_bprintf_prepare_allows_kernel_pointers() => Accept(Snprintf(45, 8));
+
+    [Theory]
+    [InlineData("kprobe/vfs_read")]
+    [InlineData("fentry/vfs_read")]
+    [InlineData("fexit/vfs_read")]
+    public void Get_func_ip_loads_for_kprobes_and_trampolines(string section) =>
+        BpfVerifier.Verify(BpfProgram.FromInstructions("t", P(Call(HelperProtos.GetFuncIp), Mov64(0, 0), Exit()), section), Maps);
+
+    [Theory]
+    [InlineData("kprobe/f")]
+    [InlineData("tracepoint/a/b")]
+    [InlineData("perf_event")]
+    [InlineData("fentry/f")]
+    public void Get_attach_cookie_loads_where_the_kernel_offers_it(string section) =>
+        BpfVerifier.Verify(BpfProgram.FromInstructions("t", P(Call(HelperProtos.GetAttachCookie), Mov64(0, 0), Exit()), section), Maps);
+
+    [Fact]
+    public void Current_task_btf_is_a_kernel_pointer_the_program_may_load_through() =>
+        Accept(P(Call(HelperProtos.GetCurrentTaskBtf), Ldx(O.W, 0, 0, 16), Exit()));
+
+    [Fact]
+    public void Current_task_without_btf_is_a_scalar() =>
+        Assert.Equal("R0 invalid mem access 'scalar'", Refuse(P(Call(HelperProtos.GetCurrentTask), Ldx(O.W, 0, 0, 16), Exit())).KernelMessage);
 
     [Fact]
     public void Null_checked_lookup_reads_and_writes_the_value() =>
