@@ -116,6 +116,24 @@ public static class ReportJson
             }
             w.Write($"\n    ],\n    \"fleet_bytes\": {Int(mem.FleetBytes)}\n  }}");
         }
+        if (!r.Fitted.IsDefaultOrEmpty)
+        {
+            w.Write(",\n  \"fitted\": [");
+            for (int i = 0; i < r.Fitted.Length; i++)
+            {
+                var fp = r.Fitted[i];
+                w.Write((i == 0 ? "\n    " : ",\n    ") + $"{{ \"program\": {Str(fp.Program)}, \"model\": \"on_off\", \"cpus\": [");
+                for (int j = 0; j < fp.Cpus.Length; j++)
+                {
+                    var c = fp.Cpus[j];
+                    w.Write((j == 0 ? "\n      " : ",\n      ") +
+                        $"{{ \"cpu\": {Int(c.Cpu)}, \"events\": {Int(c.Events)}, \"bursts\": {Int(c.Bursts)}, \"threshold_ns\": {Int(c.ThresholdNs)}, " +
+                        $"\"on_rate_per_sec\": {Ratio(c.OnRatePerSec)}, \"mean_on_ns\": {Ratio(c.MeanOnNs)}, \"mean_off_ns\": {Ratio(c.MeanOffNs)} }}");
+                }
+                w.Write(fp.Cpus.IsDefaultOrEmpty ? "] }" : "\n    ] }");
+            }
+            w.Write("\n  ]");
+        }
         if (!r.Warnings.IsDefaultOrEmpty)
         {
             w.Write(",\n  \"warnings\": [");

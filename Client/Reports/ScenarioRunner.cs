@@ -68,6 +68,9 @@ public sealed class ScenarioRunner(ConnectCluster connect, TextWriter stderr, bo
             await stderr.WriteLineAsync($"bpfsim run: warning: {w}");
         if (scenario.Fleet.Any(g => g.HasMemoryFields))
             await stderr.WriteLineAsync($"bpfsim run: {RingMemory.Plan(scenario).Summary()}");
+        foreach (var fp in FittedProgram.Of(scenario))
+            foreach (var c in fp.Cpus)
+                await stderr.WriteLineAsync($"bpfsim run: program {fp.Program} fitted on/off: {c.Summary()}");
         string outDir = Path.GetFullPath(req.OutDir ?? Path.Combine("out", SafeName(scenario.Name)));
         if (File.Exists(outDir))
         {

@@ -148,4 +148,6 @@ public sealed record ScenarioReport
     [Id(13)] public BpfTraceSim.Contracts.Scenarios.RingMemoryPlan? RingMemory { get; init; }
     /// <summary>Extension: losses in the agent's view and the first loss, when a consumer models its thread (cpu_load, pauses, service_per_kib, poll).</summary>
     [Id(14)] public LostView? LostViews { get; init; }
+    /// <summary>Extension: each `fit: on_off` program's fitted model per CPU (report.json's fitted, only when there is one).</summary>
+    [Id(15)] public ImmutableArray<BpfTraceSim.Contracts.Scenarios.FittedProgram> Fitted { get; init; } = [];
 }

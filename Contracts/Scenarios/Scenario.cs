@@ -317,6 +317,8 @@ public sealed record TraceFire : FireSpec
     [Id(5)] public string Sha256 { get; init; } = "";
     /// <summary>The path as written in the scenario (for messages).</summary>
     [Id(6)] public string Written { get; init; } = "";
+    /// <summary>`fit: on_off`: firings generated from this per-CPU model instead of the rows (null: replayed); absent from the digest's JSON when null, so replays keep theirs.</summary>
+    [Id(7), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public OnOffFit? Fit { get; init; }
 }
 
 public enum TraceFormat

@@ -46,6 +46,7 @@ public static class ScenarioCost
     /// <summary>Firings of one host replaying the file for durationNs (every CPU together).</summary>
     public static double TraceFirings(TraceFire t, TraceData d, long durationNs)
     {
+        if (t.Fit is { } fit) return FittedFirings(fit, durationNs);
         if (t.LoopNs > 0) return d.Rows * (double)durationNs / t.LoopNs;
         long n = 0;
         for (int c = 0; c < d.Times.Length; c++)
@@ -53,6 +54,14 @@ public static class ScenarioCost
             int i = Array.BinarySearch(d.Times[c], 0, d.Counts[c], durationNs);
             n += i >= 0 ? FirstAtOrAfter(d.Times[c], i) : ~i;
         }
+        return n;
+    }
+
+    /// <summary>A fitted trace: each CPU's long-run rate over the run (every CPU together).</summary>
+    private static double FittedFirings(OnOffFit fit, long durationNs)
+    {
+        double n = 0;
+        foreach (var c in fit.Cpus) n += c.MeanRatePerSec * (durationNs / 1e9);
         return n;
     }
 
@@ -131,6 +140,7 @@ public static class ScenarioCost
         PoissonFire p => ScenarioUnits.FormatRate(p.RatePerSec),
         BurstsFire b => $"bursts of {b.Size} every {ScenarioUnits.FormatDuration(b.EveryNs)}",
         PiecewiseFire => "a piecewise rate",
+        TraceFire { Fit: not null } t => $"an on/off process fitted to a trace of {CostLimits.Count(TraceFiles.Data(t).Rows)} events",
         TraceFire t => $"a trace of {CostLimits.Count(TraceFiles.Data(t).Rows)} events{(t.LoopNs > 0 ? $" looped every {ScenarioUnits.FormatDuration(t.LoopNs)}" : "")}",
         RatesFire => "a rates file",
         _ => "?",

@@ -19,7 +19,7 @@ public static partial class ScenarioParser
 
         private TraceFire TraceFireOf(YNode node, string path, TraceRules rules)
         {
-            var f = new Fields(this, node, path, "a firing process", "process", "file", "format", "scale", "loop", "event");
+            var f = new Fields(this, node, path, "a firing process", "process", "file", "format", "scale", "loop", "event", "fit");
             var (full, display, written) = DataFile(f, out var fileNode);
             TraceFormat format = f["format"] is { } fm ? Enum(fm, f.P("format"), TraceFormats) : FormatOf(fileNode, f.P("format"), written);
             double scale = f["scale"] is { } sc ? Scale(sc, f.P("scale")) : 1;
@@ -31,10 +31,31 @@ public static partial class ScenarioParser
                 ev = Str(en, f.P("event"));
             }
             var data = TraceFiles.ReadTrace(full, display, f.P("file"), format, scale, ev, rules, out string sha);
+            OnOffFit? fit = f["fit"] is { } fn ? FitOf(fn, f.P("fit"), f["loop"], f.P("loop"), display, data) : null;
             long loop = f["loop"] is { } ln ? Loop(ln, f.P("loop"), data.LastNs, NaturalPeriod(data)) : 0;
-            var spec = new TraceFire { File = full, Written = written, Format = format, Scale = scale, LoopNs = loop, Event = ev, Sha256 = sha };
+            var spec = new TraceFire { File = full, Written = written, Format = format, Scale = scale, LoopNs = loop, Event = ev, Sha256 = sha, Fit = fit };
             TraceFiles.Attach(spec, data);
             return spec;
+        }
+
+        /// <summary>`fit: on_off`: each CPU with rows fitted (OnOffFitter); a CPU that cannot be is refused, naming the file.</summary>
+        private OnOffFit FitOf(YNode node, string path, YNode? loopNode, string loopPath, string display, TraceData data)
+        {
+            Enum(node, path, new Dictionary<string, bool>(StringComparer.Ordinal) { ["on_off"] = true });
+            if (loopNode is not null)
+                throw Fail(loopNode, loopPath, "a fitted process runs for the whole duration: loop repeats a replayed file, give one or the other");
+            var cpus = ImmutableArray.CreateBuilder<OnOffCpu>(data.Times.Length);
+            for (int c = 0; c < data.Times.Length; c++)
+            {
+                var times = data.TimesOf(c);
+                if (times.Length == 0)
+                {
+                    cpus.Add(new OnOffCpu { Cpu = c });
+                    continue;
+                }
+                cpus.Add(OnOffFitter.Fit(c, times, out string why) ?? throw Fail(node, path, $"{display}: {why}"));
+            }
+            return new OnOffFit { Cpus = cpus.MoveToImmutable() };
         }
 
         private RatesFire RatesFireOf(YNode node, string path, TraceRules rules)

@@ -156,6 +156,7 @@ internal sealed class ScenarioSums
         {
             Warnings = [.. scenario.Warnings.Select(w => w.ToString())],
             LostViews = scenario.Consumers.Any(c => c.Model is not null) ? SumLost(finals) : null,
+            Fitted = BpfTraceSim.Contracts.Scenarios.FittedProgram.Of(scenario),
             RingMemory = scenario.Fleet.Any(g => g.HasMemoryFields) ? BpfTraceSim.Contracts.Scenarios.RingMemory.Plan(scenario) : null,
             Scenario = scenario.Name,
             Seed = scenario.Seed,

@@ -38,6 +38,8 @@ internal enum FireKind : byte
     Trace,
     /// <summary>A rates file: the piecewise process over that CPU's steps, SegStart the start of the current loop.</summary>
     Rates,
+    /// <summary>A trace's fitted on/off model: Clock the last arrival, SegStart the end of the current on period, K the row lending size and task.</summary>
+    Fitted,
 }
 
 /// <summary>
@@ -55,6 +57,7 @@ internal static class FiringProcess
         PoissonFire => FireKind.Poisson,
         BurstsFire => FireKind.Bursts,
         PiecewiseFire => FireKind.Piecewise,
+        TraceFire { Fit: not null } => FireKind.Fitted,
         TraceFire => FireKind.Trace,
         RatesFire => FireKind.Rates,
         _ => FireKind.None,
@@ -68,6 +71,12 @@ internal static class FiringProcess
             fs.SegStart = 0;
             var times = prog.Trace!.TimesOf(cpu);
             fs.NextNs = times.Length > 0 ? times[0] : long.MaxValue;
+            return;
+        }
+        if (prog.Kind == FireKind.Fitted)
+        {
+            StartFitted(ref fs, prog.Fit!.Cpus, cpu);
+            NextFitted(ref fs, prog, cpu);
             return;
         }
         if (prog.Kind == FireKind.Rates)
@@ -168,12 +177,66 @@ internal static class FiringProcess
             case PiecewiseFire pw:
                 NextPiecewise(ref fs, pw);
                 break;
+            case TraceFire when prog.Kind == FireKind.Fitted:
+                NextFitted(ref fs, prog, cpu);
+                break;
             case RatesFire r:
                 NextSteps(ref fs, prog.Rates!.StepsOf(cpu), r.Poisson, prog.LoopNs);
                 break;
             default:
                 fs.NextNs = long.MaxValue;
                 break;
+        }
+    }
+
+    /// <summary>
+    /// The fitted model's first state, drawn from its stationary law: on with probability
+    /// mean on / (mean on + mean off), the period's remainder exponential (memoryless); else off
+    /// for an exponential time first. Rate holds the on-rate (a CPU without rows: 0, never fires).
+    /// </summary>
+    private static void StartFitted(ref FiringState fs, System.Collections.Immutable.ImmutableArray<OnOffCpu> cpus, int cpu)
+    {
+        var m = cpu < cpus.Length ? cpus[cpu] : null;
+        fs.Rate = m is { Events: > 0 } ? m.OnRatePerSec : 0;
+        fs.GapNs = fs.Rate > 0 ? 1e9 / fs.Rate : 0;
+        fs.K = 0;
+        if (m is null || !(fs.Rate > 0)) return;
+        bool on = fs.FireRng.NextDouble() * (m.MeanOnNs + m.MeanOffNs) < m.MeanOnNs;
+        fs.Clock = on ? 0 : fs.FireRng.NextExponential() * m.MeanOffNs;
+        fs.SegStart = ToTime(fs.Clock + fs.FireRng.NextExponential() * m.MeanOnNs);
+    }
+
+    /// <summary>
+    /// The next arrival of the on/off process: an exponential gap at the on-rate if it falls in
+    /// the current on period; otherwise the period ends, an off period follows and a new on period
+    /// starts (the gap redrawn from its start, exact because the process is memoryless). Each
+    /// firing draws the trace row (of its CPU) whose size and task it takes.
+    /// </summary>
+    private static void NextFitted(ref FiringState fs, ProgramPlan prog, int cpu)
+    {
+        if (!(fs.Rate > 0))
+        {
+            fs.NextNs = long.MaxValue;
+            return;
+        }
+        var m = prog.Fit!.Cpus[cpu];
+        while (true)
+        {
+            double next = fs.Clock + fs.FireRng.NextExponential() * fs.GapNs;
+            if (next < fs.SegStart)
+            {
+                fs.Clock = next;
+                fs.NextNs = ToTime(next);
+                fs.K = fs.FireRng.NextInclusive(0, prog.Trace!.Counts[cpu] - 1);
+                return;
+            }
+            if (fs.SegStart >= long.MaxValue / 2)
+            {
+                fs.NextNs = long.MaxValue;
+                return;
+            }
+            fs.Clock = fs.SegStart + fs.FireRng.NextExponential() * m.MeanOffNs;
+            fs.SegStart = ToTime(fs.Clock + fs.FireRng.NextExponential() * m.MeanOnNs);
         }
     }
 

@@ -87,6 +87,8 @@ internal sealed class ProgramPlan
     public RatesData? Rates;
     /// <summary>Trace / rates: the loop period (0: once).</summary>
     public long LoopNs;
+    /// <summary>A fitted trace program (`fit: on_off`): its per-CPU model.</summary>
+    public OnOffFit? Fit;
     /// <summary>A trace with a task column: per CPU and row, the index of the group's task with that pid, or -1 (round robin).</summary>
     public int[]?[]? RowTasks;
 }
@@ -189,6 +191,7 @@ internal sealed partial class HostPlan
                 PoissonFire c => c.RatePerSec,
                 BurstsFire b => b.EveryNs > 0 ? b.Size * 1e9 / b.EveryNs : 0,
                 PiecewiseFire pw => pw.Steps.Length == 0 ? 0 : pw.Steps.Max(st => st.RatePerSec),
+                TraceFire { Fit: { } fit } => fit.Cpus.Length == 0 ? 0 : fit.Cpus.Max(c => c.MeanRatePerSec),
                 TraceFire t => p.Trace is { LastNs: > 0 } d ? d.Rows / Math.Max(1, d.CpusUsed) * 1e9 / d.LastNs : 0,
                 _ => 0,
             };
@@ -411,6 +414,7 @@ internal sealed partial class HostPlan
             case TraceFire t:
                 pp.Trace = TraceFiles.Data(t);
                 pp.LoopNs = t.LoopNs;
+                pp.Fit = t.Fit;
                 if (pp.Trace.Pids is { } pids) pp.RowTasks = RowTasks(pids, pp.Trace.Counts, tasks);
                 break;
             case RatesFire r:

@@ -6,7 +6,7 @@ namespace BpfTraceSim.Client.Tests.Scenarios;
 [Collection(ScenarioSiloCollection.Name)]
 public sealed class ReplayRunTests(ScenarioSiloFixture silo)
 {
-    public static TheoryData<string> Examples => new() { "replay-csv.yaml", "replay-jsonl.yaml", "replay-perf.yaml", "replay-rates.yaml" };
+    public static TheoryData<string> Examples => new() { "replay-csv.yaml", "replay-jsonl.yaml", "replay-perf.yaml", "replay-rates.yaml", "replay-fit.yaml" };
 
     [Theory]
     [MemberData(nameof(Examples))]
@@ -57,6 +57,37 @@ public sealed class ReplayRunTests(ScenarioSiloFixture silo)
         // sched.perf: 4 sched_switch lines on CPU 0 and 2 on CPU 1 (the sched_wakeup line is filtered out), 4 loops in 20 ms; 40-byte records are 56 bytes.
         Assert.Equal([("dev-0", 0, 16, 16, 0, 16 * 56), ("dev-0", 1, 8, 8, 0, 8 * 56), ("dev-1", 0, 16, 16, 0, 16 * 56), ("dev-1", 1, 8, 8, 0, 8 * 56)],
             await PerCpu("replay-perf.yaml"));
+    }
+
+    [Fact]
+    public async Task The_fit_example_prints_and_reports_its_fitted_model_and_fires_past_the_end_of_its_file()
+    {
+        using var tmp = ScenarioSiloFixture.Temp();
+        var r = await silo.Bpfsim("run", ScenarioSiloFixture.Example(Path.Combine("replay", "replay-fit.yaml")), "--out", tmp["o"]);
+        Assert.True(r.Exit == 0, r.Stderr);
+        Assert.Contains("bpfsim run: program bursty fitted on/off: CPU 0: 2281 events in 26 bursts (off gap > 344880ns): on 39781/s for 2096us (mean), off 8421.3us (mean)\n", r.Stderr);
+        Assert.Contains("bpfsim run: program bursty fitted on/off: CPU 1: 1719 events in 32 bursts (off gap > 682640ns): on 20523/s for 2278.9us (mean), off 5524.9us (mean)\n", r.Stderr);
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(tmp["o"], "report.json")));
+        var fitted = Assert.Single(doc.RootElement.GetProperty("fitted").EnumerateArray());
+        Assert.Equal(("bursty", "on_off"), (fitted.GetProperty("program").GetString(), fitted.GetProperty("model").GetString()));
+        var cpus = fitted.GetProperty("cpus").EnumerateArray().ToList();
+        Assert.Equal([(0, 2281L, 26L, 344880L), (1, 1719L, 32L, 682640L)],
+            cpus.Select(c => (c.GetProperty("cpu").GetInt32(), c.GetProperty("events").GetInt64(), c.GetProperty("bursts").GetInt64(), c.GetProperty("threshold_ns").GetInt64())));
+        // onoff.csv ends at 284 ms: every 100 ms window of the 1 s run still fires, and the two hosts (own streams) differ.
+        Assert.All(doc.RootElement.GetProperty("windows").EnumerateArray(), w => Assert.True(w.GetProperty("firings").GetInt64() > 0));
+        var hosts = doc.RootElement.GetProperty("per_host").EnumerateArray().Select(h => h.GetProperty("firings").GetInt64()).ToList();
+        Assert.Equal(2, hosts.Count);
+        Assert.NotEqual(hosts[0], hosts[1]);
+    }
+
+    [Fact]
+    public async Task A_replay_without_fit_has_no_fitted_section()
+    {
+        using var tmp = ScenarioSiloFixture.Temp();
+        var r = await silo.Bpfsim("run", ScenarioSiloFixture.Example(Path.Combine("replay", "replay-csv.yaml")), "--out", tmp["o"], "--quiet");
+        Assert.True(r.Exit == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(tmp["o"], "report.json")));
+        Assert.False(doc.RootElement.TryGetProperty("fitted", out _));
     }
 
     [Fact]

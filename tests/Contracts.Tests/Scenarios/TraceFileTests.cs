@@ -62,6 +62,38 @@ public sealed class TraceFileTests : IDisposable
         Assert.Equal((At(file), line, column, "programs.p.fire.file", message), (e.File, e.Line, e.Column, e.Field, e.Message));
     }
 
+    /// <summary>docs/scenarios.md "Fitted workloads", Errors: the refusals at the fit (or loop) value, naming the data file.</summary>
+    public static TheoryData<string, string, int, string, string> FitCases => new()
+    {
+        { "{ process: trace, file: t.csv, fit: on_off }", string.Concat(Enumerable.Range(0, 150).Select(i => $"{i * 1000 + (i / 50) * 10_000_000},0\n")) + "5,1\n", 47,
+            "programs.p.fire.fit", "{0}: CPU 1 has 1 event; fit: on_off needs at least 100 on each CPU that has any" },
+        { "{ process: trace, file: t.csv, fit: on_off }", string.Concat(Enumerable.Range(0, 150).Select(i => $"{i * 1000},1\n")), 47,
+            "programs.p.fire.fit", "{0}: CPU 1: no gap is longer than 20us (20 x the median gap): one burst has no off period to fit; replay it (no fit) or use process: poisson" },
+        { "{ process: trace, file: t.csv, fit: on_off }", string.Concat(Enumerable.Range(0, 150).Select(i => $"{i / 100},0\n")), 47,
+            "programs.p.fire.fit", "{0}: CPU 0: half its gaps are 0 ns (timestamps too coarse to tell bursts apart)" },
+        { "{ process: trace, file: t.csv, fit: on_off, loop: 1s }", "0,0\n", 61,
+            "programs.p.fire.loop", "a fitted process runs for the whole duration: loop repeats a replayed file, give one or the other" },
+    };
+
+    [Theory]
+    [MemberData(nameof(FitCases))]
+    public void A_trace_that_cannot_be_fitted_is_refused_at_its_fit_field_naming_the_data_file(string fire, string rows, int column, string field, string message)
+    {
+        var e = Refused(fire, "t.csv", "time,cpu\n" + rows);
+        Assert.Equal((YamlPath, 14, column, field, string.Format(message, At("t.csv"))), (e.File, e.Line, e.Column, e.Field, e.Message));
+    }
+
+    [Fact]
+    public void A_fitted_trace_keeps_its_model_in_the_digest_and_a_replay_has_none()
+    {
+        string rows = "time,cpu\n" + string.Concat(Enumerable.Range(0, 300).Select(i => $"{i * 1000 + (i / 50) * 10_000_000},0\n"));
+        var replay = Parse("{ process: trace, file: t.csv }", "t.csv", rows);
+        var fitted = Parse("{ process: trace, file: t.csv, fit: on_off }", "t.csv", rows);
+        Assert.DoesNotContain("\"fit\"", ScenarioDigest.CanonicalJson(replay));
+        Assert.Contains("\"fit\":{\"cpus\":[{\"cpu\":0,\"events\":300,\"bursts\":6,", ScenarioDigest.CanonicalJson(fitted));
+        Assert.NotEqual(ScenarioDigest.Compute(replay), ScenarioDigest.Compute(fitted));
+    }
+
     [Fact]
     public void Rows_for_a_cpu_the_program_is_not_attached_on_are_refused()
     {
