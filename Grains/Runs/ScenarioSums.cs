@@ -155,7 +155,9 @@ internal sealed class ScenarioSums
         return new ScenarioReport
         {
             Warnings = [.. scenario.Warnings.Select(w => w.ToString())],
-            LostViews = scenario.Consumers.Any(c => c.Model is not null) ? SumLost(finals) : null,
+            // The agent's view beside the kernel's: with a reader model, or when perf rings lost records.
+            LostViews = scenario.Consumers.Any(c => c.Model is not null) || (lost > 0 && scenario.Consumers.Any(c => c.Ringbuf is null))
+                ? SumLost(finals) : null,
             Fitted = BpfTraceSim.Contracts.Scenarios.FittedProgram.Of(scenario),
             RingMemory = scenario.Fleet.Any(g => g.HasMemoryFields) ? BpfTraceSim.Contracts.Scenarios.RingMemory.Plan(scenario) : null,
             Scenario = scenario.Name,

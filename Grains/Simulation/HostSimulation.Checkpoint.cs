@@ -95,6 +95,15 @@ public sealed partial class HostSimulation
                 foreach (var m in maps) WriteMap(w, m);
             }
             if (_rbs.Length != 0) WriteRingbufs(w); // absent for hosts without rings: their checkpoints are unchanged
+            // The agent's view of losses (report.json lost_views), once there is one: a host that has
+            // lost nothing keeps the checkpoint it had before these counters existed.
+            if (_lostCallbacks != 0 || _firstLossNs >= 0)
+            {
+                w.Write(_lostCallbacks);
+                w.Write(_firstLossNs);
+                w.Write(_firstLossCpu);
+                w.Write(_firstLossReader);
+            }
         }
         return ms.ToArray();
     }
@@ -209,6 +218,13 @@ public sealed partial class HostSimulation
             }
         }
         if (_rbs.Length != 0) ReadRingbufs(r);
+        if (r.BaseStream.Position != r.BaseStream.Length)
+        {
+            _lostCallbacks = r.ReadInt64();
+            _firstLossNs = r.ReadInt64();
+            _firstLossCpu = r.ReadInt32();
+            _firstLossReader = r.ReadString();
+        }
         if (r.BaseStream.Position != r.BaseStream.Length) throw new CheckpointMismatchException($"{HostName}: trailing bytes in the checkpoint");
     }
 

@@ -289,8 +289,7 @@ public sealed partial class HostSimulation
     /// </summary>
     private int? ModelPages(int? ringPages) => ringPages * (_plan.Group.EffectivePageSize / PerfRing.PageSize);
 
-    // The agent's view of losses (report.json lost_views). Not in checkpoints: a host restored from one
-    // counts lost callbacks and its first loss from the restore on.
+    // The agent's view of losses (report.json lost_views), kept in checkpoints once it is not empty.
     private long _lostCallbacks;
     private long _firstLossNs = -1;
     private int _firstLossCpu;

@@ -79,6 +79,22 @@ public class DeterminismTests
     }
 
     [Fact]
+    public void The_agents_view_of_losses_survives_a_checkpoint()
+    {
+        var s = Shorter("undersized-ring.yaml", 1000);
+        var straight = new HostSimulation(s, 0, 0);
+        for (int w = 0; w < 10; w++) straight.RunWindow(w);
+        var first = new HostSimulation(s, 0, 0);
+        for (int w = 0; w < 5; w++) first.RunWindow(w);
+        var restored = HostSimulation.Restore(s, 0, 0, first.Checkpoint());
+        Assert.Equal(first.LostView(), restored.LostView());
+        for (int w = 5; w < 10; w++) restored.RunWindow(w);
+        var view = straight.LostView();
+        Assert.True(view.FirstLossNs >= 0 && view.LostUnwritten + view.LostCallbacks > 0);
+        Assert.Equal(view, restored.LostView());
+    }
+
+    [Fact]
     public void A_checkpoint_of_another_host_or_scenario_is_refused()
     {
         var s = Shorter("undersized-ring.yaml", 300);
