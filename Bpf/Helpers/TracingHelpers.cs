@@ -45,12 +45,14 @@ public static class TracingHelpers
         t.Register(SeqPrintfBtf, (vm, _, ptr, ptrSize, flags, _) =>
         {
             var btf = Cpu(vm, cpuOf).VmlinuxBtf ?? throw BpfVm.HelperFault("bpf_seq_printf_btf: the world has no vmlinux BTF");
-            var raw = Mem(vm, ptr, Math.Min(ptrSize, 16), "ptr");
-            Span<byte> b = stackalloc byte[16];
-            b.Clear();
-            raw.CopyTo(b);
-            var bp = new BtfPtr(BinaryPrimitives.ReadUInt64LittleEndian(b), BinaryPrimitives.ReadUInt32LittleEndian(b[8..]), BinaryPrimitives.ReadUInt32LittleEndian(b[12..]));
+            var bp = BtfPtrArg(vm, ptr, ptrSize);
             return (ulong)CpuModel.SeqPrintfBtf(SeqOf(vm, cpuOf), btf, World(vm, cpuOf), bp, (uint)ptrSize, flags);
+        });
+        t.Register(SnprintfBtf, (vm, str, strSize, ptr, ptrSize, flags) =>
+        {
+            var btf = Cpu(vm, cpuOf).VmlinuxBtf ?? throw BpfVm.HelperFault("bpf_snprintf_btf: the world has no vmlinux BTF");
+            var bp = BtfPtrArg(vm, ptr, ptrSize);
+            return (ulong)CpuModel.SnprintfBtf(WritableOrEmpty(vm, str, strSize), btf, World(vm, cpuOf), bp, (uint)ptrSize, flags);
         });
         t.Register(RingbufOutput, (vm, map, data, size, flags, _) =>
             (ulong)Cpu(vm, cpuOf).RingbufOutput(vm.Context, RingMap(vm, map), flags, Mem(vm, data, size, "data")), HelperMemory.ThroughSpans);
@@ -86,6 +88,16 @@ public static class TracingHelpers
             target = target[..plus];
         }
         return kallsyms.TryGetAddress(target, out ulong a) ? a : 0;
+    }
+
+    // struct btf_ptr { void *ptr; __u32 type_id; __u32 flags; }: its first bytes (ptrSize is checked by the helper)
+    private static BtfPtr BtfPtrArg(BpfVm vm, ulong ptr, ulong ptrSize)
+    {
+        var raw = Mem(vm, ptr, Math.Min(ptrSize, 16), "ptr");
+        Span<byte> b = stackalloc byte[16];
+        b.Clear();
+        raw.CopyTo(b);
+        return new BtfPtr(BinaryPrimitives.ReadUInt64LittleEndian(b), BinaryPrimitives.ReadUInt32LittleEndian(b[8..]), BinaryPrimitives.ReadUInt32LittleEndian(b[12..]));
     }
 
     // submit/discard are RET_VOID: r0 is left 0.

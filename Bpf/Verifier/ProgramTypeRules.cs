@@ -28,7 +28,7 @@ internal static class ProgramTypeRules
         HelperProtos.GetCurrentPidTgid, HelperProtos.GetCurrentComm, HelperProtos.PerfEventRead, HelperProtos.PerfEventReadValue,
         HelperProtos.ProbeRead, HelperProtos.ProbeReadStr,
         HelperProtos.GetCurrentUidGid, HelperProtos.GetCurrentTask, HelperProtos.GetCurrentTaskBtf, HelperProtos.GetNumaNodeId,
-        HelperProtos.SendSignal, HelperProtos.GetNsCurrentPidTgid,
+        HelperProtos.SendSignal, HelperProtos.GetNsCurrentPidTgid, HelperProtos.SnprintfBtf,
         // bpf_get_func_ip_proto_tracing is offered to every tracing type; check_get_func_ip then refuses it (FuncIpRefusal)
         HelperProtos.GetFuncIp,
     ];

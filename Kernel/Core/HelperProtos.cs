@@ -81,7 +81,7 @@ public static class HelperProtos
         TracePrintk = 6, GetPrandomU32 = 7, GetSmpProcessorId = 8, GetCurrentPidTgid = 14, GetCurrentComm = 16,
         PerfEventRead = 22, PerfEventOutput = 25, ProbeReadStr = 45, PerfEventReadValue = 55,
         ProbeReadUser = 112, ProbeReadKernel = 113, ProbeReadUserStr = 114, ProbeReadKernelStr = 115,
-        KtimeGetBootNs = 125, SeqPrintf = 126, SeqWrite = 127, SeqPrintfBtf = 150, KtimeGetCoarseNs = 160,
+        KtimeGetBootNs = 125, SeqPrintf = 126, SeqWrite = 127, SnprintfBtf = 149, SeqPrintfBtf = 150, KtimeGetCoarseNs = 160,
         Snprintf = 165, TraceVprintk = 177, Loop = 181, KtimeGetTaiNs = 208;
 
     /// <summary>The current task's ids and the program's attach point (kernel/bpf/helpers.c, kernel/trace/bpf_trace.c).</summary>
@@ -120,6 +120,8 @@ public static class HelperProtos
         new(SeqPrintf, HelperRet.Integer,
             [HelperArg.PtrToBtfId, HelperArg.PtrToMem, HelperArg.ConstSize, HelperArg.PtrToMemOrNull, HelperArg.ConstSizeOrZero], IterOnly: true),
         new(SeqWrite, HelperRet.Integer, [HelperArg.PtrToBtfId, HelperArg.PtrToMem, HelperArg.ConstSizeOrZero], IterOnly: true),
+        // bpf_snprintf_btf_proto: str ARG_PTR_TO_MEM | MEM_WRITE, ARG_CONST_SIZE, the btf_ptr read-only
+        new(SnprintfBtf, HelperRet.Integer, [HelperArg.PtrToUninitMem, HelperArg.ConstSize, HelperArg.PtrToMem, HelperArg.ConstSize, HelperArg.Anything]),
         new(SeqPrintfBtf, HelperRet.Integer, [HelperArg.PtrToBtfId, HelperArg.PtrToMem, HelperArg.ConstSizeOrZero, HelperArg.Anything], IterOnly: true),
         new(RingbufOutput, HelperRet.Integer,
             [HelperArg.ConstMapPtr, HelperArg.PtrToMem, HelperArg.ConstSizeOrZero, HelperArg.Anything], HelperMap.Ringbuf),

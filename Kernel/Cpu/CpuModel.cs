@@ -166,6 +166,10 @@ public sealed class CpuModel
     /// <summary>bpf_seq_write into the seq_file m.</summary>
     public static long SeqWrite(SeqFile m, ReadOnlySpan<byte> data) => SeqHelpers.SeqWrite(m, data);
 
+    /// <summary>bpf_snprintf_btf into str (any CPU: it needs no CPU state, only the world's memory).</summary>
+    public static long SnprintfBtf(Span<byte> str, Btf.Btf btf, PrintkWorld world, in BtfPtr ptr, uint ptrSize, ulong flags) =>
+        Btf.BtfHelpers.SnprintfBtf(str, btf, world, in ptr, ptrSize, flags);
+
     /// <summary>bpf_seq_printf_btf into the seq_file m.</summary>
     public static long SeqPrintfBtf(SeqFile m, Btf.Btf btf, PrintkWorld world, in BtfPtr ptr, uint ptrSize, ulong flags) =>
         SeqHelpers.SeqPrintfBtf(m, btf, world, in ptr, ptrSize, flags);

@@ -234,3 +234,54 @@ public class BtfJsonTests
         Assert.Equal(new byte[] { 1, 0x32, 4, 0, 5, 0, 0, 0 }, bytes);
     }
 }
+
+public class SnprintfBtfTests
+{
+    private const ulong C = BpfFlags.BTF_F_COMPACT;
+    private const string Full = "(struct btf_enum){.name_off = (__u32)3,.val = (__s32)-1,}";
+
+    private static (long Ret, byte[] Buf) Call(int size)
+    {
+        var btf = VmlinuxBtf.Create();
+        var mem = new SimMemory();
+        ulong addr = mem.Map(AddressSpace.Kernel, BtfTestUtil.I32(3, -1));
+        Assert.True(btf.TryFind("struct btf_enum", out uint id));
+        var buf = Enumerable.Repeat((byte)0xaa, size + 4).ToArray();
+        long ret = BtfHelpers.SnprintfBtf(buf.AsSpan(0, size), btf, mem, new BtfPtr(addr, id), 16, C, BtfTestUtil.Hash);
+        return (ret, buf);
+    }
+
+    [Fact]
+    public void Returns_the_whole_length_and_writes_the_text_with_its_nul()
+    {
+        var (ret, buf) = Call(64);
+        Assert.Equal(Full.Length, ret);
+        Assert.Equal(Full + "\0", Encoding.ASCII.GetString(buf, 0, Full.Length + 1));
+        Assert.All(buf[(Full.Length + 1)..], b => Assert.Equal(0xaa, b)); // nothing past the NUL
+    }
+
+    [Theory]
+    [InlineData(20)]
+    [InlineData(1)]
+    public void A_short_buffer_holds_a_nul_terminated_prefix_and_the_return_is_still_the_whole_length(int size)
+    {
+        var (ret, buf) = Call(size);
+        Assert.Equal(Full.Length, ret);
+        int nul = Array.IndexOf(buf, (byte)0);
+        Assert.Equal(size - 1, nul); // the first chunk that does not fit is cut to the space left
+        Assert.StartsWith(Encoding.ASCII.GetString(buf, 0, nul), Full);
+        Assert.All(buf[size..], b => Assert.Equal(0xaa, b));
+    }
+
+    [Fact]
+    public void No_buffer_writes_nothing_and_checks_come_first()
+    {
+        var (ret, buf) = Call(0);
+        Assert.Equal(Full.Length, ret);
+        Assert.All(buf, b => Assert.Equal(0xaa, b));
+        var btf = VmlinuxBtf.Create();
+        Assert.Equal(-Errno.EINVAL, BtfHelpers.SnprintfBtf(new byte[8], btf, new SimMemory(), new BtfPtr(0, 1), 8, 0, BtfTestUtil.Hash));
+        Assert.True(btf.TryFind("struct btf_enum", out uint id));
+        Assert.Equal(-BtfShow.ERANGE, BtfHelpers.SnprintfBtf(new byte[8], btf, new SimMemory(), new BtfPtr(0, id), 16, C, BtfTestUtil.Hash));
+    }
+}
