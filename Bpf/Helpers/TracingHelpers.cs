@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using BpfTraceSim.Bpf.Loader;
 using BpfTraceSim.Bpf.Vm;
 using BpfTraceSim.Kernel;
 using static BpfTraceSim.Kernel.HelperProtos;
@@ -61,34 +62,19 @@ public static class TracingHelpers
         t.Register(RingbufSubmit, (vm, sample, flags, _, _, _) => Commit(vm, cpuOf, sample, flags, discard: false), HelperMemory.ThroughSpans);
         t.Register(RingbufDiscard, (vm, sample, flags, _, _, _) => Commit(vm, cpuOf, sample, flags, discard: true), HelperMemory.ThroughSpans);
         t.Register(RingbufQuery, (vm, map, flags, _, _, _) => CpuModel.RingbufQuery(RingMap(vm, map), flags), HelperMemory.ThroughSpans);
-        t.Register(GetFuncIp, (vm, _, _, _, _, _) => FuncIp(vm.Program.Section, World(vm, cpuOf).Kallsyms), HelperMemory.ThroughSpans);
+        t.Register(GetFuncIp, (vm, _, _, _, _, _) => FuncIpOf(vm.Program.FuncIpTarget, World(vm, cpuOf).Kallsyms), HelperMemory.ThroughSpans);
         return t;
     }
 
     /// <summary>
-    /// bpf_get_func_ip for the program's attach point, named by its libbpf section: a kprobe or
-    /// kretprobe returns the probed function's address only when the probe is on its entry
-    /// (bpf_get_func_ip_kprobe: KPROBE_FLAG_ON_FUNC_ENTRY), so "kprobe/f+0x10" gives 0; fentry, fexit
-    /// and fmod_ret return the traced function's address (the trampoline keeps it). A function the
-    /// simulated kallsyms does not have gives 0 (the kernel could not have attached there); a uprobe 0
-    /// (user addresses are not modelled).
+    /// bpf_get_func_ip: the address of the program's attach function (BpfProgramTypes.FuncIpTarget)
+    /// in the simulated kallsyms; 0 without one, or for a function the kallsyms lack (the kernel could
+    /// not have attached there; user addresses of uprobes are not modelled).
     /// </summary>
-    public static ulong FuncIp(string section, Kallsyms kallsyms)
-    {
-        int slash = section.IndexOf('/');
-        if (slash < 0) return 0;
-        string kind = section[..slash], target = section[(slash + 1)..];
-        if (kind is not ("kprobe" or "kretprobe" or "fentry" or "fexit" or "fmod_ret")) return 0;
-        int plus = target.IndexOf('+');
-        if (plus >= 0)
-        {
-            string off = target[(plus + 1)..];
-            bool zero = off is "0" or "0x0";
-            if (!zero) return 0;
-            target = target[..plus];
-        }
-        return kallsyms.TryGetAddress(target, out ulong a) ? a : 0;
-    }
+    public static ulong FuncIp(string section, Kallsyms kallsyms) => FuncIpOf(BpfProgramTypes.FuncIpTarget(section), kallsyms);
+
+    private static ulong FuncIpOf(string? target, Kallsyms kallsyms) =>
+        !string.IsNullOrEmpty(target) && kallsyms.TryGetAddress(target, out ulong a) ? a : 0;
 
     // struct btf_ptr { void *ptr; __u32 type_id; __u32 flags; }: its first bytes (ptrSize is checked by the helper)
     private static BtfPtr BtfPtrArg(BpfVm vm, ulong ptr, ulong ptrSize)

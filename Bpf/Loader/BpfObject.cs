@@ -31,7 +31,16 @@ public sealed record BpfMapSpec(
 public sealed record BpfKsym(string Name, bool Weak);
 
 /// <summary>A global variable found by its BTF VAR name inside a DATASEC.</summary>
-public sealed record BpfGlobal(string Name, int MapIndex, int Offset, int Size, string Section);
+public sealed record BpfGlobal(string Name, int MapIndex, int Offset, int Size, string Section)
+{
+    /// <summary>An integer written into the variable at byte offset: little-endian, as many of its 8 bytes as fit (at least 1).</summary>
+    public byte[] IntegerBytes(ulong value, int offset = 0)
+    {
+        var b = new byte[Math.Clamp(Size - offset, 1, 8)];
+        for (int i = 0; i < b.Length; i++) b[i] = (byte)(value >> (8 * i));
+        return b;
+    }
+}
 
 /// <summary>A source position from .BTF.ext line info.</summary>
 public readonly record struct BpfSourceLine(string File, int Line, string Text)
@@ -92,6 +101,9 @@ public sealed class BpfProgram
     public BpfProgramType Type { get; }
     public BpfInsn[] Insns { get; }
     public IReadOnlyList<BpfHelperUse> HelperCalls { get; }
+    /// <summary>The kernel function bpf_get_func_ip reports for this program's attach point, "" for none (parsed once).</summary>
+    public string FuncIpTarget => _funcIpTarget ??= BpfProgramTypes.FuncIpTarget(Section) ?? "";
+    private string? _funcIpTarget;
 
     /// <summary>Source line of an instruction (the nearest line record at or before it), or null.</summary>
     public BpfSourceLine? LineOf(int insn) => insn >= 0 && insn < _lines.Length ? _lines[insn] : null;
@@ -241,5 +253,23 @@ public static class BpfProgramTypes
         if (P(section, "socket")) return BpfProgramType.SocketFilter;
         if (P(section, "syscall")) return BpfProgramType.Syscall;
         return BpfProgramType.Unknown;
+    }
+
+    /// <summary>
+    /// The function whose address bpf_get_func_ip returns for a program in this section: a kprobe or
+    /// kretprobe only on the function's entry (bpf_get_func_ip_kprobe: KPROBE_FLAG_ON_FUNC_ENTRY, so
+    /// "kprobe/f+0x10" has none), fentry, fexit and fmod_ret their traced function (the trampoline
+    /// keeps it); every other section none.
+    /// </summary>
+    public static string? FuncIpTarget(string section)
+    {
+        int slash = section.IndexOf('/');
+        if (slash < 0) return null;
+        string kind = section[..slash], target = section[(slash + 1)..];
+        if (kind is not ("kprobe" or "kretprobe" or "fentry" or "fexit" or "fmod_ret")) return null;
+        int plus = target.IndexOf('+');
+        if (plus < 0) return target;
+        string off = target[(plus + 1)..];
+        return off is "0" or "0x0" ? target[..plus] : null;
     }
 }

@@ -40,7 +40,8 @@ public sealed class BpfInstance
         return null;
     }
 
-    private BpfGlobal Global(string name) =>
+    /// <summary>The global variable by BTF name; KeyNotFoundException naming the object's globals.</summary>
+    public BpfGlobal Global(string name) =>
         Object.FindGlobal(name) ?? throw new KeyNotFoundException($"{Object.Name}: no global variable '{name}' (globals: {string.Join(", ", Object.Globals.Select(g => g.Name))})");
 
     /// <summary>The variable's bytes, live (writes go to the program's memory).</summary>

@@ -32,8 +32,8 @@ internal sealed partial class ExecParser
     private readonly Dictionary<string, int> _mapEntries = new(StringComparer.Ordinal);
     private readonly HashSet<string> _events = new(StringComparer.Ordinal);
     private readonly HashSet<string> _programs = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, int> _objectPerfMaps = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, uint> _objectPerfMapFlags = new(StringComparer.Ordinal);
+    // the objects' perf event arrays: max_entries (0 already made cpus) and map_flags
+    private readonly Dictionary<string, (int Max, uint Flags)> _objectPerfMaps = new(StringComparer.Ordinal);
     // perf event arrays whose user fd a close_map step closed: the step's index
     private readonly Dictionary<string, int> _closedMaps = new(StringComparer.Ordinal);
     private CostLimits _limits = CostLimits.Default;
@@ -195,10 +195,7 @@ internal sealed partial class ExecParser
                 if (p["init_globals"] is { } ig) inits = InitGlobals(ig, path + ".init_globals", loaded);
                 foreach (var m in loaded.Maps)
                     if (m.Type == BpfMapType.PerfEventArray)
-                    {
-                        _objectPerfMaps[m.Name] = m.MaxEntries > 0 ? m.MaxEntries : _cpus; // libbpf: 0 means every possible CPU
-                        _objectPerfMapFlags[m.Name] = m.Flags;
-                    }
+                        _objectPerfMaps[m.Name] = (m.MaxEntries > 0 ? m.MaxEntries : _cpus, m.Flags); // libbpf: 0 means every possible CPU
                     else if (m.Type == BpfMapType.RingBuf)
                         _objectRingbufs[m.Name] = (uint)m.MaxEntries;
             }
@@ -230,9 +227,7 @@ internal sealed partial class ExecParser
             }
             else
             {
-                ulong value = U64(v, at);
-                bytes = new byte[Math.Clamp(g.Size, 1, 8)];
-                for (int i = 0; i < bytes.Length; i++) bytes[i] = (byte)(value >> (8 * i));
+                bytes = g.IntegerBytes(U64(v, at));
             }
             if (bytes.Length > g.Size) throw Err(v, at, $"{bytes.Length} bytes do not fit \"{name}\" ({g.Size} bytes)");
             list.Add(new GlobalInit(name, bytes));
@@ -244,11 +239,11 @@ internal sealed partial class ExecParser
     {
         var list = ImmutableArray.CreateBuilder<MapSpec>();
         // The objects' perf event arrays, unless "maps" overrides their max_entries below.
-        foreach (var (name, max) in _objectPerfMaps)
+        foreach (var (name, (max, objFlags)) in _objectPerfMaps)
         {
             if (node?[name] is not null) continue;
             _mapEntries[name] = max;
-            list.Add(new MapSpec(name, "perf_event_array", max) { Flags = _objectPerfMapFlags[name] });
+            list.Add(new MapSpec(name, "perf_event_array", max) { Flags = objFlags });
         }
         AddObjectRingbufs(node, list);
         if (node is null) return list.ToImmutable();
@@ -267,7 +262,7 @@ internal sealed partial class ExecParser
             if (type != "perf_event_array")
                 throw Err(m["type"]!, path + ".type", $"unknown map type \"{type}\": exec worlds declare perf_event_array and ringbuf maps (other maps come from BPF objects)");
             int max = m["max_entries"] is { } me ? (int)Int(me, path + ".max_entries", 1, SimLimits.MaxMapEntries) : _cpus;
-            uint flags = _objectPerfMapFlags.GetValueOrDefault(name);
+            uint flags = _objectPerfMaps.GetValueOrDefault(name).Flags;
             if (m["flags"] is { } fl)
             {
                 ulong v = U64(fl, path + ".flags");

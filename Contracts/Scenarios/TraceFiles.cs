@@ -67,10 +67,8 @@ public sealed class TraceRules
 /// </summary>
 public static class TraceFiles
 {
-    /// <summary>Rows of one file (all CPUs): at 8-16 bytes a row, 2-3 GiB.</summary>
-    public const long MaxRows = 200_000_000;
-    /// <summary>Bytes of one line.</summary>
-    public const int MaxLineBytes = 64 << 10;
+    private const long MaxRows = SimLimits.MaxTraceRows;
+    private const int MaxLineBytes = SimLimits.MaxTraceLineBytes;
 
     private static readonly ConditionalWeakTable<FireSpec, object> Parsed = new();
 

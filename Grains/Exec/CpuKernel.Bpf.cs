@@ -75,7 +75,7 @@ public sealed partial class CpuKernel
         byte[] bytes = arg.Kind switch
         {
             ArgKind.BytesHex => arg.Bytes!,
-            ArgKind.Value => LittleEndian(arg.Value, Math.Min(8, lp.Instance.GlobalBytes(step.Name!).Length - (int)step.Offset)),
+            ArgKind.Value => lp.Instance.Global(step.Name!).IntegerBytes(arg.Value, (int)step.Offset),
             ArgKind.AddrOf => LittleEndian(lp.Instance.AddressOfGlobal(arg.Name!) + (ulong)arg.Offset, 8),
             ArgKind.Ksym => LittleEndian(WorldPrintk.Kallsyms.AddressOf(arg.Name!) + (ulong)arg.Offset, 8),
             ArgKind.UserBytes or ArgKind.UserStr => LittleEndian(memory.Map(AddressSpace.User, arg.Bytes!), 8),

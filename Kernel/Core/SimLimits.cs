@@ -19,6 +19,10 @@ public static class SimLimits
     public const long MaxScenarioRingbufBytes = 1L << 30;
     /// <summary>max_entries of a map declared in a scenario or an exec world.</summary>
     public const int MaxMapEntries = 1 << 20;
+    /// <summary>Rows of one trace or rates file (all CPUs): at 8-16 bytes a row, 2-3 GiB in memory.</summary>
+    public const long MaxTraceRows = 200_000_000;
+    /// <summary>Bytes of one line of a trace or rates file.</summary>
+    public const int MaxTraceLineBytes = 64 << 10;
     /// <summary>Random reader pauses a scenario run may draw (expected count: duration / mean gap).</summary>
     public const long MaxReaderPauses = 1_000_000;
     /// <summary>Hosts of one fleet group.</summary>
