@@ -87,6 +87,9 @@ public sealed class BpfProgram
     /// <summary>The same program, marked to skip the verifier (tests of run-time behaviour the verifier refuses).</summary>
     internal BpfProgram DecodeOnlyCopy() => new(Name, Section, Insns, _lines, MainLength) { DecodeOnly = true };
 
+    /// <summary>The same instructions with a verdict of their own (an object copy whose data the verifier reads differs).</summary>
+    internal BpfProgram FreshCopy() => new(Name, Section, Insns, _lines, MainLength) { DecodeOnly = DecodeOnly };
+
     /// <summary>The entry function's own instructions (the .text subprograms libbpf appends follow).</summary>
     public int MainLength { get; }
 
@@ -135,6 +138,33 @@ public sealed class BpfObject
     public static BpfObject Load(string path) => ElfBpfLoader.Load(File.ReadAllBytes(path), Path.GetFileName(path));
 
     public static BpfObject Load(byte[] elf, string name) => ElfBpfLoader.Load(elf, name);
+
+    /// <summary>
+    /// This object with some globals' first bytes replaced, as a skeleton sets skel->rodata between
+    /// open and load: its own copies of the data maps touched, and of the programs (the verifier reads
+    /// those bytes, so the verdict is the copy's); everything else shared. No inits: this object.
+    /// Throws <see cref="BpfLoadException"/> for a name that is no global of a data section.
+    /// </summary>
+    public BpfObject WithGlobals(IReadOnlyList<KeyValuePair<string, byte[]>> inits)
+    {
+        if (inits.Count == 0) return this;
+        var maps = new List<BpfMapSpec>(Maps);
+        var copied = new bool[maps.Count];
+        foreach (var (name, bytes) in inits)
+        {
+            var g = FindGlobal(name) ?? throw new BpfLoadException($"{Name}: no global variable \"{name}\"");
+            if (maps[g.MapIndex].InitialValue is not { } initial) throw new BpfLoadException($"{Name}: \"{name}\" is not in a data section");
+            if (!copied[g.MapIndex])
+            {
+                maps[g.MapIndex] = maps[g.MapIndex] with { InitialValue = (byte[])initial.Clone() };
+                copied[g.MapIndex] = true;
+            }
+            bytes.AsSpan(0, Math.Min(bytes.Length, g.Size)).CopyTo(maps[g.MapIndex].InitialValue.AsSpan(g.Offset));
+        }
+        var programs = new List<BpfProgram>(Programs.Count);
+        foreach (var p in Programs) programs.Add(p.FreshCopy());
+        return new BpfObject(Name, programs, maps, new List<BpfGlobal>(Globals), Btf, new List<BpfKsym>(Ksyms));
+    }
 
     /// <summary>Builds an object from hand-assembled programs and map specs (tests, tools).</summary>
     public static BpfObject FromPrograms(IEnumerable<BpfProgram> programs, IEnumerable<BpfMapSpec>? maps = null,

@@ -186,11 +186,12 @@ internal sealed partial class ExecParser
             }
             string? section = p["section"] is { } sec ? Str(sec, path + ".section") : null;
             string? fn = p["program"] is { } f ? Str(f, path + ".program") : null;
-            // Load it now: an object the loader refuses makes the world invalid, naming why and where.
+            // Open it now: an object the loader refuses makes the world invalid, naming why and where.
+            // The hosts instantiate this same parse (BpfObjectStore), so the object is parsed once.
             var inits = ImmutableArray<GlobalInit>.Empty;
             try
             {
-                var loaded = BpfObject.Load(bytes, Path.GetFileName(full));
+                var loaded = BpfObjectStore.Shared.Open(bytes, Path.GetFileName(full));
                 loaded.FindProgram(section, fn);
                 if (p["init_globals"] is { } ig) inits = InitGlobals(ig, path + ".init_globals", loaded);
                 foreach (var m in loaded.Maps)

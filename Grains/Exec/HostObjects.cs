@@ -42,8 +42,8 @@ public sealed partial class HostObjects
         lock (h)
         {
             if (h.Programs.TryGetValue(spec.Name, out var p)) return p;
-            var obj = BpfObject.Load(spec.ObjectBytes, Path.GetFileName(spec.ObjectPath));
-            InitGlobals(obj, spec);
+            // The parse the exec parser validated (one per process), with this world's init_globals.
+            var obj = BpfObjectStore.Shared.Open(spec.ObjectBytes, Path.GetFileName(spec.ObjectPath)).WithGlobals(Inits(spec));
             var program = obj.FindProgram(spec.Section, spec.Function);
             p = new LoadedProgram(obj, new BpfInstance(obj, h.Memory, h.Cpus) { Kallsyms = kallsyms }, program);
             h.Programs[spec.Name] = p;
@@ -52,15 +52,12 @@ public sealed partial class HostObjects
     }
 
     // Between open and load (a skeleton's skel->rodata->x = ...): the bytes the maps start with, which
-    // the verifier reads (a .rodata format string) and the instance copies. This load's own object.
-    private static void InitGlobals(BpfObject obj, ProgramSpec spec)
+    // the verifier reads (a .rodata format string) and the instance copies.
+    private static KeyValuePair<string, byte[]>[] Inits(ProgramSpec spec)
     {
-        foreach (var init in spec.InitGlobals)
-        {
-            var g = obj.FindGlobal(init.Name) ?? throw new InvalidOperationException($"{obj.Name}: no global '{init.Name}' (checked by the parser)");
-            var initial = obj.Maps[g.MapIndex].InitialValue ?? throw new InvalidOperationException($"{obj.Name}: '{init.Name}' is not in a data section");
-            init.Bytes.CopyTo(initial.AsSpan(g.Offset, Math.Min(init.Bytes.Length, g.Size)));
-        }
+        var inits = new KeyValuePair<string, byte[]>[spec.InitGlobals.Length];
+        for (int i = 0; i < inits.Length; i++) inits[i] = new(spec.InitGlobals[i].Name, spec.InitGlobals[i].Bytes);
+        return inits;
     }
 
     public void Forget(string host)

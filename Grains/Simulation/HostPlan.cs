@@ -452,7 +452,7 @@ internal sealed partial class HostPlan
         {
             if (oi < 0)
             {
-                objects.Add(BpfTraceSim.Bpf.Loader.BpfObject.Load(path));
+                objects.Add(BpfTraceSim.Bpf.Loader.BpfObjectStore.Shared.Open(path));
                 objectPaths.Add(path);
                 oi = objects.Count - 1;
             }
