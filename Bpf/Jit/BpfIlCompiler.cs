@@ -223,19 +223,24 @@ internal static unsafe class BpfIlCompiler
         // back after it, so none is live across a call: the JIT then keeps them in any register
         // (otherwise it spills the BPF registers of a whole loop because of one cold slow path).
         var callRet = il.DeclareLocal(typeof(ulong));
-        void Spill()
+        void Spill() => SpillFrom(0);
+        void SpillFrom(int first)
         {
-            for (int k = 0; k <= 10; k++) { Ptr(save + k); Ld(k); il.Emit(OpCodes.Stind_I8); }
+            for (int k = first; k <= 10; k++) { Ptr(save + k); Ld(k); il.Emit(OpCodes.Stind_I8); }
             Ptr(save + 11); il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Stind_I8);
             Ptr(save + 12); il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Conv_I8); il.Emit(OpCodes.Stind_I8);
         }
         void Reload()
         {
-            for (int k = 0; k <= 10; k++) { Ptr(save + k); il.Emit(OpCodes.Ldind_I8); St(k); }
-            Ptr(save + 11); il.Emit(OpCodes.Ldind_I8); il.Emit(OpCodes.Stloc, count);
-            Ptr(save + 12); il.Emit(OpCodes.Ldind_I8); il.Emit(OpCodes.Conv_I4); il.Emit(OpCodes.Stloc, depth);
+            ReloadFrom(0);
             LoadInvariants();
             ReloadCtx();
+        }
+        void ReloadFrom(int first)
+        {
+            for (int k = first; k <= 10; k++) { Ptr(save + k); il.Emit(OpCodes.Ldind_I8); St(k); }
+            Ptr(save + 11); il.Emit(OpCodes.Ldind_I8); il.Emit(OpCodes.Stloc, count);
+            Ptr(save + 12); il.Emit(OpCodes.Ldind_I8); il.Emit(OpCodes.Conv_I4); il.Emit(OpCodes.Stloc, depth);
         }
         // a call: its result (if any) kept in callRet while the registers come back
         void CallOut(MethodInfo m)
@@ -262,7 +267,12 @@ internal static unsafe class BpfIlCompiler
             il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Call, RecordCallsGetM); il.Emit(OpCodes.Brfalse, noRecord);
             il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldc_I4, id); il.Emit(OpCodes.Ldloc, callRet); il.Emit(OpCodes.Call, RecordCallM);
             il.MarkLabel(noRecord);
-            Reload();
+            // A helper call clobbers r1-r5 and sets r0 (the verifier refuses reading r1-r5 after it,
+            // and the interpreter leaves them as they were, as these locals are), so only r6-r10 go
+            // through the save area; the run's invariants (limit, ctx address, read limits) cannot
+            // change in a helper, the ctx pointer and write limits can (a helper writing ctx copies it).
+            ReloadFrom(6);
+            ReloadCtx();
         }
         void CountAt(int pc)
         {
@@ -731,16 +741,20 @@ internal static unsafe class BpfIlCompiler
                 }
 
                 case Op.JMP | Op.CALL:
-                    Spill();
                     if (vm.ResolveHelper((int)d.Imm) is null)
                     {
+                        Spill();
                         // no such helper for this program: CallHelper raises the fault
                         il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldc_I4, (int)d.Imm);
                         Ld(1); Ld(2); Ld(3); Ld(4); Ld(5);
                         il.Emit(OpCodes.Ldc_I4, pc); CountAt(pc);
                         CallOut(CallHelperM);
                     }
-                    else EmitDirectHelperCall((int)d.Imm, pc);
+                    else
+                    {
+                        SpillFrom(6);
+                        EmitDirectHelperCall((int)d.Imm, pc);
+                    }
                     il.Emit(OpCodes.Ldloc, callRet); St(0);
                     break;
 

@@ -112,6 +112,7 @@ public sealed unsafe partial class BpfVm
         _ctxPtr = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_ctx));
         _ctxAddr = Memory.Map(AddressSpace.Kernel, _ctx);
         _regions = BuildRegions();
+        ResetLoopState();
     }
 
     public BpfInstance Instance { get; }
@@ -195,10 +196,10 @@ public sealed unsafe partial class BpfVm
         _contextKind = hc.Context;
         _nowNs = hc.NowNs;
         _preemptDepth = hc.PreemptDepth;
-        _calls = null;
+        if (_calls is not null) _calls = null;
         _rand = seed ^ 0x9e3779b97f4a7c15UL;
         ResetLoop(compiled);
-        _signals = null;
+        if (_signals is not null) _signals = null;
         // The stack is not zeroed between runs, as the kernel's is not: only a program reading stack
         // it never wrote (which the verifier refuses) could see the previous run's bytes, and even
         // then runs stay reproducible, because a VM's runs happen in a deterministic order.

@@ -38,13 +38,22 @@ public sealed unsafe partial class BpfVm
     // instructions counted outside the running activation, _extra those of finished callbacks.
     private ulong _budget, _extra;
 
+    // Every bpf_loop call and callback puts back the state it changed (_loop, _entry, _budget) on
+    // its way out, faults included, so between runs they already hold a run's start: a run sets only
+    // what the interpreter counts from (every run's fixed cost; compiled runs count in the code).
     private void ResetLoop(bool compiled)
     {
-        _loop = default;
         _runsCompiled = compiled;
-        _entry = new InterpEntry { Fp = FramePointer };
+        if (_loop.Active | _entry.Pc != 0) ResetLoopState();
+        if (compiled) return;
         _budget = MaxInstructions;
         _extra = 0;
+    }
+
+    private void ResetLoopState()
+    {
+        _loop = default;
+        _entry = new InterpEntry { Fp = FramePointer };
     }
 
     /// <summary>
