@@ -380,3 +380,38 @@ public class StackHelperTests
         Assert.Equal(1UL, BitConverter.ToUInt64(inst.Map("counts").HashValue(BitConverter.GetBytes(EFAULT))));
     }
 }
+
+/// <summary>stack_map_alloc's refusals when an object declares a stack_trace map (its BTF value_size patched).</summary>
+public class StackMapLoadTests
+{
+    // The BTF array behind __uint(value_size, 64): info kind ARRAY (3 << 24), nelems at +16.
+    private static byte[] WithValueSize(uint size)
+    {
+        var bytes = File.ReadAllBytes(Path_("stack.bpf.o"));
+        var found = new List<int>();
+        for (int o = 0; o + 20 <= bytes.Length; o += 4)
+            if (BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(o)) == 3u << 24 && BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(o + 16)) == 64)
+                found.Add(o);
+        int at = Assert.Single(found);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(at + 16), size);
+        return bytes;
+    }
+
+    [Fact]
+    public void The_object_declares_a_stack_trace_map_of_8_frames_and_4_entries()
+    {
+        var m = Load("stack.bpf.o").Maps.Single(x => x.Name == "stacks");
+        Assert.Equal((BpfMapType.StackTrace, 4, 64, 4), (m.Type, m.KeySize, m.ValueSize, m.MaxEntries));
+        Assert.Equal(64, BpfObject.Load(WithValueSize(64), "x.o").Maps.Single(x => x.Name == "stacks").ValueSize);
+    }
+
+    [Theory]
+    [InlineData(12u)]
+    [InlineData(128u * 8)]
+    public void A_value_size_stack_map_alloc_refuses_fails_the_load_with_einval(uint size)
+    {
+        var e = Assert.Throws<BpfLoadException>(() => BpfObject.Load(WithValueSize(size), "x.o"));
+        Assert.Contains($"map 'stacks': BPF_MAP_CREATE of a stack_trace map refuses it with -EINVAL: key_size must be 4, value_size a multiple of 8", e.Message);
+        Assert.Contains($"(key_size 4, value_size {size}, max_entries 4, map_flags 0x0)", e.Message);
+    }
+}
