@@ -71,7 +71,8 @@ public sealed class HostGrain(HostObjects objects) : Grain, IHostGrain
         t[(int)StepCall.AdvanceNs] = static (h, s) => h.AdvanceTime(s.AdvanceNs);
         t[(int)StepCall.SetTaskCpu] = static (h, s) => h.SetTaskCpu(s.Pid, s.To);
         t[(int)StepCall.UpdateSlot] = static (h, s) => h.UpdateSlot(s.Map!, s.Index, s.Event!);
-        t[(int)StepCall.DeleteSlot] = static (h, s) => h.DeleteSlot(s.Map!, s.Index);
+        // an object's stack_trace map lives with the host's objects, which its CPUs reach
+        t[(int)StepCall.DeleteSlot] = static (h, s) => h._arrays.ContainsKey(s.Map!) ? h.DeleteSlot(s.Map!, s.Index) : h._cpus[0].Invoke(s);
         t[(int)StepCall.Enable] = static (h, s) => h.SetEnabled(s.Event!, true);
         t[(int)StepCall.Disable] = static (h, s) => h.SetEnabled(s.Event!, false);
         t[(int)StepCall.Consume] = static (h, s) => h.Consume(s.Event!);

@@ -40,7 +40,7 @@ public static class GenericHelpers
         t.Register(ProbeReadStr, (vm, dst, size, src, _, _) => ProbeReadStrCommon(vm, dst, size, src, SimMemory.SpaceOf(src)));
         t.Register(ProbeReadUserStr, (vm, dst, size, src, _, _) => ProbeReadStrCommon(vm, dst, size, src, AddressSpace.User));
         t.Register(ProbeReadKernelStr, (vm, dst, size, src, _, _) => ProbeReadStrCommon(vm, dst, size, src, AddressSpace.Kernel));
-        return t;
+        return StackHelpers.Register(t);
     }
 
     private static BpfMap MapArg(BpfVm vm, ulong r1) =>

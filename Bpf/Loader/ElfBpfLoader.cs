@@ -270,8 +270,9 @@ internal static class ElfBpfLoader
         }
         var t = (BpfMapType)type;
         if (t is not (BpfMapType.Array or BpfMapType.PercpuArray or BpfMapType.Hash or BpfMapType.PercpuHash
-            or BpfMapType.LruHash or BpfMapType.PerfEventArray or BpfMapType.RingBuf))
-            throw new BpfLoadException($"{obj}: map '{mapName}': map type {type} ({t}) is not supported (supported: array, percpu_array, hash, percpu_hash, lru_hash, perf_event_array, ringbuf)", ".maps", -1, null);
+            or BpfMapType.LruHash or BpfMapType.PerfEventArray or BpfMapType.RingBuf or BpfMapType.StackTrace))
+            throw new BpfLoadException($"{obj}: map '{mapName}': map type {type} ({t}) is not supported (supported: array, percpu_array, hash, percpu_hash, lru_hash, perf_event_array, ringbuf, stack_trace)", ".maps", -1, null);
+        if (t == BpfMapType.StackTrace) return StackTraceMap(mapName, keySize, valueSize, maxEntries, flags, obj);
         if (t == BpfMapType.RingBuf)
         {
             // No key or value; max_entries is the ring's byte size (ringbuf_map_alloc's rules).
@@ -291,6 +292,20 @@ internal static class ElfBpfLoader
         if (keySize <= 0 || valueSize <= 0 || (maxEntries <= 0 && t != BpfMapType.PerfEventArray))
             throw new BpfLoadException($"{obj}: map '{mapName}': key_size {keySize}, value_size {valueSize}, max_entries {maxEntries} are not valid", ".maps", -1, null);
         return new BpfMapSpec(mapName, t, keySize, valueSize, maxEntries, flags);
+    }
+
+    // stack_map_alloc's checks (BpfStackMap.CheckCreate), then the simulator's bucket limit
+    private static BpfMapSpec StackTraceMap(string mapName, int keySize, int valueSize, int maxEntries, uint flags, string obj)
+    {
+        long entries = (uint)maxEntries;
+        int err = Vm.BpfStackMap.CheckCreate(keySize, valueSize, entries, flags);
+        if (err != 0)
+            throw new BpfLoadException($"{obj}: map '{mapName}': BPF_MAP_CREATE of a stack_trace map refuses it with -{Errno.Name(err)}: key_size must be 4, value_size a multiple of 8 " +
+                $"(of 32 with BPF_F_STACK_BUILD_ID) holding at most {Vm.BpfStackMap.MaxStack} frames, max_entries 1..2^31, map_flags only BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY, BPF_F_STACK_BUILD_ID " +
+                $"(key_size {keySize}, value_size {valueSize}, max_entries {entries}, map_flags 0x{flags:x})", ".maps", -1, null);
+        if (entries > SimLimits.MaxStackMapEntries)
+            throw new BpfLoadException($"{obj}: map '{mapName}': max_entries {entries} is more stack buckets than the simulator holds ({SimLimits.MaxStackMapEntries})", ".maps", -1, null);
+        return new BpfMapSpec(mapName, BpfMapType.StackTrace, keySize, valueSize, maxEntries, flags);
     }
 
     // __uint(name, N) is "int (*name)[N]": a pointer to an array of N elements.

@@ -1514,13 +1514,15 @@ public sealed class BpfVerifier
         {
             BpfMapType.PerfEventArray => id is HelperProtos.PerfEventRead or HelperProtos.PerfEventOutput or HelperProtos.PerfEventReadValue,
             BpfMapType.RingBuf => id is HelperProtos.RingbufOutput or HelperProtos.RingbufReserve or HelperProtos.RingbufQuery,
-            BpfMapType.ProgArray or BpfMapType.StackTrace => false,
+            BpfMapType.StackTrace => id == HelperProtos.GetStackid,
+            BpfMapType.ProgArray => false,
             _ => true,
         };
         ok &= proto.Map switch
         {
             HelperMap.PerfEventArray => t == BpfMapType.PerfEventArray,
             HelperMap.Ringbuf => t == BpfMapType.RingBuf,
+            HelperMap.StackTrace => t == BpfMapType.StackTrace,
             _ => true,
         };
         if (!ok) throw Fail(Errno.EINVAL, $"cannot pass map_type {(int)t} into func {name}#{id}");

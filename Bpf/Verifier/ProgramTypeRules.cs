@@ -41,6 +41,11 @@ internal static class ProgramTypeRules
         if (Array.IndexOf(Base, id) >= 0) return true;
         if (type is BpfProgramType.SocketFilter or BpfProgramType.Unknown) return false;
         if (Array.IndexOf(Tracing, id) >= 0) return true;
+        // kprobe, tp, raw_tp and perf_event each have their get_stackid/get_stack; tracing_prog_func_proto
+        // (tp_btf, fentry/fexit, iter) falls through to raw_tp's. bpf_tracing_func_proto has neither.
+        if (id is HelperProtos.GetStackid or HelperProtos.GetStack)
+            return type is BpfProgramType.Kprobe or BpfProgramType.Tracepoint or BpfProgramType.RawTracepoint
+                or BpfProgramType.PerfEvent or BpfProgramType.Tracing or BpfProgramType.Iter;
         // kprobe/tp/raw_tp/perf_event each have their perf_event_output; tracing_prog_func_proto reaches raw_tp's.
         if (id == HelperProtos.PerfEventOutput) return true;
         // kprobe, tp and perf_event have their own get_attach_cookie; tracing only with a trampoline (not raw_tp, iter, tp_btf)

@@ -20,7 +20,8 @@ public sealed unsafe class BpfMap
         Spec = spec;
         Index = index;
         Cpus = Math.Max(1, cpus);
-        int entries = spec.Type == BpfMapType.PerfEventArray ? 0 : spec.MaxEntries;
+        // a stack trace map's stacks live in its buckets (BpfStackMap), not in value storage
+        int entries = spec.Type is BpfMapType.PerfEventArray or BpfMapType.StackTrace ? 0 : spec.MaxEntries;
         int copies = spec.Type is BpfMapType.PercpuArray or BpfMapType.PercpuHash ? Cpus : 1;
         long len = (long)entries * spec.ValueSize * copies;
         if (len > 1 << 28) throw new BpfLoadException($"map '{spec.Name}': {len} bytes of values is too large to simulate");
@@ -36,6 +37,7 @@ public sealed unsafe class BpfMap
             _free = new Stack<int>();
             for (int i = spec.MaxEntries - 1; i >= 0; i--) _free.Push(i);
         }
+        if (spec.Type == BpfMapType.StackTrace) Stacks = new BpfStackMap(spec.ValueSize, spec.MaxEntries, spec.Flags);
     }
 
     public BpfMapSpec Spec { get; }
@@ -49,6 +51,8 @@ public sealed unsafe class BpfMap
     public int StorageLength => _storage.Length;
     internal byte* StoragePtr { get; }
     public Span<byte> Storage => _storage;
+    /// <summary>The buckets of a BPF_MAP_TYPE_STACK_TRACE map (null for other types).</summary>
+    public BpfStackMap? Stacks { get; }
     /// <summary>Host-side object backing the map (e.g. the Kernel's perf event array for a perf_event_array map).</summary>
     public object? External { get; set; }
 
@@ -125,6 +129,7 @@ public sealed unsafe class BpfMap
     /// <summary>bpf_map_delete_elem: 0, -ENOENT, or -EINVAL for arrays (their elements cannot be deleted).</summary>
     public long Delete(ReadOnlySpan<byte> key)
     {
+        if (Stacks is not null) return Stacks.Delete(MemoryMarshal.Read<uint>(key));
         if (_hash is null) return -Errno.EINVAL;
         var hk = new HashKey(key);
         if (!_hash.Remove(hk, out int slot)) return -Errno.ENOENT;
@@ -155,6 +160,7 @@ public sealed unsafe class BpfMap
     /// </summary>
     public BpfMapState ExportState()
     {
+        if (Stacks is not null) return new BpfMapState(_storage.ToArray(), Stacks.Export(), []);
         if (_hash is null) return new BpfMapState(_storage.ToArray(), [], []);
         var entries = new KeyValuePair<byte[], int>[_hash.Count];
         int i = 0;
@@ -167,6 +173,11 @@ public sealed unsafe class BpfMap
     {
         if (state.Values.Length != _storage.Length)
             throw new ArgumentException($"map '{Name}': {state.Values.Length} value bytes for a map of {_storage.Length}", nameof(state));
+        if (Stacks is not null)
+        {
+            Stacks.Import(state.Entries);
+            return;
+        }
         if (_hash is null && (state.Entries.Length > 0 || state.Free.Length > 0))
             throw new ArgumentException($"map '{Name}': hash entries for an array map", nameof(state));
         if (_hash is not null && state.Entries.Length + state.Free.Length != Spec.MaxEntries)

@@ -65,6 +65,7 @@ internal static class ExecOutput
         }
         if (r.Ret is { } ret) w.WriteNumber("ret", ret);
         if (r.RetU64 is { } u) w.WriteString("ret_u64", u.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (r.Key is { } key) w.WriteNumber("key", key);
         if (r.Value is { } v)
         {
             w.WriteStartObject("value");
@@ -108,6 +109,12 @@ internal static class ExecOutput
         }
         if (r.Text is { } text) WriteText(w, "text", "text_hex", text);
         if (r.ValueBytes is { } vb) w.WriteString("value_hex", Hex(vb));
+        if (r.Stack is { } frames)
+        {
+            w.WriteStartArray("stack");
+            foreach (var fr in frames) w.WriteStringValue(fr);
+            w.WriteEndArray();
+        }
         if (r.Records is { } recs)
         {
             w.WriteStartArray("records");

@@ -22,7 +22,7 @@ internal sealed record ExecWorld(WorldSpec Spec, ImmutableArray<ExecStep> Steps)
 internal sealed partial class ExecParser
 {
     private static readonly string[] WorldFields = ["id", "cpus", "pmu", "seed", "tasks", "maps", "events", "slots", "kallsyms", "btf_types", "programs", "steps", "limits"];
-    private static readonly string[] TaskFields = ["pid", "comm", "cpu", "tgid", "uid", "gid"];
+    private static readonly string[] TaskFields = ["pid", "comm", "cpu", "tgid", "uid", "gid", "kernel_stack", "user_stack"];
     private static readonly string[] MapFields = ["type", "max_entries", "flags"];
     private static readonly string[] EventFields = ["type", "config", "cpu", "pid", "pinned", "inherit", "disabled", "sample_type", "ring_pages", "overwrite", "wakeup_events", "watermark"];
     private static readonly string[] ProgramFields = ["object", "section", "program", "init_globals"];
@@ -30,6 +30,7 @@ internal sealed partial class ExecParser
     private int _cpus = 1;
     private readonly Dictionary<int, int> _taskCpu = new();
     private readonly Dictionary<string, int> _mapEntries = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _objectStackMaps = new(StringComparer.Ordinal);
     private readonly HashSet<string> _events = new(StringComparer.Ordinal);
     private readonly HashSet<string> _programs = new(StringComparer.Ordinal);
     // the objects' perf event arrays: max_entries (0 already made cpus) and map_flags
@@ -73,6 +74,7 @@ internal sealed partial class ExecParser
             catch (BtfJsonException ex) { throw Err(root["btf_types"]!, ex.Path, ex.Detail); }
         }
         foreach (var (name, _) in kallsyms) _kallsyms.AddOrResize(name, kallsyms[name]);
+        tasks = WithStacks(root["tasks"], tasks); // their frames may name the world's own kallsyms
 
         var spec = new WorldSpec
         {
@@ -153,6 +155,49 @@ internal sealed partial class ExecParser
         return list.ToImmutable();
     }
 
+    // tasks[i].kernel_stack / user_stack: frames innermost first, each an address or "symbol+0xoff" of the kallsyms
+    private ImmutableArray<TaskSpec> WithStacks(JNode? node, ImmutableArray<TaskSpec> tasks)
+    {
+        if (node is null) return tasks;
+        var list = tasks.ToBuilder();
+        for (int i = 0; i < list.Count; i++)
+        {
+            var t = node.Items![i];
+            string path = $"tasks[{i}]";
+            list[i] = list[i] with
+            {
+                KernelStack = t["kernel_stack"] is { } k ? Frames(k, path + ".kernel_stack") : null,
+                UserStack = t["user_stack"] is { } u ? Frames(u, path + ".user_stack") : null,
+            };
+        }
+        return list.MoveToImmutable();
+    }
+
+    private ImmutableArray<ulong> Frames(JNode node, string path)
+    {
+        if (!node.IsArray) throw Err(node, path, $"must be an array of addresses (innermost first), found {node.KindName}");
+        if (node.Items!.Count > SimLimits.MaxStackFrames)
+            throw Err(node, path, $"has {node.Items.Count} frames, more than the {SimLimits.MaxStackFrames} a simulated stack may have (the helpers see at most {Bpf.Vm.BpfStackMap.MaxStack})");
+        var b = ImmutableArray.CreateBuilder<ulong>(node.Items.Count);
+        for (int i = 0; i < node.Items.Count; i++) b.Add(Frame(node.Items[i], $"{path}[{i}]"));
+        return b.MoveToImmutable();
+    }
+
+    // 0xffffffff81000000, a number, or "vfs_read+0x1d" / "vfs_read" (the symbol's address in the world's kallsyms, plus the offset)
+    private ulong Frame(JNode n, string path)
+    {
+        if (!n.IsString || JsonTree.TryParseInteger(n.Scalar!.Trim(), out _)) return U64(n, path);
+        string s = n.Scalar!.Trim();
+        int plus = s.IndexOf('+', StringComparison.Ordinal);
+        string name = plus < 0 ? s : s[..plus];
+        ulong off = 0;
+        if (plus >= 0 && !JsonTree.TryParseInteger(s[(plus + 1)..], out off))
+            throw Err(n, path, $"\"{s}\": the offset after '+' must be an integer such as 0x1d");
+        if (!_kallsyms.TryGetAddress(name, out ulong addr))
+            throw Err(n, path, $"no symbol \"{name}\" in the simulated kallsyms (add it with \"kallsyms\": {{ \"{name}\": \"0x100\" }}, or give the address)");
+        return addr + off;
+    }
+
     private static string TruncateComm(string comm)
     {
         var bytes = Encoding.UTF8.GetBytes(comm);
@@ -199,6 +244,8 @@ internal sealed partial class ExecParser
                         _objectPerfMaps[m.Name] = (m.MaxEntries > 0 ? m.MaxEntries : _cpus, m.Flags); // libbpf: 0 means every possible CPU
                     else if (m.Type == BpfMapType.RingBuf)
                         _objectRingbufs[m.Name] = (uint)m.MaxEntries;
+                    else if (m.Type == BpfMapType.StackTrace)
+                        _objectStackMaps.Add(m.Name);
             }
             catch (BpfLoadException ex)
             {
@@ -519,9 +566,18 @@ internal sealed partial class ExecParser
                 step = step with { Map = MapRef(s, path), Index = (long)U64(Need(s, "index", path), path + ".index"), Event = ev };
                 break;
             }
+            case StepCall.DeleteSlot when s["map"] is { IsString: true } dm && _objectStackMaps.Contains(dm.Scalar!):
+                step = step with { Map = dm.Scalar, Index = StackKey(Need(s, "index", path), path + ".index") };
+                break;
             case StepCall.DeleteSlot:
                 OpenMap(s, path);
                 step = step with { Map = MapRef(s, path), Index = (long)U64(Need(s, "index", path), path + ".index") };
+                break;
+            case StepCall.LookupSlot:
+                step = step with { Map = StackMapRef(s, path), Index = StackKey(Need(s, "index", path), path + ".index") };
+                break;
+            case StepCall.NextSlot:
+                step = step with { Map = StackMapRef(s, path), Index = s["index"] is { } nk ? StackKey(nk, path + ".index") : -1 };
                 break;
             case StepCall.CloseMap:
                 OpenMap(s, path);
@@ -582,6 +638,19 @@ internal sealed partial class ExecParser
         if (!_mapEntries.ContainsKey(map)) throw Err(n, path + ".map", $"no perf event array named \"{map}\" in \"maps\" or in the programs' objects");
         return map;
     }
+
+    // lookup_slot / next_slot read a program object's BPF_MAP_TYPE_STACK_TRACE map
+    private string StackMapRef(JNode s, string path)
+    {
+        var n = Need(s, "map", path);
+        string map = Str(n, path + ".map");
+        if (!_objectStackMaps.Contains(map))
+            throw Err(n, path + ".map", $"no stack_trace map named \"{map}\" in the programs' objects" + Suggest(map, _objectStackMaps));
+        return map;
+    }
+
+    // a stack map's key is a u32 stack id
+    private static long StackKey(JNode n, string path) => Int(n, path, 0, uint.MaxValue);
 
     // User space has no fd for a map after its close_map step: updates and deletes cannot name it.
     private void OpenMap(JNode s, string path)

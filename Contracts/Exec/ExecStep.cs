@@ -34,6 +34,8 @@ public enum StepCall
     RingbufQuery,
     ConsumeRingbuf,
     CloseMap,
+    LookupSlot,
+    NextSlot,
 }
 
 /// <summary>What a format argument is: a 64-bit value, or typed memory passed by address.</summary>

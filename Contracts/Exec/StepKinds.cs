@@ -63,6 +63,9 @@ public static class StepKinds
         new(StepCall.RingbufQuery, "ringbuf_query", StepServer.Cpu, ["map", "flags"], RingbufQuery),
         new(StepCall.ConsumeRingbuf, "consume_ringbuf", StepServer.Host, ["map"]),
         new(StepCall.CloseMap, "close_map", StepServer.Host, ["map"]),
+        // user-space reads of an object's stack_trace map (BPF_MAP_LOOKUP_ELEM / GET_NEXT_KEY): its CPU reaches the host's objects
+        new(StepCall.LookupSlot, "lookup_slot", StepServer.Cpu, ["map", "index"]),
+        new(StepCall.NextSlot, "next_slot", StepServer.Cpu, ["map", "index"]),
     ]);
 
     private static readonly Dictionary<string, StepKind> ByName = CreateByName();

@@ -59,6 +59,10 @@ public sealed record StepResult
     [Id(17)] public long? Wakeups { get; init; }
     /// <summary>run: the signals bpf_send_signal sent (absent when none).</summary>
     [Id(18)] public ImmutableArray<SignalTrace>? Signals { get; init; }
+    /// <summary>next_slot: the next key (a stack id).</summary>
+    [Id(19)] public uint? Key { get; init; }
+    /// <summary>lookup_slot of a stack_trace map: its frames symbolised ("func+0xoff/0xsize", or the address).</summary>
+    [Id(20)] public ImmutableArray<string>? Stack { get; init; }
 
     public static readonly StepResult Empty = new();
     public static StepResult Of(long ret) => new() { Ret = ret };

@@ -5,7 +5,8 @@ namespace BpfTraceSim.Contracts.Exec;
 /// <summary>A task of a simulated world (exec "tasks" entry).</summary>
 [GenerateSerializer, Immutable]
 public sealed record TaskSpec([property: Id(0)] int Pid, [property: Id(1)] string Comm, [property: Id(2)] int Cpu, [property: Id(3)] int Tgid,
-    [property: Id(4)] uint Uid = 0, [property: Id(5)] uint Gid = 0);
+    [property: Id(4)] uint Uid = 0, [property: Id(5)] uint Gid = 0,
+    [property: Id(6)] ImmutableArray<ulong>? KernelStack = null, [property: Id(7)] ImmutableArray<ulong>? UserStack = null);
 
 /// <summary>A perf event as perf_event_open would create it (exec "events" entry).</summary>
 [GenerateSerializer, Immutable]

@@ -39,7 +39,10 @@ public sealed partial class CpuKernel
         _host = host;
         foreach (var t in world.Tasks)
         {
-            _tasks[t.Pid] = new SimTask(t.Pid, t.Tgid, t.Comm) { Uid = t.Uid, Gid = t.Gid };
+            _tasks[t.Pid] = new SimTask(t.Pid, t.Tgid, t.Comm)
+            {
+                Uid = t.Uid, Gid = t.Gid, KernelStack = t.KernelStack is { } ks ? [.. ks] : null, UserStack = t.UserStack is { } us ? [.. us] : null,
+            };
             _taskCpu[t.Pid] = t.Cpu;
         }
         foreach (var e in world.Events)
@@ -134,6 +137,9 @@ public sealed partial class CpuKernel
         t[(int)StepCall.RingbufSubmit] = static (k, in _, s) => k.RingbufCommit(s, discard: false);
         t[(int)StepCall.RingbufDiscard] = static (k, in _, s) => k.RingbufCommit(s, discard: true);
         t[(int)StepCall.RingbufQuery] = static (k, in _, s) => k.RingbufQuery(s);
+        t[(int)StepCall.LookupSlot] = static (k, in _, s) => k.LookupStack(s);
+        t[(int)StepCall.NextSlot] = static (k, in _, s) => k.NextStack(s);
+        t[(int)StepCall.DeleteSlot] = static (k, in _, s) => k.DeleteStack(s); // a host's delete_slot of an object's stack map
         return t;
     }
 

@@ -33,6 +33,16 @@ public static class BpfFlags
     public const uint BPF_F_NUMA_NODE = 1u << 2;
     /// <summary>map_flags of a perf event array: its slots outlive the user's map fd (perf_event_fd_array_release).</summary>
     public const uint BPF_F_PRESERVE_ELEMS = 1u << 11;
+    /// <summary>bpf_get_stackid / bpf_get_stack flags: frames to skip (the low byte), which stack, how to bucket.</summary>
+    public const ulong BPF_F_SKIP_FIELD_MASK = 0xff;
+    public const ulong BPF_F_USER_STACK = 1UL << 8;
+    public const ulong BPF_F_FAST_STACK_CMP = 1UL << 9;
+    public const ulong BPF_F_REUSE_STACKID = 1UL << 10;
+    public const ulong BPF_F_USER_BUILD_ID = 1UL << 11;
+    /// <summary>map_flags of BPF_MAP_CREATE: user space may only read / only write the map; a stack map of build ids.</summary>
+    public const uint BPF_F_RDONLY = 1u << 3;
+    public const uint BPF_F_WRONLY = 1u << 4;
+    public const uint BPF_F_STACK_BUILD_ID = 1u << 5;
 
     private static readonly Dictionary<string, ulong> Names = new(StringComparer.Ordinal)
     {
@@ -50,6 +60,11 @@ public static class BpfFlags
         ["BPF_RB_CONS_POS"] = BPF_RB_CONS_POS,
         ["BPF_RB_PROD_POS"] = BPF_RB_PROD_POS,
         ["BPF_F_PRESERVE_ELEMS"] = BPF_F_PRESERVE_ELEMS,
+        ["BPF_F_USER_STACK"] = BPF_F_USER_STACK,
+        ["BPF_F_FAST_STACK_CMP"] = BPF_F_FAST_STACK_CMP,
+        ["BPF_F_REUSE_STACKID"] = BPF_F_REUSE_STACKID,
+        ["BPF_F_USER_BUILD_ID"] = BPF_F_USER_BUILD_ID,
+        ["BPF_F_STACK_BUILD_ID"] = BPF_F_STACK_BUILD_ID,
     };
 
     /// <summary>Looks up a flag by its uapi name; used by document parsers ("BPF_F_CURRENT_CPU|...").</summary>

@@ -8,6 +8,7 @@ public static class Errno
     public const int ESRCH = 3;
     public const int E2BIG = 7;
     public const int EAGAIN = 11;
+    public const int ENOMEM = 12;
     public const int EACCES = 13;
     public const int EFAULT = 14;
     public const int EBUSY = 16;
@@ -29,6 +30,7 @@ public static class Errno
         ESRCH => "ESRCH",
         E2BIG => "E2BIG",
         EAGAIN => "EAGAIN",
+        ENOMEM => "ENOMEM",
         EACCES => "EACCES",
         EFAULT => "EFAULT",
         EBUSY => "EBUSY",

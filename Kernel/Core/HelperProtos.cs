@@ -60,6 +60,8 @@ public enum HelperMap
     PerfEventArray,
     /// <summary>BPF_MAP_TYPE_RINGBUF.</summary>
     Ringbuf,
+    /// <summary>BPF_MAP_TYPE_STACK_TRACE.</summary>
+    StackTrace,
 }
 
 /// <summary>
@@ -87,6 +89,9 @@ public static class HelperProtos
     /// <summary>The current task's ids and the program's attach point (kernel/bpf/helpers.c, kernel/trace/bpf_trace.c).</summary>
     public const int GetCurrentUidGid = 15, GetCurrentTask = 35, GetNumaNodeId = 42, SendSignal = 109, GetNsCurrentPidTgid = 120,
         GetCurrentTaskBtf = 158, GetFuncIp = 173, GetAttachCookie = 174, Strncmp = 182;
+
+    /// <summary>The stack helpers (kernel/bpf/stackmap.c, and their per-program-type variants in kernel/trace/bpf_trace.c).</summary>
+    public const int GetStackid = 27, GetStack = 67;
 
     /// <summary>sizeof(struct bpf_pidns_info): u32 pid, u32 tgid.</summary>
     public const int PidnsInfoSize = 8;
@@ -144,6 +149,10 @@ public static class HelperProtos
         new(GetFuncIp, HelperRet.Integer, [HelperArg.PtrToCtx]),
         new(GetAttachCookie, HelperRet.Integer, [HelperArg.PtrToCtx]),
         new(Strncmp, HelperRet.Integer, [HelperArg.PtrToMem, HelperArg.ConstSize, HelperArg.PtrToConstStr]),
+        // bpf_get_stackid_proto (and _tp, _raw_tp, _pe: the same argument kinds)
+        new(GetStackid, HelperRet.Integer, [HelperArg.PtrToCtx, HelperArg.ConstMapPtr, HelperArg.Anything], HelperMap.StackTrace),
+        // bpf_get_stack_proto: buf ARG_PTR_TO_UNINIT_MEM sized by ARG_CONST_SIZE_OR_ZERO (raw_tp's too since 6.12)
+        new(GetStack, HelperRet.Integer, [HelperArg.PtrToCtx, HelperArg.PtrToUninitMem, HelperArg.ConstSizeOrZero, HelperArg.Anything]),
         // kernel/bpf/bpf_iter.c bpf_loop_proto: (u32 nr_loops, callback_fn, callback_ctx, u64 flags)
         new(Loop, HelperRet.Integer, [HelperArg.Anything, HelperArg.PtrToFunc, HelperArg.PtrToStackOrNull, HelperArg.Anything]),
     ]);

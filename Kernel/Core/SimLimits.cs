@@ -41,6 +41,10 @@ public static class SimLimits
     public const int MaxElfSectionBytes = 64 << 20;
     /// <summary>A document file read by any command (scenario, exec, iter, report).</summary>
     public const long MaxDocumentBytes = 64L << 20;
+    /// <summary>Frames of a task's synthetic kernel or user stack (the helpers see at most sysctl_perf_event_max_stack, 127, of them).</summary>
+    public const int MaxStackFrames = 1024;
+    /// <summary>max_entries of a BPF_MAP_TYPE_STACK_TRACE map an object may declare (its buckets are preallocated, as the kernel's are).</summary>
+    public const int MaxStackMapEntries = 1 << 20;
 }
 
 /// <summary>

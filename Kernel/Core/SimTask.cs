@@ -13,11 +13,53 @@ public sealed record SimTask(int Pid, int Tgid, string Comm)
     public uint Uid { get; init; }
     public uint Gid { get; init; }
 
+    /// <summary>
+    /// The ips get_perf_callchain would walk in the kernel and in user space, innermost first (what
+    /// bpf_get_stackid / bpf_get_stack see); null: <see cref="SimStacks"/>' defaults.
+    /// </summary>
+    public ulong[]? KernelStack { get; init; }
+    public ulong[]? UserStack { get; init; }
+
     /// <summary>Where the simulated task_struct of pid lives (bpf_get_current_task): stable per task; each CPU has its own idle task.</summary>
     public static ulong TaskStructAddress(int pid, int cpu) =>
         pid == 0 ? IdleTaskBase + (ulong)cpu * TaskStructStride : TaskBase + (ulong)(uint)pid * TaskStructStride;
 
     private const ulong TaskBase = 0xffff_8890_0000_0000UL, IdleTaskBase = 0xffff_888f_0000_0000UL, TaskStructStride = 0x4000;
+}
+
+/// <summary>
+/// A task's synthetic stacks when its world gives none (docs/kernel-semantics.md §14): every task,
+/// the idle task too, is in the kernel on the read(2) path, vfs_read+0x1d, ksys_read+0x73,
+/// __x64_sys_read+0x19 (at the host's kallsyms addresses, an offset past a resized symbol's end
+/// taken as its last byte); a listed task's user stack is main+0x36 of a non-PIE binary under glibc's
+/// start code (0x4011a6, 0x7f3c8a229d90, 0x7f3c8a229e40); the idle task, a kernel thread without an
+/// mm, has no user stack.
+/// </summary>
+public static class SimStacks
+{
+    private static readonly (string Name, ulong Offset)[] KernelFrames = [("vfs_read", 0x1d), ("ksys_read", 0x73), ("__x64_sys_read", 0x19)];
+    private static readonly ulong[] UserFrames = [0x4011a6, 0x7f3c_8a22_9d90, 0x7f3c_8a22_9e40];
+    private static readonly Printk.Kallsyms Defaults = new();
+
+    /// <summary>Frames of the default kernel stack (the scratch <see cref="Kernel"/> needs).</summary>
+    public const int DefaultKernelDepth = 3;
+
+    /// <summary>
+    /// The kernel stack of task: its own, or the default resolved into scratch (at least
+    /// <see cref="DefaultKernelDepth"/> long) at kallsyms' addresses (the default symbols' without one).
+    /// </summary>
+    public static ReadOnlySpan<ulong> Kernel(SimTask task, Printk.Kallsyms? kallsyms, Span<ulong> scratch)
+    {
+        if (task.KernelStack is { } own) return own;
+        var k = kallsyms ?? Defaults;
+        int n = 0;
+        foreach (var (name, off) in KernelFrames)
+            if (k.TryGetAddress(name, out ulong a)) scratch[n++] = a + Math.Min(off, k.SizeOf(name) - 1);
+        return scratch[..n];
+    }
+
+    /// <summary>The user stack of task: its own, the default for a process, none for the idle task.</summary>
+    public static ReadOnlySpan<ulong> User(SimTask task) => task.UserStack ?? (task.Pid == 0 ? ReadOnlySpan<ulong>.Empty : UserFrames);
 }
 
 /// <summary>
