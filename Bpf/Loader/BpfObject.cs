@@ -85,7 +85,13 @@ public sealed class BpfProgram
         new(name, section, insns.ToArray(), new BpfSourceLine?[insns.Count]) { DecodeOnly = decodeOnly };
 
     /// <summary>The same program, marked to skip the verifier (tests of run-time behaviour the verifier refuses).</summary>
-    internal BpfProgram DecodeOnlyCopy() => new(Name, Section, Insns, _lines, MainLength) { DecodeOnly = true };
+    internal BpfProgram DecodeOnlyCopy() => new(Name, Section, Insns, _lines, MainLength) { DecodeOnly = true, CorePoisoned = CorePoisoned };
+
+    /// <summary>
+    /// Instructions CO-RE poisoned (call 0xbad2310) with the local spec libbpf prints for them:
+    /// if the verifier reaches one, libbpf's log fixup replaces "invalid func unknown#195896080".
+    /// </summary>
+    internal IReadOnlyDictionary<int, string>? CorePoisoned { get; init; }
 
     /// <summary>The entry function's own instructions (the .text subprograms libbpf appends follow).</summary>
     public int MainLength { get; }
@@ -135,6 +141,9 @@ public sealed class BpfObject
     public static BpfObject Load(string path) => ElfBpfLoader.Load(File.ReadAllBytes(path), Path.GetFileName(path));
 
     public static BpfObject Load(byte[] elf, string name) => ElfBpfLoader.Load(elf, name);
+
+    /// <summary>Loads an object whose CO-RE relocations resolve against <paramref name="kernelBtf"/> (a world's vmlinux plus its btf_types).</summary>
+    public static BpfObject Load(byte[] elf, string name, Kernel.Btf.Btf kernelBtf) => ElfBpfLoader.Load(elf, name, kernelBtf);
 
     /// <summary>Builds an object from hand-assembled programs and map specs (tests, tools).</summary>
     public static BpfObject FromPrograms(IEnumerable<BpfProgram> programs, IEnumerable<BpfMapSpec>? maps = null,

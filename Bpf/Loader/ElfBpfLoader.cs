@@ -34,11 +34,12 @@ internal static class ElfBpfLoader
         public bool IsExec => (Flags & 0x4) != 0 && Type == SectionType.ProgBits;
     }
 
-    public static BpfObject Load(byte[] bytes, string name)
+    /// <param name="kernelBtf">The kernel BTF CO-RE relocations resolve against (null: the simulated vmlinux's, built when the object has any).</param>
+    public static BpfObject Load(byte[] bytes, string name, Kernel.Btf.Btf? kernelBtf = null)
     {
         try
         {
-            return LoadCore(bytes, name);
+            return LoadCore(bytes, name, kernelBtf);
         }
         catch (BpfLoadException) { throw; }
         catch (Exception e) when (e is FormatException or ArgumentException or IndexOutOfRangeException or InvalidOperationException or ArgumentOutOfRangeException
@@ -83,7 +84,7 @@ internal static class ElfBpfLoader
         }
     }
 
-    private static BpfObject LoadCore(byte[] bytes, string name)
+    private static BpfObject LoadCore(byte[] bytes, string name, Kernel.Btf.Btf? kernelBtf)
     {
         if (bytes.Length < 64 || bytes[0] != 0x7f || bytes[1] != (byte)'E' || bytes[2] != (byte)'L' || bytes[3] != (byte)'F')
             throw new BpfLoadException($"{name}: not an ELF file");
@@ -219,6 +220,9 @@ internal static class ElfBpfLoader
                 ksyms.Add(new BpfKsym(v.Name, weak));
             }
         var externs = new Externs(ksymIndex, typedKsyms);
+        var core = ext is { CoreRelos.Count: > 0 } && btf is not null
+            ? new CoreRelocator(CoreBtf.FromObject(btf), CoreBtf.FromKernel(kernelBtf ?? Kernel.Btf.VmlinuxBtf.Create()))
+            : null;
 
         // Programs: function symbols of executable sections (.text: global functions only).
         var text = secs.FirstOrDefault(s => s.Name == ".text" && s.IsExec && s.Size > 0);
@@ -231,7 +235,7 @@ internal static class ElfBpfLoader
                     && (s != text || y.Binding == SymbolBinding.Global))
                 .OrderBy(y => y.Value).ToList();
             foreach (var f in funcs)
-                programs.Add(BuildProgram(name, s, f, text, secs, syms, maps, mapBySym, dataMapBySec, ext, externs));
+                programs.Add(BuildProgram(name, s, f, text, secs, syms, maps, mapBySym, dataMapBySec, ext, externs, core));
         }
         if (programs.Count == 0) throw new BpfLoadException($"{name}: no programs (no function symbols in executable sections)");
 
@@ -315,7 +319,8 @@ internal static class ElfBpfLoader
     }
 
     private static BpfProgram BuildProgram(string obj, Sec sec, Sym func, Sec? text, List<Sec> secs, List<Sym> syms,
-        List<BpfMapSpec> maps, Dictionary<(int, ulong), int> mapBySym, Dictionary<int, int> dataMapBySec, BtfExt? ext, Externs externs)
+        List<BpfMapSpec> maps, Dictionary<(int, ulong), int> mapBySym, Dictionary<int, int> dataMapBySec, BtfExt? ext, Externs externs,
+        CoreRelocator? core)
     {
         // Layout: the function's own instructions, then (for non-.text programs) all of .text, as
         // libbpf appends subprograms. A .text program keeps .text whole with its entry at index 0
@@ -342,6 +347,15 @@ internal static class ElfBpfLoader
         var lines = new BpfSourceLine?[insns.Length];
         FillLines(lines, ext, sec.Name, fStart, 0, bodyLen);
         if (appendText) FillLines(lines, ext, ".text", 0, textBase, textInsns.Length);
+
+        // CO-RE first, on the instructions as compiled (libbpf's bpf_object__relocate_core runs before
+        // the map and call relocations), for the function's own part and the appended .text.
+        Dictionary<int, string>? poisoned = null;
+        if (core is not null)
+        {
+            RelocateCore(obj, core, ext!, sec, func.Name, fStart, fSize, 0, insns, lines, syms, ref poisoned);
+            if (appendText) RelocateCore(obj, core, ext!, text!, null, 0, text!.Size, textBase, insns, lines, syms, ref poisoned);
+        }
 
         // Map an instruction byte offset in a section to its index in this program's image.
         int ImageIndex(Sec s, ulong byteOff)
@@ -375,7 +389,38 @@ internal static class ElfBpfLoader
             }
             if (ins.IsLdImm64) i++;
         }
-        return new BpfProgram(func.Name, sec.Name, insns, lines, bodyLen);
+        return new BpfProgram(func.Name, sec.Name, insns, lines, bodyLen) { CorePoisoned = poisoned };
+    }
+
+    // The CO-RE relocations of one section that fall in [start, start+size), applied to the image at
+    // imgBase. libbpf names the (sub)program owning the instruction and its index inside it.
+    private static void RelocateCore(string obj, CoreRelocator core, BtfExt ext, Sec s, string? funcName, ulong start, ulong size, int imgBase,
+        BpfInsn[] insns, BpfSourceLine?[] lines, List<Sym> syms, ref Dictionary<int, string>? poisoned)
+    {
+        if (!ext.CoreRelos.TryGetValue(s.Name, out var relos)) return;
+        for (int i = 0; i < relos.Count; i++)
+        {
+            var r = relos[i];
+            if (r.InsnOff < start || r.InsnOff >= start + size) continue;
+            int idx = imgBase + (int)((r.InsnOff - start) / BpfInsn.Size);
+            var owner = funcName is not null ? (Name: funcName, Value: start)
+                : syms.Where(y => y.Shndx == s.Index && y.Type == SymbolType.Function && y.Value <= r.InsnOff)
+                    .OrderByDescending(y => y.Value).Select(y => (y.Name, y.Value)).FirstOrDefault();
+            string prog = owner.Name ?? s.Name;
+            int progIdx = (int)((r.InsnOff - owner.Value) / BpfInsn.Size);
+            try
+            {
+                var res = core.Resolve(r, i, prog);
+                core.Patch(insns, idx, progIdx, i, res, prog);
+                if (insns[idx].IsCall && insns[idx].Imm == CoreRelocator.PoisonImm && core.LocalSpecText(r) is { } spec)
+                    (poisoned ??= new())[idx] = spec;
+            }
+            catch (CoreReloException e)
+            {
+                string first = e.Message[..e.Message.IndexOf('\n')];
+                throw new BpfVerifierException($"{obj}: {first}", s.Name, idx, lines[idx], e.Errno, e.Message);
+            }
+        }
     }
 
     private static void FillLines(BpfSourceLine?[] lines, BtfExt? ext, string secName, ulong secStart, int imgBase, int count)

@@ -123,13 +123,24 @@ public sealed class BpfVerifier
         var sb = new StringBuilder();
         var line = _prog.LineOf(_pc);
         if (line is { } l && l.Text.Length > 0) sb.Append("; ").Append(l.Text.Trim()).Append(" @ ").Append(l).Append('\n');
-        if (_pc >= 0 && _pc < _insns.Length) sb.Append(_pc).Append(": ").Append(Disasm(_pc)).Append('\n');
+        string? kernel = r.Kernel;
+        if (CoreFixup(kernel) is { } spec)
+        {
+            // libbpf's fixup_log_failed_core_relo: the poisoned call and its refusal become the relocation that failed
+            sb.Append(_pc).Append(": <invalid CO-RE relocation>\n");
+            kernel = "failed to resolve CO-RE relocation " + spec;
+        }
+        else if (_pc >= 0 && _pc < _insns.Length) sb.Append(_pc).Append(": ").Append(Disasm(_pc)).Append('\n');
         foreach (var n in _notes) sb.Append(n).Append('\n');
-        if (r.Kernel is not null) sb.Append(r.Kernel).Append('\n');
+        if (kernel is not null) sb.Append(kernel).Append('\n');
         string log = sb.ToString();
-        string msg = r.Kernel ?? $"refused with -{Errno.Name(r.Errno)}";
+        string msg = kernel ?? $"refused with -{Errno.Name(r.Errno)}";
         return new BpfVerifierException(msg, _prog.Section, _pc, line, r.Errno, log);
     }
+
+    // The local spec of a CO-RE relocation the loader poisoned at _pc, when the refusal is the verifier's for that call.
+    private string? CoreFixup(string? kernel) =>
+        kernel == $"invalid func unknown#{Btf.CoreRelocator.PoisonImm}" && _prog.CorePoisoned is { } p && p.TryGetValue(_pc, out var spec) ? spec : null;
 
     private string Disasm(int pc)
     {

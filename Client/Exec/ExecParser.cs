@@ -58,12 +58,7 @@ internal sealed partial class ExecParser
         ulong seed = root["seed"] is { } s ? U64(s, "seed") : 0;
 
         var tasks = ParseTasks(root["tasks"]);
-        var programs = ParsePrograms(root["programs"]);
-        var maps = ParseMaps(root["maps"]);
-        var events = ParseEvents(root["events"], pmu);
-        CheckRingBytes(root["events"], events);
-        var slots = ParseSlots(root["slots"]);
-        var kallsyms = ParseKallsyms(root["kallsyms"]);
+        // the kernel BTF first: programs' CO-RE relocations resolve against it when they load
         string? btfTypes = root["btf_types"] is { } bt ? ObjectJson(bt, "btf_types") : null;
         _btf = VmlinuxBtf.Create();
         if (btfTypes is not null)
@@ -72,6 +67,12 @@ internal sealed partial class ExecParser
             try { BtfJson.AddTypes(_btf, doc.RootElement); }
             catch (BtfJsonException ex) { throw Err(root["btf_types"]!, ex.Path, ex.Detail); }
         }
+        var programs = ParsePrograms(root["programs"]);
+        var maps = ParseMaps(root["maps"]);
+        var events = ParseEvents(root["events"], pmu);
+        CheckRingBytes(root["events"], events);
+        var slots = ParseSlots(root["slots"]);
+        var kallsyms = ParseKallsyms(root["kallsyms"]);
         foreach (var (name, _) in kallsyms) _kallsyms.AddOrResize(name, kallsyms[name]);
 
         var spec = new WorldSpec
@@ -190,7 +191,7 @@ internal sealed partial class ExecParser
             var inits = ImmutableArray<GlobalInit>.Empty;
             try
             {
-                var loaded = BpfObject.Load(bytes, Path.GetFileName(full));
+                var loaded = BpfObject.Load(bytes, Path.GetFileName(full), _btf); // CO-RE against this world's kernel BTF
                 loaded.FindProgram(section, fn);
                 if (p["init_globals"] is { } ig) inits = InitGlobals(ig, path + ".init_globals", loaded);
                 foreach (var m in loaded.Maps)

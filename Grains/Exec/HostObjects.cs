@@ -36,13 +36,15 @@ public sealed partial class HostObjects
 
     /// <summary>The program, loaded on first use; every CPU of the host gets the same instance.</summary>
     /// <param name="kallsyms">The host's kernel symbols (they resolve the object's __ksym externs).</param>
-    public LoadedProgram Get(string host, int cpus, ProgramSpec spec, Kallsyms kallsyms)
+    /// <param name="kernelBtf">The world's kernel BTF the object's CO-RE relocations resolve against (null: the simulated vmlinux's).</param>
+    public LoadedProgram Get(string host, int cpus, ProgramSpec spec, Kallsyms kallsyms, Func<Kernel.Btf.Btf>? kernelBtf = null)
     {
         var h = _hosts.GetOrAdd(host, _ => new Host(cpus));
         lock (h)
         {
             if (h.Programs.TryGetValue(spec.Name, out var p)) return p;
-            var obj = BpfObject.Load(spec.ObjectBytes, Path.GetFileName(spec.ObjectPath));
+            var obj = kernelBtf is null ? BpfObject.Load(spec.ObjectBytes, Path.GetFileName(spec.ObjectPath))
+                : BpfObject.Load(spec.ObjectBytes, Path.GetFileName(spec.ObjectPath), kernelBtf());
             InitGlobals(obj, spec);
             var program = obj.FindProgram(spec.Section, spec.Function);
             p = new LoadedProgram(obj, new BpfInstance(obj, h.Memory, h.Cpus) { Kallsyms = kallsyms }, program);
