@@ -42,6 +42,11 @@ struct list_head {
 	struct list_head *next, *prev;
 } __attribute__((preserve_access_index));
 
+/* Same name, other shape: type_matches is 0 (next is a pointer in the kernel), type_exists 1. */
+struct list_head___int {
+	int next;
+} __attribute__((preserve_access_index));
+
 struct no_such_kernel_type {
 	int x;
 } __attribute__((preserve_access_index));
@@ -58,7 +63,7 @@ __u64 exists_ptrace, exists_missing, exists_flags;
 __u64 signed_val, signed_name_off;
 __u64 bf_off, bf_sz, bf_lshift, bf_rshift;
 __u64 type_exists_list, type_exists_missing, type_size_task, type_matches_list;
-__u64 type_id_kernel, type_id_local;
+__u64 type_id_kernel, type_id_local, type_matches_int, type_exists_int;
 __u64 enum_exists, enum_missing, enum_prog_load, enum_btf_load;
 __u64 guarded_read = 7;
 
@@ -85,6 +90,8 @@ int core_values(void *ctx)
 	type_exists_missing = bpf_core_type_exists(struct no_such_kernel_type);
 	type_size_task = bpf_core_type_size(struct task_struct);
 	type_matches_list = bpf_core_type_matches(struct list_head);
+	type_matches_int = bpf_core_type_matches(struct list_head___int);
+	type_exists_int = bpf_core_type_exists(struct list_head___int);
 	type_id_kernel = bpf_core_type_id_kernel(struct list_head);
 	type_id_local = bpf_core_type_id_local(struct list_head);
 	enum_exists = bpf_core_enum_value_exists(enum bpf_cmd___loc, BPF_PROG_LOAD___loc);

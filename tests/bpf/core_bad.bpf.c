@@ -31,4 +31,39 @@ int amb(void *ctx)
 	return 0;
 }
 
+/* Loads whose offsets and sizes follow the kernel: cpu moves 8 -> 20; status 0 -> 16 and 8 -> 4 bytes (unsigned, safe). */
+struct thread_info___ldx {
+	unsigned long long status;
+	unsigned int cpu;
+} __attribute__((preserve_access_index));
+
+SEC("raw_tp/ldx")
+int ldx(struct thread_info___ldx *ti)
+{
+	out = ti->cpu + ti->status;
+	return 0;
+}
+
+/* A signed 8-byte local view of a 4-byte unsigned kernel field: the load cannot be resized, libbpf poisons it. */
+struct thread_info___sgn {
+	long long cpu;
+} __attribute__((preserve_access_index));
+
+SEC("raw_tp/ldx_signed")
+int ldx_signed(struct thread_info___sgn *ti)
+{
+	out = ti->cpu;
+	return 0;
+}
+
+/* The value of an enumerator the kernel lacks: the ld_imm64 is poisoned, both halves. */
+enum bpf_cmd___bad { BPF_NO_SUCH_CMD___bad = 7 };
+
+SEC("raw_tp/enum_missing")
+int enum_missing(void *ctx)
+{
+	out = bpf_core_enum_value(enum bpf_cmd___bad, BPF_NO_SUCH_CMD___bad);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -29,6 +29,7 @@ public class CoreReloTests
             ("signed_val", 1), ("signed_name_off", 0),
             ("bf_off", 1), ("bf_sz", 1), ("bf_lshift", 56), ("bf_rshift", 60),
             ("type_exists_list", 1), ("type_exists_missing", 0), ("type_size_task", 56), ("type_matches_list", 1),
+            ("type_matches_int", 0), ("type_exists_int", 1),
             ("type_id_kernel", kernelList), ("type_id_local", (ulong)localList),
             ("enum_exists", 1), ("enum_missing", 0), ("enum_prog_load", 5), ("enum_btf_load", 18),
             ("guarded_read", 7),
@@ -87,6 +88,34 @@ public class CoreReloTests
         Assert.Equal($"failed to resolve CO-RE relocation <byte_sz> [{bad}] struct task_struct___bad.fake_field (0:1 @ offset 4)", e.KernelMessage);
         Assert.Contains("\n1: <invalid CO-RE relocation>\n", "\n" + e.Log);
         Assert.DoesNotContain("unknown#195896080", e.Log);
+    }
+
+    [Fact]
+    public void Loads_take_the_kernels_offset_and_an_unsigned_fields_size()
+    {
+        var p = Load("core_bad.bpf.o").FindProgram("raw_tp/ldx");
+        // status: local u64 at 0 -> the kernel's u32 at 16 (resized: both unsigned); cpu: 8 -> 20
+        Assert.Equal(new BpfInsn(Op.LDX | Op.MEM | Op.W, 2, 1, 16, 0), p.Insns[0]);
+        Assert.Equal(new BpfInsn(Op.LDX | Op.MEM | Op.W, 1, 1, 20, 0), p.Insns[1]);
+    }
+
+    [Fact]
+    public void A_signed_load_that_would_change_size_is_poisoned()
+    {
+        var p = Load("core_bad.bpf.o").FindProgram("raw_tp/ldx_signed");
+        Assert.Equal(new BpfInsn(Op.JMP | Op.CALL, 0, 0, 0, CoreRelocator.PoisonImm), p.Insns[0]);
+    }
+
+    [Fact]
+    public void A_missing_enumerators_value_poisons_both_halves_of_the_ld_imm64()
+    {
+        var obj = Load("core_bad.bpf.o");
+        var p = obj.FindProgram("raw_tp/enum_missing");
+        Assert.Equal(new BpfInsn(Op.JMP | Op.CALL, 0, 0, 0, CoreRelocator.PoisonImm), p.Insns[0]);
+        Assert.Equal(new BpfInsn(Op.JMP | Op.CALL, 0, 0, 0, CoreRelocator.PoisonImm), p.Insns[1]);
+        var e = Assert.Throws<BpfVerifierException>(() => MakeVm(obj, "raw_tp/enum_missing"));
+        int id = obj.Btf!.Types.First(t => t.Name == "bpf_cmd___bad").Id;
+        Assert.Equal($"failed to resolve CO-RE relocation <enumval_value> [{id}] enum bpf_cmd___bad::BPF_NO_SUCH_CMD___bad = 7", e.KernelMessage);
     }
 
     // .BTF.ext of core.bpf.o: the section whose BTF magic carries the 32-byte header (.BTF's is 24)
