@@ -211,6 +211,19 @@ internal sealed class CoreRelocator
         }
     }
 
+    /// <summary>
+    /// bpf_core_types_are_compat for a typed __ksym: the extern's type (local id) against the kernel
+    /// VAR's type (target id, modifiers skipped); also the "[id] kind name" of each for libbpf's message.
+    /// </summary>
+    public int TypesCompat(int localId, int targId, out string local, out string target)
+    {
+        var l = _local.SkipMods(localId, out int lid);
+        var t = _targ[targId];
+        local = $"[{lid}] {CoreBtf.KindStr(l)} {l?.Name}";
+        target = $"[{targId}] {CoreBtf.KindStr(t)} {t?.Name}";
+        return TypesAreCompat(lid, targId);
+    }
+
     // bpf_core_types_match (TYPE_MATCHES): stricter than compat. Names agree (flavor-less, or one
     // anonymous); ints by size and signedness; arrays by length; enums: every local enumerator
     // exists in the target; composites: every local member exists by name with a matching type;
