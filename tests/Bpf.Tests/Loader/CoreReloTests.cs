@@ -1,4 +1,5 @@
 using BpfTraceSim.Bpf.Btf;
+using CsCheck;
 using BpfTraceSim.Bpf.Isa;
 using BpfTraceSim.Bpf.Loader;
 using VmlinuxBtf = BpfTraceSim.Kernel.Btf.VmlinuxBtf;
@@ -116,6 +117,22 @@ public class CoreReloTests
         var e = Assert.Throws<BpfVerifierException>(() => MakeVm(obj, "raw_tp/enum_missing"));
         int id = obj.Btf!.Types.First(t => t.Name == "bpf_cmd___bad").Id;
         Assert.Equal($"failed to resolve CO-RE relocation <enumval_value> [{id}] enum bpf_cmd___bad::BPF_NO_SUCH_CMD___bad = 7", e.KernelMessage);
+    }
+
+    [Fact]
+    public void The_essential_name_drops_the_last_flavor_suffix_only()
+    {
+        // names of letters, digits and single underscores: a "___" separator only where built
+        var part = Gen.String[Gen.Char["abcdefgz019"], 1, 8];
+        Gen.Select(part, part, part).Sample((a, b, c) =>
+        {
+            Assert.Equal(a.Length, CoreBtf.EssentialNameLen(a));
+            Assert.Equal(a.Length, CoreBtf.EssentialNameLen(a + "___" + b));
+            Assert.Equal(a.Length + 3 + b.Length, CoreBtf.EssentialNameLen(a + "___" + b + "___" + c)); // the last one
+            Assert.Equal(a.Length + 4 + b.Length, CoreBtf.EssentialNameLen(a + "____" + b));             // four underscores: no X___Y with X and Y not '_' 
+        });
+        Assert.Equal(7, CoreBtf.EssentialNameLen("rq__new"));      // two underscores: no flavor
+        Assert.Equal(14, CoreBtf.EssentialNameLen("task_struct___")); // nothing after the underscores: no flavor
     }
 
     // .BTF.ext of core.bpf.o: the section whose BTF magic carries the 32-byte header (.BTF's is 24)
