@@ -174,11 +174,26 @@ public sealed class BtfData
 /// <summary>One .BTF.ext line_info record: instruction byte offset in its section, file and line.</summary>
 public readonly record struct BtfLineInfo(uint InsnOff, string File, string LineText, int Line, int Column);
 
-/// <summary>The .BTF.ext section's func_info and line_info, per ELF section name.</summary>
+/// <summary>
+/// One .BTF.ext core_relo record (struct bpf_core_relo): the instruction's byte offset in its
+/// section, the local BTF type, the access string ("0:1:2") and the relocation kind.
+/// </summary>
+public readonly record struct BtfCoreRelo(uint InsnOff, int TypeId, string Access, BpfCoreReloKind Kind, int ExtOffset);
+
+/// <summary>enum bpf_core_relo_kind (include/uapi/linux/bpf.h).</summary>
+public enum BpfCoreReloKind
+{
+    FieldByteOffset = 0, FieldByteSize = 1, FieldExists = 2, FieldSigned = 3, FieldLshiftU64 = 4, FieldRshiftU64 = 5,
+    TypeIdLocal = 6, TypeIdTarget = 7, TypeExists = 8, TypeSize = 9, EnumvalExists = 10, EnumvalValue = 11, TypeMatches = 12,
+}
+
+/// <summary>The .BTF.ext section's func_info, line_info and core_relo, per ELF section name.</summary>
 public sealed class BtfExt
 {
     public Dictionary<string, List<BtfLineInfo>> LineInfo { get; } = new(StringComparer.Ordinal);
     public Dictionary<string, List<(uint InsnOff, int TypeId)>> FuncInfo { get; } = new(StringComparer.Ordinal);
+    /// <summary>CO-RE relocations per section, in record order (libbpf numbers them "relo #i" per section).</summary>
+    public Dictionary<string, List<BtfCoreRelo>> CoreRelos { get; } = new(StringComparer.Ordinal);
 
     public static BtfExt Parse(ReadOnlySpan<byte> s, BtfData btf)
     {
@@ -198,17 +213,42 @@ public sealed class BtfExt
             l.Add(new(U32(rec, 0), btf.String(U32(rec, 4)), btf.String(U32(rec, 8)), (int)(lc >> 10), (int)(lc & 0x3ff)));
         }, btf);
         foreach (var l in ext.LineInfo.Values) l.Sort((a, b) => a.InsnOff.CompareTo(b.InsnOff));
+        // btf_ext_parse_hdr: a header of 32 bytes or more also carries core_relo_off/len.
+        if (hdrLen >= 32)
+        {
+            if (s.Length < 32) throw new FormatException($"header of {hdrLen} bytes is longer than the {s.Length}-byte section");
+            uint cOff = U32(s, 24), cLen = U32(s, 28);
+            ReadInfo(s, hdrLen + cOff, cLen, (sec, rec, at) =>
+            {
+                if (!ext.CoreRelos.TryGetValue(sec, out var l)) ext.CoreRelos[sec] = l = new();
+                uint insnOff = U32(rec, 0), kind = U32(rec, 12);
+                if (insnOff % 8 != 0) throw new FormatException($"core_relo record at offset {at}: insn_off {insnOff} is not a multiple of 8");
+                if (kind > (uint)BpfCoreReloKind.TypeMatches) throw new FormatException($"core_relo record at offset {at}: unknown relocation kind {kind}");
+                int typeId = (int)U32(rec, 4);
+                if (btf[typeId] is null) throw new FormatException($"core_relo record at offset {at}: type_id {typeId} names no type in .BTF");
+                string access = btf.String(U32(rec, 8));
+                l.Add(new BtfCoreRelo(insnOff, typeId, access, (BpfCoreReloKind)kind, at));
+            }, btf, "core_relo", 16);
+        }
         return ext;
     }
 
-    private delegate void RecordFn(string section, ReadOnlySpan<byte> rec);
+    private delegate void RecordFn(string section, ReadOnlySpan<byte> rec, int at);
+    private delegate void SimpleFn(string section, ReadOnlySpan<byte> rec);
 
-    private static void ReadInfo(ReadOnlySpan<byte> s, uint off, uint len, RecordFn fn, BtfData btf)
+    private static void ReadInfo(ReadOnlySpan<byte> s, uint off, uint len, SimpleFn fn, BtfData btf) =>
+        ReadInfo(s, off, len, (sec, rec, _) => fn(sec, rec), btf, "info", 8);
+
+    // One info subsection: rec_size, then per ELF section {sec_name_off, num_info, records}. Offsets
+    // in messages are from the start of .BTF.ext.
+    private static void ReadInfo(ReadOnlySpan<byte> s, uint off, uint len, RecordFn fn, BtfData btf, string what, uint minRec)
     {
         if (len == 0) return;
-        if ((ulong)off + len > (ulong)s.Length) throw new FormatException("BTF.ext info out of range");
+        if ((ulong)off + len > (ulong)s.Length) throw new FormatException($"BTF.ext {what} at offset {off} ({len} bytes) out of range of the {s.Length}-byte section");
         var d = s.Slice((int)off, (int)len);
+        if (d.Length < 4) throw new FormatException($"BTF.ext {what} at offset {off}: no record size");
         uint recSize = U32(d, 0);
+        if (recSize < minRec || recSize > 1024) throw new FormatException($"BTF.ext {what} at offset {off}: record size {recSize} is not valid (at least {minRec})");
         int p = 4;
         while (p + 8 <= d.Length)
         {
@@ -217,10 +257,11 @@ public sealed class BtfExt
             p += 8;
             for (uint i = 0; i < n; i++, p += (int)recSize)
             {
-                if (p + recSize > d.Length) throw new FormatException("BTF.ext record truncated");
-                fn(sec, d.Slice(p, (int)recSize));
+                if (p + recSize > d.Length) throw new FormatException($"BTF.ext {what} record at offset {off + p} truncated (section '{sec}', record {i} of {n})");
+                fn(sec, d.Slice(p, (int)recSize), (int)off + p);
             }
         }
+        if (p != d.Length) throw new FormatException($"BTF.ext {what} at offset {off + p}: {d.Length - p} trailing bytes");
     }
 
     private static uint U32(ReadOnlySpan<byte> s, int off) => BinaryPrimitives.ReadUInt32LittleEndian(s[off..]);

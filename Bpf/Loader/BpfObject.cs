@@ -30,6 +30,13 @@ public sealed record BpfMapSpec(
 /// </summary>
 public sealed record BpfKsym(string Name, bool Weak);
 
+/// <summary>
+/// A typed kernel variable the object references (<c>extern const struct rq runqueues __ksym;</c>):
+/// libbpf resolves it to the kernel VAR's BTF id; the verifier then takes its kallsyms address and
+/// types the register (PTR_TO_BTF_ID | MEM_PERCPU for a per-CPU variable).
+/// </summary>
+public sealed record BpfTypedKsym(string Name, int BtfId, bool PerCpu, string TypeName, bool IsStruct, long Size);
+
 /// <summary>A global variable found by its BTF VAR name inside a DATASEC.</summary>
 public sealed record BpfGlobal(string Name, int MapIndex, int Offset, int Size, string Section)
 {
@@ -85,10 +92,26 @@ public sealed class BpfProgram
         new(name, section, insns.ToArray(), new BpfSourceLine?[insns.Count]) { DecodeOnly = decodeOnly };
 
     /// <summary>The same program, marked to skip the verifier (tests of run-time behaviour the verifier refuses).</summary>
-    internal BpfProgram DecodeOnlyCopy() => new(Name, Section, Insns, _lines, MainLength) { DecodeOnly = true };
+    internal BpfProgram DecodeOnlyCopy() => new(Name, Section, Insns, _lines, MainLength) { DecodeOnly = true, CorePoisoned = CorePoisoned, TypedKsyms = TypedKsyms };
+
+    /// <summary>
+    /// Instructions CO-RE poisoned (call 0xbad2310) with the local spec libbpf prints for them:
+    /// if the verifier reaches one, libbpf's log fixup replaces "invalid func unknown#195896080".
+    /// </summary>
+    internal IReadOnlyDictionary<int, string>? CorePoisoned { get; init; }
+
+    /// <summary>The object's typed __ksym externs (ld_imm64 BPF_PSEUDO_BTF_ID names one by its kernel VAR id).</summary>
+    public IReadOnlyList<BpfTypedKsym> TypedKsyms { get; internal init; } = [];
+
+    /// <summary>The typed __ksym whose kernel VAR id is btfId, or null.</summary>
+    public BpfTypedKsym? TypedKsym(int btfId)
+    {
+        foreach (var k in TypedKsyms) if (k.BtfId == btfId) return k;
+        return null;
+    }
 
     /// <summary>The same instructions with a verdict of their own (an object copy whose data the verifier reads differs).</summary>
-    internal BpfProgram FreshCopy() => new(Name, Section, Insns, _lines, MainLength) { DecodeOnly = DecodeOnly };
+    internal BpfProgram FreshCopy() => new(Name, Section, Insns, _lines, MainLength) { DecodeOnly = DecodeOnly, CorePoisoned = CorePoisoned, TypedKsyms = TypedKsyms };
 
     /// <summary>The entry function's own instructions (the .text subprograms libbpf appends follow).</summary>
     public int MainLength { get; }
@@ -134,6 +157,7 @@ public sealed class BpfObject
     /// <summary>The typeless __ksym externs its programs load (ld_imm64 src PSEUDO_KSYM_IDX indexes this).</summary>
     public IReadOnlyList<BpfKsym> Ksyms { get; }
 
+
     /// <summary>Loads an object file; throws <see cref="BpfLoadException"/> and keeps nothing on failure.</summary>
     public static BpfObject Load(string path) => ElfBpfLoader.Load(File.ReadAllBytes(path), Path.GetFileName(path));
 
@@ -165,6 +189,9 @@ public sealed class BpfObject
         foreach (var p in Programs) programs.Add(p.FreshCopy());
         return new BpfObject(Name, programs, maps, new List<BpfGlobal>(Globals), Btf, new List<BpfKsym>(Ksyms));
     }
+
+    /// <summary>Loads an object whose CO-RE relocations resolve against <paramref name="kernelBtf"/> (a world's vmlinux plus its btf_types).</summary>
+    public static BpfObject Load(byte[] elf, string name, Kernel.Btf.Btf kernelBtf) => ElfBpfLoader.Load(elf, name, kernelBtf);
 
     /// <summary>Builds an object from hand-assembled programs and map specs (tests, tools).</summary>
     public static BpfObject FromPrograms(IEnumerable<BpfProgram> programs, IEnumerable<BpfMapSpec>? maps = null,

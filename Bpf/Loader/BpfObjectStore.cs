@@ -17,13 +17,21 @@ public sealed class BpfObjectStore(int capacity)
     private readonly Dictionary<string, BpfObject> _byKey = new(StringComparer.Ordinal);
     private readonly Queue<string> _order = new();
 
-    /// <summary>The object of these ELF bytes under this name (the name is part of every message).</summary>
-    public BpfObject Open(byte[] elf, string name)
+    /// <summary>The object of these ELF bytes under this name (the name is part of every message), its CO-RE relocations resolved against the simulated vmlinux.</summary>
+    public BpfObject Open(byte[] elf, string name) => Open(elf, name, null, null);
+
+    /// <summary>
+    /// The object of these ELF bytes under this name, its CO-RE relocations resolved against a
+    /// world's kernel BTF: <paramref name="kernelKey"/> is what that BTF is made of besides the
+    /// simulated vmlinux (a world's btf_types text; null: nothing), so a parse is per object and
+    /// kernel; <paramref name="kernelBtf"/> builds it on a miss (null: the simulated vmlinux).
+    /// </summary>
+    public BpfObject Open(byte[] elf, string name, string? kernelKey, Func<Kernel.Btf.Btf>? kernelBtf)
     {
-        string key = name + "\0" + Convert.ToHexString(SHA256.HashData(elf));
+        string key = name + "\0" + Convert.ToHexString(SHA256.HashData(elf)) + "\0" + (kernelKey ?? "");
         lock (_byKey)
             if (_byKey.TryGetValue(key, out var hit)) return hit;
-        var obj = BpfObject.Load(elf, name);
+        var obj = kernelBtf is null ? BpfObject.Load(elf, name) : BpfObject.Load(elf, name, kernelBtf());
         lock (_byKey)
         {
             if (_byKey.TryGetValue(key, out var raced)) return raced;

@@ -17,8 +17,9 @@ internal static class ElfBpfLoader
     private const ushort EM_BPF = 247;
     private const uint R_BPF_64_64 = 1, R_BPF_64_ABS64 = 2, R_BPF_64_ABS32 = 3, R_BPF_64_NODYLD32 = 4, R_BPF_64_32 = 10;
 
-    // the object's __ksym externs by name: typeless ones (their index in BpfObject.Ksyms) and typed ones
-    private sealed record Externs(Dictionary<string, int> Ksyms, HashSet<string> Typed);
+    // the object's __ksym externs by name: typeless ones (their index in BpfObject.Ksyms) and typed
+    // ones (the kernel VAR's BTF id, or 0 for a weak one the kernel lacks)
+    private sealed record Externs(Dictionary<string, int> Ksyms, Dictionary<string, int> Typed, List<BpfTypedKsym> TypedList);
 
     private sealed record Sym(string Name, ulong Value, ulong Size, SymbolType Type, SymbolBinding Binding, int Shndx);
     private sealed record Rel(ulong Offset, uint Type, Sym Sym);
@@ -34,11 +35,12 @@ internal static class ElfBpfLoader
         public bool IsExec => (Flags & 0x4) != 0 && Type == SectionType.ProgBits;
     }
 
-    public static BpfObject Load(byte[] bytes, string name)
+    /// <param name="kernelBtf">The kernel BTF CO-RE relocations resolve against (null: the simulated vmlinux's, built when the object has any).</param>
+    public static BpfObject Load(byte[] bytes, string name, Kernel.Btf.Btf? kernelBtf = null)
     {
         try
         {
-            return LoadCore(bytes, name);
+            return LoadCore(bytes, name, kernelBtf);
         }
         catch (BpfLoadException) { throw; }
         catch (Exception e) when (e is FormatException or ArgumentException or IndexOutOfRangeException or InvalidOperationException or ArgumentOutOfRangeException
@@ -83,7 +85,7 @@ internal static class ElfBpfLoader
         }
     }
 
-    private static BpfObject LoadCore(byte[] bytes, string name)
+    private static BpfObject LoadCore(byte[] bytes, string name, Kernel.Btf.Btf? kernelBtf)
     {
         if (bytes.Length < 64 || bytes[0] != 0x7f || bytes[1] != (byte)'E' || bytes[2] != (byte)'L' || bytes[3] != (byte)'F')
             throw new BpfLoadException($"{name}: not an ELF file");
@@ -208,17 +210,29 @@ internal static class ElfBpfLoader
         // __ksym externs: VARs of DATASEC .ksyms; typeless (void) ones become addresses at instantiation.
         var ksyms = new List<BpfKsym>();
         var ksymIndex = new Dictionary<string, int>(StringComparer.Ordinal);
-        var typedKsyms = new HashSet<string>(StringComparer.Ordinal);
+        var typedKsyms = new Dictionary<string, int>(StringComparer.Ordinal);
+        var typedList = new List<BpfTypedKsym>();
+        // the kernel BTF, built once when CO-RE or a typed __ksym needs it
+        Kernel.Btf.Btf? kbtf = null;
+        CoreRelocator? relocator = null;
+        CoreRelocator Relocator() => relocator ??= new CoreRelocator(CoreBtf.FromObject(btf!), CoreBtf.FromKernel(kbtf ??= kernelBtf ?? Kernel.Btf.VmlinuxBtf.Create()));
         if (btf?.FindDataSec(".ksyms") is { } kds)
             foreach (var m in kds.Members)
             {
                 if (btf[m.Type] is not { Kind: BtfKind.Var } v) continue;
-                if (!btf.IsVoid((int)v.SizeOrType)) { typedKsyms.Add(v.Name); continue; }
                 bool weak = syms.Any(y => y.Name == v.Name && y.Shndx == 0 && y.Binding == SymbolBinding.Weak);
+                if (!btf.IsVoid((int)v.SizeOrType))
+                {
+                    var typed = ResolveTypedKsym(name, btf, v, weak, Relocator(), kbtf!);
+                    typedKsyms[v.Name] = typed?.BtfId ?? 0;
+                    if (typed is not null) typedList.Add(typed);
+                    continue;
+                }
                 ksymIndex[v.Name] = ksyms.Count;
                 ksyms.Add(new BpfKsym(v.Name, weak));
             }
-        var externs = new Externs(ksymIndex, typedKsyms);
+        var externs = new Externs(ksymIndex, typedKsyms, typedList);
+        var core = ext is { CoreRelos.Count: > 0 } && btf is not null ? Relocator() : null;
 
         // Programs: function symbols of executable sections (.text: global functions only).
         var text = secs.FirstOrDefault(s => s.Name == ".text" && s.IsExec && s.Size > 0);
@@ -231,11 +245,33 @@ internal static class ElfBpfLoader
                     && (s != text || y.Binding == SymbolBinding.Global))
                 .OrderBy(y => y.Value).ToList();
             foreach (var f in funcs)
-                programs.Add(BuildProgram(name, s, f, text, secs, syms, maps, mapBySym, dataMapBySec, ext, externs));
+                programs.Add(BuildProgram(name, s, f, text, secs, syms, maps, mapBySym, dataMapBySec, ext, externs, core));
         }
         if (programs.Count == 0) throw new BpfLoadException($"{name}: no programs (no function symbols in executable sections)");
 
         return new BpfObject(name, programs, maps, globals, btf, ksyms);
+    }
+
+    // libbpf's bpf_object__resolve_ksym_var_btf_id: the kernel VAR of that name, its type compatible
+    // with the extern's (bpf_core_types_are_compat); a weak one the kernel lacks stays unset (null).
+    private static BpfTypedKsym? ResolveTypedKsym(string obj, BtfData btf, BtfType v, bool weak, CoreRelocator core, Kernel.Btf.Btf kernel)
+    {
+        if (!kernel.TryFindVar(v.Name, out uint varId))
+        {
+            if (weak) return null;
+            string msg = $"libbpf: extern (var ksym) '{v.Name}': not found in kernel BTF";
+            throw new BpfVerifierException($"{obj}: {msg}", ".ksyms", -1, null, Errno.ESRCH, msg + "\n");
+        }
+        var kv = kernel.TypeById(varId)!;
+        kernel.SkipModifiers(kv.RefTypeId, out uint targId);
+        if (core.TypesCompat((int)v.SizeOrType, (int)targId, out string local, out string target) <= 0)
+        {
+            string msg = $"libbpf: extern (var ksym) '{v.Name}': incompatible types, expected {local}, but kernel has {target}";
+            throw new BpfVerifierException($"{obj}: {msg}", ".ksyms", -1, null, Errno.EINVAL, msg + "\n");
+        }
+        var t = kernel.TypeById(targId);
+        return new BpfTypedKsym(v.Name, (int)varId, kv.VarPerCpu, t is null ? "void" : t.Name, t?.Kind is Kernel.Btf.BtfKind.Struct or Kernel.Btf.BtfKind.Union,
+            kernel.ResolveSize(t));
     }
 
     private static byte[] PadTo(byte[] d, int n)
@@ -330,7 +366,8 @@ internal static class ElfBpfLoader
     }
 
     private static BpfProgram BuildProgram(string obj, Sec sec, Sym func, Sec? text, List<Sec> secs, List<Sym> syms,
-        List<BpfMapSpec> maps, Dictionary<(int, ulong), int> mapBySym, Dictionary<int, int> dataMapBySec, BtfExt? ext, Externs externs)
+        List<BpfMapSpec> maps, Dictionary<(int, ulong), int> mapBySym, Dictionary<int, int> dataMapBySec, BtfExt? ext, Externs externs,
+        CoreRelocator? core)
     {
         // Layout: the function's own instructions, then (for non-.text programs) all of .text, as
         // libbpf appends subprograms. A .text program keeps .text whole with its entry at index 0
@@ -357,6 +394,15 @@ internal static class ElfBpfLoader
         var lines = new BpfSourceLine?[insns.Length];
         FillLines(lines, ext, sec.Name, fStart, 0, bodyLen);
         if (appendText) FillLines(lines, ext, ".text", 0, textBase, textInsns.Length);
+
+        // CO-RE first, on the instructions as compiled (libbpf's bpf_object__relocate_core runs before
+        // the map and call relocations), for the function's own part and the appended .text.
+        Dictionary<int, string>? poisoned = null;
+        if (core is not null)
+        {
+            RelocateCore(obj, core, ext!, sec, func.Name, fStart, fSize, 0, insns, lines, syms, ref poisoned);
+            if (appendText) RelocateCore(obj, core, ext!, text!, null, 0, text!.Size, textBase, insns, lines, syms, ref poisoned);
+        }
 
         // Map an instruction byte offset in a section to its index in this program's image.
         int ImageIndex(Sec s, ulong byteOff)
@@ -390,7 +436,38 @@ internal static class ElfBpfLoader
             }
             if (ins.IsLdImm64) i++;
         }
-        return new BpfProgram(func.Name, sec.Name, insns, lines, bodyLen);
+        return new BpfProgram(func.Name, sec.Name, insns, lines, bodyLen) { CorePoisoned = poisoned, TypedKsyms = externs.TypedList };
+    }
+
+    // The CO-RE relocations of one section that fall in [start, start+size), applied to the image at
+    // imgBase. libbpf names the (sub)program owning the instruction and its index inside it.
+    private static void RelocateCore(string obj, CoreRelocator core, BtfExt ext, Sec s, string? funcName, ulong start, ulong size, int imgBase,
+        BpfInsn[] insns, BpfSourceLine?[] lines, List<Sym> syms, ref Dictionary<int, string>? poisoned)
+    {
+        if (!ext.CoreRelos.TryGetValue(s.Name, out var relos)) return;
+        for (int i = 0; i < relos.Count; i++)
+        {
+            var r = relos[i];
+            if (r.InsnOff < start || r.InsnOff >= start + size) continue;
+            int idx = imgBase + (int)((r.InsnOff - start) / BpfInsn.Size);
+            var owner = funcName is not null ? (Name: funcName, Value: start)
+                : syms.Where(y => y.Shndx == s.Index && y.Type == SymbolType.Function && y.Value <= r.InsnOff)
+                    .OrderByDescending(y => y.Value).Select(y => (y.Name, y.Value)).FirstOrDefault();
+            string prog = owner.Name ?? s.Name;
+            int progIdx = (int)((r.InsnOff - owner.Value) / BpfInsn.Size);
+            try
+            {
+                var res = core.Resolve(r, i, prog);
+                core.Patch(insns, idx, progIdx, i, res, prog);
+                if (insns[idx].IsCall && insns[idx].Imm == CoreRelocator.PoisonImm && core.LocalSpecText(r) is { } spec)
+                    (poisoned ??= new())[idx] = spec;
+            }
+            catch (CoreReloException e)
+            {
+                string first = e.Message[..e.Message.IndexOf('\n')];
+                throw new BpfVerifierException($"{obj}: {first}", s.Name, idx, lines[idx], e.Errno, e.Message);
+            }
+        }
     }
 
     private static void FillLines(BpfSourceLine?[] lines, BtfExt? ext, string secName, ulong secStart, int imgBase, int count)
@@ -434,8 +511,13 @@ internal static class ElfBpfLoader
                 insns[idx + 1] = insns[idx + 1] with { Imm = 0 };
                 return;
             }
-            if (externs.Typed.Contains(sym.Name))
-                throw Fail($"reference to typed __ksym '{sym.Name}' (a kernel BTF id) is not supported: only typeless ones (extern const void {sym.Name} __ksym;)");
+            if (sym.Shndx == 0 && r.Type == R_BPF_64_64 && ins.IsLdImm64 && idx + 1 < insns.Length && externs.Typed.TryGetValue(sym.Name, out int btfId))
+            {
+                // a typed __ksym: ld_imm64 BPF_PSEUDO_BTF_ID of the kernel VAR (fd 0: vmlinux); an unset weak one is 0
+                insns[idx] = btfId != 0 ? ins with { Src = Op.PSEUDO_BTF_ID, Imm = btfId } : ins with { Src = 0, Imm = 0 };
+                insns[idx + 1] = insns[idx + 1] with { Imm = 0 };
+                return;
+            }
             throw Fail($"reference to extern symbol '{sym.Name}' (.kconfig/.ksyms) is not supported");
         }
         var target = secs[sym.Shndx];

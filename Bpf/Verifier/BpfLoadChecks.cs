@@ -257,7 +257,7 @@ internal static class BpfLoadChecks
                 return BpfVm.CodeBase + (ulong)t * 8;
             }
             case Op.PSEUDO_BTF_ID:
-                throw Err(prog, pc, $"ld_imm64 of a kernel BTF id ({lo.Imm}) is not supported");
+                return BtfIdAddress(prog, inst, pc, lo.Imm);
             case Op.PSEUDO_KSYM_IDX:
                 return KsymAddress(prog, inst, pc, lo.Imm);
             default:
@@ -276,6 +276,18 @@ internal static class BpfLoadChecks
         if (k.Weak) return 0;
         string msg = $"libbpf: extern '{k.Name}' (strong): not resolved";
         throw new BpfVerifierException(msg, prog.Section, pc, prog.LineOf(pc), Errno.ESRCH, msg + "\n");
+    }
+
+    // check_pseudo_btf_id: the VAR's name looked up in kallsyms (a per-CPU variable's address is its
+    // per-CPU offset); the loader put only VARs of the kernel BTF here.
+    private static ulong BtfIdAddress(BpfProgram prog, BpfInstance inst, int pc, int btfId)
+    {
+        if (prog.TypedKsym(btfId) is not { } k)
+            throw new BpfVerifierException($"ldimm64 insn specifies invalid btf_id {btfId}.", prog.Section, pc, prog.LineOf(pc), Errno.ENOENT,
+                $"ldimm64 insn specifies invalid btf_id {btfId}.\n");
+        if (inst.Kallsyms is { } syms && syms.TryGetAddress(k.Name, out ulong addr)) return addr;
+        string msg = $"ldimm64 failed to find the address for kernel symbol '{k.Name}'.";
+        throw new BpfVerifierException(msg, prog.Section, pc, prog.LineOf(pc), Errno.ENOENT, msg + "\n");
     }
 
     private static BpfVerifierException Err(BpfProgram prog, int pc, string msg) =>

@@ -123,13 +123,24 @@ public sealed class BpfVerifier
         var sb = new StringBuilder();
         var line = _prog.LineOf(_pc);
         if (line is { } l && l.Text.Length > 0) sb.Append("; ").Append(l.Text.Trim()).Append(" @ ").Append(l).Append('\n');
-        if (_pc >= 0 && _pc < _insns.Length) sb.Append(_pc).Append(": ").Append(Disasm(_pc)).Append('\n');
+        string? kernel = r.Kernel;
+        if (CoreFixup(kernel) is { } spec)
+        {
+            // libbpf's fixup_log_failed_core_relo: the poisoned call and its refusal become the relocation that failed
+            sb.Append(_pc).Append(": <invalid CO-RE relocation>\n");
+            kernel = "failed to resolve CO-RE relocation " + spec;
+        }
+        else if (_pc >= 0 && _pc < _insns.Length) sb.Append(_pc).Append(": ").Append(Disasm(_pc)).Append('\n');
         foreach (var n in _notes) sb.Append(n).Append('\n');
-        if (r.Kernel is not null) sb.Append(r.Kernel).Append('\n');
+        if (kernel is not null) sb.Append(kernel).Append('\n');
         string log = sb.ToString();
-        string msg = r.Kernel ?? $"refused with -{Errno.Name(r.Errno)}";
+        string msg = kernel ?? $"refused with -{Errno.Name(r.Errno)}";
         return new BpfVerifierException(msg, _prog.Section, _pc, line, r.Errno, log);
     }
+
+    // The local spec of a CO-RE relocation the loader poisoned at _pc, when the refusal is the verifier's for that call.
+    private string? CoreFixup(string? kernel) =>
+        kernel == $"invalid func unknown#{Btf.CoreRelocator.PoisonImm}" && _prog.CorePoisoned is { } p && p.TryGetValue(_pc, out var spec) ? spec : null;
 
     private string Disasm(int pc)
     {
@@ -478,6 +489,9 @@ public sealed class BpfVerifier
                 d = Reg.Ptr(RegType.Func);
                 d.MemSize = _pc + 1 + lo.Imm; // the callback's first instruction
                 break;
+            case Op.PSEUDO_BTF_ID:
+                d = TypedKsymReg(lo.Imm);
+                break;
             case Op.PSEUDO_KSYM_IDX:
                 // a typeless __ksym's address: a scalar the kernel sees as a constant; which one depends
                 // on the host, and the verdict is kept per program, so every value is explored
@@ -791,10 +805,28 @@ public sealed class BpfVerifier
         else if (fetch) R(ins.Src) = Reg.UnknownBytes(size);
     }
 
+    // check_pseudo_btf_id: a per-CPU VAR is PTR_TO_BTF_ID | MEM_PERCPU (for bpf_this_cpu_ptr /
+    // bpf_per_cpu_ptr), a struct VAR PTR_TO_BTF_ID; Map keeps the typed __ksym for messages.
+    private Reg TypedKsymReg(int btfId)
+    {
+        var list = _prog.TypedKsyms;
+        int i = 0;
+        while (i < list.Count && list[i].BtfId != btfId) i++;
+        if (i == list.Count) throw Fail(Errno.ENOENT, $"ldimm64 insn specifies invalid btf_id {btfId}.");
+        var k = list[i];
+        if (!k.PerCpu && !k.IsStruct) return Reg.Unknown(); // PTR_TO_MEM | MEM_RDONLY: not modelled, an address
+        var r = Reg.Ptr(k.PerCpu ? RegType.PercpuBtfId : RegType.BtfId);
+        r.Map = i;
+        return r;
+    }
+
     private Reg Access(int regno, Reg p, int insnOff, int size, bool write, Reg value, bool isImm = false)
     {
         switch (p.Type)
         {
+            case RegType.PercpuBtfId:
+                // check_ptr_to_btf_access: per-CPU memory is reached through bpf_this_cpu_ptr / bpf_per_cpu_ptr only
+                throw Access($"R{regno} is ptr_{_prog.TypedKsyms[p.Map].TypeName} access percpu memory: off={p.Off + insnOff}");
             case RegType.Stack:
                 return StackAccess(regno, p, insnOff, size, write, value, isImm);
             case RegType.Ctx:

@@ -8,6 +8,8 @@ internal enum RegType : byte
     BtfId,
     /// <summary>PTR_TO_FUNC: ld_imm64 of a subprogram (callbacks).</summary>
     Func,
+    /// <summary>PTR_TO_BTF_ID | MEM_PERCPU: a typed __ksym of a per-CPU variable (not dereferenceable).</summary>
+    PercpuBtfId,
 }
 
 /// <summary>
@@ -109,6 +111,7 @@ internal static class Names
         RegType.RingbufMemOrNull => "ringbuf_mem_or_null",
         RegType.BtfId => "ptr_",
         RegType.Func => "func",
+        RegType.PercpuBtfId => "percpu_ptr_",
         _ => "?",
     };
 }

@@ -39,6 +39,7 @@ internal sealed partial class ExecParser
     private readonly Dictionary<string, int> _closedMaps = new(StringComparer.Ordinal);
     private CostLimits _limits = CostLimits.Default;
     private Btf _btf = null!;
+    private string? _btfTypes; // the world's btf_types text: with the object's bytes, what its parse depends on
     private readonly Kallsyms _kallsyms = new();
 
     private ExecParser(string? baseDir) => _baseDir = baseDir;
@@ -59,13 +60,8 @@ internal sealed partial class ExecParser
         ulong seed = root["seed"] is { } s ? U64(s, "seed") : 0;
 
         var tasks = ParseTasks(root["tasks"]);
-        var programs = ParsePrograms(root["programs"]);
-        var maps = ParseMaps(root["maps"]);
-        var events = ParseEvents(root["events"], pmu);
-        CheckRingBytes(root["events"], events);
-        var slots = ParseSlots(root["slots"]);
-        var kallsyms = ParseKallsyms(root["kallsyms"]);
-        string? btfTypes = root["btf_types"] is { } bt ? ObjectJson(bt, "btf_types") : null;
+        // the kernel BTF first: programs' CO-RE relocations resolve against it when they load
+        string? btfTypes = _btfTypes = root["btf_types"] is { } bt ? ObjectJson(bt, "btf_types") : null;
         _btf = VmlinuxBtf.Create();
         if (btfTypes is not null)
         {
@@ -73,6 +69,12 @@ internal sealed partial class ExecParser
             try { BtfJson.AddTypes(_btf, doc.RootElement); }
             catch (BtfJsonException ex) { throw Err(root["btf_types"]!, ex.Path, ex.Detail); }
         }
+        var programs = ParsePrograms(root["programs"]);
+        var maps = ParseMaps(root["maps"]);
+        var events = ParseEvents(root["events"], pmu);
+        CheckRingBytes(root["events"], events);
+        var slots = ParseSlots(root["slots"]);
+        var kallsyms = ParseKallsyms(root["kallsyms"]);
         foreach (var (name, _) in kallsyms) _kallsyms.AddOrResize(name, kallsyms[name]);
         tasks = WithStacks(root["tasks"], tasks); // their frames may name the world's own kallsyms
 
@@ -236,7 +238,8 @@ internal sealed partial class ExecParser
             var inits = ImmutableArray<GlobalInit>.Empty;
             try
             {
-                var loaded = BpfObjectStore.Shared.Open(bytes, Path.GetFileName(full));
+                // CO-RE against this world's kernel BTF; the hosts instantiate this same parse (BpfObjectStore)
+                var loaded = BpfObjectStore.Shared.Open(bytes, Path.GetFileName(full), _btfTypes, () => _btf);
                 loaded.FindProgram(section, fn);
                 if (p["init_globals"] is { } ig) inits = InitGlobals(ig, path + ".init_globals", loaded);
                 foreach (var m in loaded.Maps)

@@ -32,7 +32,7 @@ public sealed partial class CpuKernel
     private LoadedProgram Program(string name)
     {
         foreach (var p in _world.Programs)
-            if (p.Name == name) return _objects.Get(_host, _world.Cpus, p, WorldPrintk.Kallsyms);
+            if (p.Name == name) return _objects.Get(_host, _world.Cpus, p, WorldPrintk.Kallsyms, _world.BtfTypesJson, () => SeqFileGrain.WorldBtf(_world));
         throw new InvalidOperationException($"no program {name}");
     }
 

@@ -36,14 +36,16 @@ public sealed partial class HostObjects
 
     /// <summary>The program, loaded on first use; every CPU of the host gets the same instance.</summary>
     /// <param name="kallsyms">The host's kernel symbols (they resolve the object's __ksym externs).</param>
-    public LoadedProgram Get(string host, int cpus, ProgramSpec spec, Kallsyms kallsyms)
+    /// <param name="btfTypes">The world's btf_types (null: none), what its kernel BTF is made of besides the simulated vmlinux.</param>
+    /// <param name="kernelBtf">The world's kernel BTF the object's CO-RE relocations resolve against (null: the simulated vmlinux's).</param>
+    public LoadedProgram Get(string host, int cpus, ProgramSpec spec, Kallsyms kallsyms, string? btfTypes = null, Func<Kernel.Btf.Btf>? kernelBtf = null)
     {
         var h = _hosts.GetOrAdd(host, _ => new Host(cpus));
         lock (h)
         {
             if (h.Programs.TryGetValue(spec.Name, out var p)) return p;
-            // The parse the exec parser validated (one per process), with this world's init_globals.
-            var obj = BpfObjectStore.Shared.Open(spec.ObjectBytes, Path.GetFileName(spec.ObjectPath)).WithGlobals(Inits(spec));
+            // The parse the exec parser validated (one per process and kernel BTF), with this world's init_globals.
+            var obj = BpfObjectStore.Shared.Open(spec.ObjectBytes, Path.GetFileName(spec.ObjectPath), btfTypes, kernelBtf).WithGlobals(Inits(spec));
             var program = obj.FindProgram(spec.Section, spec.Function);
             p = new LoadedProgram(obj, new BpfInstance(obj, h.Memory, h.Cpus) { Kallsyms = kallsyms }, program);
             h.Programs[spec.Name] = p;

@@ -14,6 +14,8 @@ public enum BtfKind : byte
     Typedef = 8,
     Volatile = 9,
     Const = 10,
+    /// <summary>A kernel variable (BTF_KIND_VAR): typed __ksym externs resolve to one by name.</summary>
+    Var = 14,
 }
 
 /// <summary>BTF_INT_ENCODING bits: at most one is set in valid BTF.</summary>
@@ -58,6 +60,8 @@ public sealed class BtfType
     public bool EnumSigned { get; init; }
     /// <summary>Fwd kind_flag: a forward-declared union rather than struct.</summary>
     public bool FwdIsUnion { get; init; }
+    /// <summary>Var: listed in the .data..percpu DATASEC (pahole encodes per-CPU variables).</summary>
+    public bool VarPerCpu { get; init; }
 
     public bool IsModifier => Kind is BtfKind.Typedef or BtfKind.Const or BtfKind.Volatile;
 
@@ -75,6 +79,7 @@ public sealed class BtfType
         BtfKind.Typedef => "TYPEDEF",
         BtfKind.Volatile => "VOLATILE",
         BtfKind.Const => "CONST",
+        BtfKind.Var => "VAR",
         _ => "UNKNOWN",
     };
 
@@ -93,6 +98,7 @@ public sealed class BtfType
     public static BtfType Enum(string name, uint size, bool signed, params BtfEnumValue[] values) =>
         new() { Kind = BtfKind.Enum, Name = name, Size = size, EnumSigned = signed, EnumValues = values };
     public static BtfType Fwd(string name, bool union = false) => new() { Kind = BtfKind.Fwd, Name = name, FwdIsUnion = union };
+    public static BtfType Var(string name, uint type, bool perCpu) => new() { Kind = BtfKind.Var, Name = name, RefTypeId = type, VarPerCpu = perCpu };
 }
 
 /// <summary>
@@ -127,10 +133,10 @@ public sealed class Btf
     /// <summary>Sets the members of a struct/union added earlier.</summary>
     public void SetMembers(uint id, IReadOnlyList<BtfMember> members) => _types[(int)id].Members = members;
 
-    /// <summary>How C code names the type, e.g. "struct list_head", "int", "u64"; null when anonymous.</summary>
+    /// <summary>How C code names the type, e.g. "struct list_head", "int", "u64"; null when anonymous (and for variables, which are not types).</summary>
     public static string? CName(BtfType t)
     {
-        if (t.Name.Length == 0) return null;
+        if (t.Name.Length == 0 || t.Kind == BtfKind.Var) return null;
         return t.Kind switch
         {
             BtfKind.Struct => "struct " + t.Name,
@@ -139,6 +145,15 @@ public sealed class Btf
             BtfKind.Fwd => (t.FwdIsUnion ? "union " : "struct ") + t.Name,
             _ => t.Name,
         };
+    }
+
+    /// <summary>btf__find_by_name_kind(name, BTF_KIND_VAR): the kernel variable's id, or false.</summary>
+    public bool TryFindVar(string name, out uint id)
+    {
+        for (int i = 1; i < _types.Count; i++)
+            if (_types[i].Kind == BtfKind.Var && _types[i].Name == name) { id = (uint)i; return true; }
+        id = 0;
+        return false;
     }
 
     /// <summary>Finds a type by C name; "T *" and "T[N]" suffixes name a pointer/array of T (added on demand).</summary>

@@ -114,6 +114,15 @@ public static class VmlinuxBtf
         b.Add(BtfType.Struct("task_struct", 56,
             M("thread_info", threadInfo, 0), M("__state", u32, 24), M("saved_state", u32, 28),
             M("stack", voidPtr, 32), M("usage", refcount, 40), M("flags", u32, 44), M("ptrace", u32, 48)));
+
+        // Per-CPU variables typed __ksym externs name (pahole puts only per-CPU ones in vmlinux BTF).
+        // struct rq: its first members (raw_spinlock_t __lock, nr_running, ...); size covers them.
+        uint rawSpin = b.Add(BtfType.Struct("raw_spinlock", 4, new BtfMember("raw_lock", u32, 0)));
+        uint rawSpinT = b.Add(BtfType.Typedef("raw_spinlock_t", rawSpin));
+        uint rq = b.Add(BtfType.Struct("rq", 24,
+            M("__lock", rawSpinT, 0), M("nr_running", u32, 4), M("nr_switches", tu64, 8), M("cpu", i32, 16)));
+        b.Add(BtfType.Var("runqueues", rq, perCpu: true));
+        b.Add(BtfType.Var("bpf_prog_active", i32, perCpu: true));
         return b;
 
         static BtfMember M(string name, uint type, uint byteOffset) => new(name, type, byteOffset * 8);

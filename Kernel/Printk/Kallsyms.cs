@@ -49,6 +49,18 @@ public sealed class Kallsyms
         ("__x64_sys_execve", 0x40),
     };
 
+    /// <summary>
+    /// Per-CPU variables (kallsyms type 'D' in the percpu section): their addresses are offsets from
+    /// each CPU's per-CPU base, as /proc/kallsyms lists them (chosen, x86_64-like). A typed __ksym
+    /// of one is a BTF id whose address the verifier takes from here.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, ulong> PerCpuData = new Dictionary<string, ulong>(StringComparer.Ordinal)
+    {
+        ["bpf_prog_active"] = 0x1f5d0,
+        ["runqueues"] = 0x32b40,
+    };
+
+    private readonly bool _perCpu; // the default per-CPU variables come with the default functions
     private readonly List<Sym> _funcs = new(); // in layout order
     private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
     private ulong[] _starts = Array.Empty<ulong>(); // prefix start of each function, ascending
@@ -66,6 +78,7 @@ public sealed class Kallsyms
 
     public Kallsyms(bool withDefaults)
     {
+        _perCpu = withDefaults;
         if (withDefaults)
         {
             foreach (var (name, size) in DefaultFunctions)
@@ -101,9 +114,12 @@ public sealed class Kallsyms
             address = _starts[p];
             return true;
         }
-        if (!_index.TryGetValue(name, out int i)) return false;
-        address = _starts[i] + PrefixSize;
-        return true;
+        if (_index.TryGetValue(name, out int i))
+        {
+            address = _starts[i] + PrefixSize;
+            return true;
+        }
+        return _perCpu && PerCpuData.TryGetValue(name, out address);
     }
 
     public ulong SizeOf(string name) => _funcs[_index[name]].Size;

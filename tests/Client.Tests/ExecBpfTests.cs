@@ -125,6 +125,51 @@ public sealed class ExecBpfTests(EmbeddedSiloFixture silo)
     }
 
     [Fact]
+    public async Task Core_relocations_resolve_against_the_worlds_btf_types()
+    {
+        // the world's kernel moves sim_amb.x to byte 8: the program stores that offset
+        var (exit, lines, err) = await silo.Exec("""
+            { "cpus": 1,
+              "btf_types": { "struct sim_amb": { "kind": "struct", "size": 12, "members": [
+                { "name": "a", "type": "long long int", "offset_bits": 0 }, { "name": "x", "type": "int", "offset_bits": 64 } ] } },
+              "programs": { "p": { "object": "core_bad.bpf.o", "section": "raw_tp/sys_exit" } }, "steps": [
+              { "call": "run", "program": "p" },
+              { "call": "get_global", "program": "p", "name": "out" } ] }
+            """, Bpf);
+        Assert.True(exit == 0, err);
+        var r = lines[0].GetProperty("results");
+        Assert.Equal("0800000000000000", r[1].GetProperty("value_hex").GetString());
+    }
+
+    [Fact]
+    public async Task Core_candidates_that_disagree_make_the_world_invalid_with_libbpfs_message()
+    {
+        var (exit, lines, _) = await silo.Exec("""
+            { "cpus": 1,
+              "btf_types": {
+                "struct sim_amb": { "kind": "struct", "size": 4, "members": [ { "name": "x", "type": "int", "offset_bits": 0 } ] },
+                "struct sim_amb___v2": { "kind": "struct", "size": 8, "members": [ { "name": "x", "type": "int", "offset_bits": 32 } ] } },
+              "programs": { "p": { "object": "core_bad.bpf.o", "section": "raw_tp/sys_exit" } }, "steps": [] }
+            """, Bpf);
+        Assert.Equal(2, exit);
+        var e = Assert.Single(lines).GetProperty("error");
+        Assert.Equal("programs.p", e.GetProperty("field").GetString());
+        Assert.Equal("core_bad.bpf.o: libbpf: prog 'amb': relo #0: field offset ambiguity: 32 != 0 (section 'raw_tp/sys_exit', insn 0, core_bad.bpf.c:28)",
+            e.GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public async Task A_reached_poisoned_relocation_is_the_runs_verifier_error()
+    {
+        var (exit, lines, err) = await silo.Exec("""
+            { "cpus": 1, "programs": { "p": { "object": "core_bad.bpf.o", "section": "raw_tp/sys_exit" } }, "steps": [
+              { "call": "run", "program": "p" } ] }
+            """, Bpf);
+        Assert.True(exit == 0, err);
+        Assert.StartsWith("failed to resolve CO-RE relocation <byte_off> [", lines[0].GetProperty("results")[0].GetProperty("verifier_error").GetString());
+    }
+
+    [Fact]
     public async Task Init_globals_name_an_existing_global_and_fit_it()
     {
         var (exit, lines, _) = await silo.Exec("""

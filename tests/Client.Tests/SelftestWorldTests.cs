@@ -119,6 +119,38 @@ public sealed class SelftestWorldTests(EmbeddedSiloFixture silo)
     }
 
     [Fact]
+    public async Task Snprintf_btf_shows_the_skb_and_every_kernel_type_with_its_core_type_id()
+    {
+        var r = await Results("snprintf_btf");
+        // the user half: ret > 0 and every subtest ran (6 skb flag sets + 27 type strings compared in the program)
+        Assert.Equal(17, Long(r[2]));                     // the last string, "{7,0x1,0xa,-3,6,}"
+        Assert.Equal("21000000", Hex(r[3]));              // num_subtests 33
+        Assert.Equal("21000000", Hex(r[4]));              // ran_subtests 33
+        Assert.Equal("00000000", Hex(r[5]));              // failed_subtest: none
+        Assert.Equal("", Text(r[6]));                     // got: no mismatch copied
+        // the skb (len 84) under 0, COMPACT, ZERO, PTR_RAW, NONAME and all four
+        var skb = Convert.FromHexString(Hex(r[7]));
+        Assert.Equal(new long[] { 46, 42, 170, 46, 9, 45 }, Enumerable.Range(0, 6).Select(i => BitConverter.ToInt64(skb, i * 8)).ToArray());
+        Assert.Equal(-34, Long(r[8]));                    // a NULL object: -ERANGE
+        var helpers = r[1].GetProperty("helpers").EnumerateArray().ToArray();
+        Assert.Equal(27, helpers.Count(h => h.GetProperty("id").GetInt32() == 182 && h.GetProperty("ret").GetInt32() == 0)); // bpf_strncmp equal
+    }
+
+    [Fact]
+    public async Task Snprintf_btf_without_the_worlds_sk_buff_gets_type_id_0_and_runs_nothing()
+    {
+        // no sk_buff in the kernel: bpf_core_type_id_kernel(struct sk_buff) is 0 (a type relocation is not poisoned), the skb is -EINVAL
+        var doc = File.ReadAllText(Path.Combine(Dir, "snprintf_btf.json"));
+        int at = doc.IndexOf("\"btf_types\"", StringComparison.Ordinal), end = doc.IndexOf("\"programs\"", StringComparison.Ordinal);
+        var (exit, lines, err) = await silo.Exec(doc[..at] + doc[end..], Dir);
+        Assert.True(exit == 0, err);
+        var r = Assert.Single(lines).GetProperty("results");
+        Assert.Equal(-22, Long(r[2]));                    // ret: bpf_snprintf_btf refuses type id 0 with -EINVAL
+        Assert.Equal("1c000000", Hex(r[3]));              // num_subtests 28: the first skb print, then the 27 counted but skipped
+        Assert.Equal("00000000", Hex(r[4]));              // and none ran
+    }
+
+    [Fact]
     public async Task Pe_preserve_elems_closing_the_map_fd_empties_the_plain_array_only()
     {
         var r = await Results("pe_preserve_elems");

@@ -21,6 +21,17 @@ public class ObjectStoreTests
     }
 
     [Fact]
+    public void A_parse_is_per_kernel_btf_because_co_re_relocations_resolve_against_it()
+    {
+        var store = new BpfObjectStore(4);
+        var plain = store.Open(Bytes("core.bpf.o"), "core.bpf.o");
+        var world = store.Open(Bytes("core.bpf.o"), "core.bpf.o", "{\"types\": []}", BpfTraceSim.Kernel.Btf.VmlinuxBtf.Create);
+        Assert.NotSame(plain, world);
+        Assert.Same(world, store.Open(Bytes("core.bpf.o"), "core.bpf.o", "{\"types\": []}", BpfTraceSim.Kernel.Btf.VmlinuxBtf.Create));
+        Assert.Same(plain, store.Open(Bytes("core.bpf.o"), "core.bpf.o", null, null));
+    }
+
+    [Fact]
     public void The_oldest_parse_goes_when_the_store_is_full()
     {
         var store = new BpfObjectStore(1);
