@@ -1323,6 +1323,7 @@ public sealed class BpfVerifier
             }
         }
         MapCompatible(id, name, proto, meta.Map);
+        if (id == HelperProtos.TailCall) TailCallLeak();
         // check_get_func_ip, after the arguments and the map checks as in check_helper_call
         if (id == HelperProtos.GetFuncIp && ProgramTypeRules.FuncIpRefusal(_prog.Type, _prog.Section, id) is { } why)
             throw Fail(Errno.ENOTSUPP, why);
@@ -1505,6 +1506,17 @@ public sealed class BpfVerifier
         return s;
     }
 
+    /// <summary>
+    /// check_helper_call for bpf_tail_call: a reference still held (a ringbuf reservation) would leak,
+    /// since the target never returns here; check_reference_leak lists each, then the refusal.
+    /// </summary>
+    private void TailCallLeak()
+    {
+        if (_cur.Refs.Count == 0) return;
+        foreach (var (rid, insn) in _cur.Refs) _notes.Add($"Unreleased reference id={rid} alloc_insn={insn}");
+        throw Fail(Errno.EINVAL, "tail_call would lead to reference leak");
+    }
+
     /// <summary>check_map_func_compatibility, both directions, for the map types the simulator has.</summary>
     private void MapCompatible(int id, string name, HelperProto proto, int map)
     {
@@ -1514,13 +1526,15 @@ public sealed class BpfVerifier
         {
             BpfMapType.PerfEventArray => id is HelperProtos.PerfEventRead or HelperProtos.PerfEventOutput or HelperProtos.PerfEventReadValue,
             BpfMapType.RingBuf => id is HelperProtos.RingbufOutput or HelperProtos.RingbufReserve or HelperProtos.RingbufQuery,
-            BpfMapType.ProgArray or BpfMapType.StackTrace => false,
+            BpfMapType.ProgArray => id == HelperProtos.TailCall,
+            BpfMapType.StackTrace => false,
             _ => true,
         };
         ok &= proto.Map switch
         {
             HelperMap.PerfEventArray => t == BpfMapType.PerfEventArray,
             HelperMap.Ringbuf => t == BpfMapType.RingBuf,
+            HelperMap.ProgArray => t == BpfMapType.ProgArray,
             _ => true,
         };
         if (!ok) throw Fail(Errno.EINVAL, $"cannot pass map_type {(int)t} into func {name}#{id}");

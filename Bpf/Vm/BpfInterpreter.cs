@@ -366,6 +366,14 @@ public sealed unsafe partial class BpfVm
                             r[0] = CallLoop(r[1], r[2], r[3], r[4], r[10], (int)(i - CodePtr), count);
                             continue;
                         }
+                        // bpf_tail_call (BpfVmTail): the target ran in place of this frame, which exits with its r0
+                        if (i->Op == IOp.CALL_TAIL)
+                        {
+                            ulong t0 = TailCall(r[1], r[2], r[3], (int)(i - CodePtr), count);
+                            if (!_tailRan) continue;
+                            r[0] = t0;
+                            goto case Op.JMP | Op.EXIT;
+                        }
                         throw InvalidOpcodeFault((int)(i - CodePtr), i->Op, count);
                 }
             jump:

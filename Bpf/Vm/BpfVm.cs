@@ -162,7 +162,7 @@ public sealed unsafe partial class BpfVm
         };
         foreach (var m in Instance.Maps)
         {
-            if (m.Spec.Type == BpfMapType.PerfEventArray) continue;
+            if (m.Spec.Type is BpfMapType.PerfEventArray or BpfMapType.ProgArray) continue; // no values a program may address
             list.Add(new Region { Start = m.Address, Len = (ulong)m.StorageLength, Ptr = m.StoragePtr, Writable = !m.Spec.ReadOnly });
         }
         return list.ToArray();
@@ -198,6 +198,7 @@ public sealed unsafe partial class BpfVm
         _calls = null;
         _rand = seed ^ 0x9e3779b97f4a7c15UL;
         ResetLoop(compiled);
+        if (_tailRoot is null) _tailCnt = 0; // tail_call_cnt starts at 0 with each run
         _signals = null;
         // The stack is not zeroed between runs, as the kernel's is not: only a program reading stack
         // it never wrote (which the verifier refuses) could see the previous run's bytes, and even

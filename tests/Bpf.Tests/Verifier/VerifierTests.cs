@@ -29,6 +29,7 @@ public class VerifierTests
         new(".rodata.str", BpfMapType.Array, 4, 3, 1, 0) { InitialValue = "abc"u8.ToArray(), ReadOnly = true }, // 4
         new(".data", BpfMapType.Array, 4, 16, 1, 0) { InitialValue = new byte[16] },        // 5
         new("arr", BpfMapType.Array, 4, 16, 1, 0),                                         // 6
+        new("jt", BpfMapType.ProgArray, 4, 4, 4, 0),                                       // 7
     ];
 
     private static BpfInsn[] LdMap(int reg, int map) => LdImm64(reg, (uint)map, O.PSEUDO_MAP_IDX);
@@ -133,6 +134,17 @@ public class VerifierTests
             P(Alu64Imm(O.ADD, 1, 8), LdMap(2, 1), Mov64(3, 0), Mov64Reg(4, 10), Mov64(5, 0), Call(HelperProtos.PerfEventOutput), Exit())),
         new("memory argument is a scalar", EACCES, "R1 type=scalar expected=fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_",
             P(Mov64(1, 0), Mov64(2, 8), Call(HelperProtos.GetCurrentComm), Exit())),
+        new("lookup in a prog array", EINVAL, "cannot pass map_type 3 into func bpf_map_lookup_elem#1",
+            P(St(O.W, 10, -4, 0), Mov64Reg(2, 10), Alu64Imm(O.ADD, 2, -4), LdMap(1, 7), Call(1), Mov64(0, 0), Exit())),
+        new("tail call through an array map", EINVAL, "cannot pass map_type 2 into func bpf_tail_call#12",
+            P(LdMap(2, 6), Mov64(3, 0), Call(HelperProtos.TailCall), Mov64(0, 0), Exit())),
+        new("r0 read after a tail call (RET_VOID)", EACCES, "R0 !read_ok", P(LdMap(2, 7), Mov64(3, 0), Call(HelperProtos.TailCall), Exit())),
+        new("tail call context argument is a scalar", EACCES, "R1 type=scalar expected=ctx",
+            P(Mov64(1, 0), LdMap(2, 7), Mov64(3, 0), Call(HelperProtos.TailCall), Mov64(0, 0), Exit())),
+        new("tail call while a ringbuf sample is held", EINVAL, "tail_call would lead to reference leak",
+            P(Mov64Reg(7, 1), Reserve, Mov64Reg(6, 0), JmpImm(O.JNE, 6, 0, 2), Mov64(0, 0), Exit(),
+              Mov64Reg(1, 7), LdMap(2, 7), Mov64(3, 0), Call(HelperProtos.TailCall),
+              Mov64Reg(1, 6), Mov64(2, 0), Call(HelperProtos.RingbufSubmit), Mov64(0, 0), Exit())),
         new("lookup in a perf event array", EINVAL, "cannot pass map_type 4 into func bpf_map_lookup_elem#1",
             P(St(O.W, 10, -4, 0), Mov64Reg(2, 10), Alu64Imm(O.ADD, 2, -4), LdMap(1, 1), Call(1), Mov64(0, 0), Exit())),
         new("perf output into a hash map", EINVAL, "cannot pass map_type 1 into func bpf_perf_event_output#25",
@@ -242,6 +254,14 @@ public class VerifierTests
     {
         var e = Refuse(Reserved(St(O.DW, 6, 8, 1), Mov64Reg(1, 6), Mov64(2, 0), Call(HelperProtos.RingbufSubmit)));
         Assert.Equal("invalid access to memory, mem_size=8 off=8 size=8", e.Log.TrimEnd('\n').Split('\n')[^2]);
+    }
+
+    [Fact]
+    public void Tail_call_leak_log_names_the_reference_before_the_rule()
+    {
+        var rule = Rules.Single(r => r.Name == "tail call while a ringbuf sample is held");
+        var lines = Refuse(rule.Insns).Log.TrimEnd('\n').Split('\n');
+        Assert.Equal("Unreleased reference id=1 alloc_insn=5", lines[^2]); // the reserve call after r7 = r1
     }
 
     // ---- what must load ---------------------------------------------------------------------------
