@@ -14,7 +14,7 @@ namespace BpfTraceSim.Grains;
 /// Map updates are checked here as bpf_map_update_elem checks them, then pushed to every CPU.
 /// </summary>
 [SimHostPlacement]
-public sealed class HostGrain(HostObjects objects) : Grain, IHostGrain
+public sealed partial class HostGrain(HostObjects objects) : Grain, IHostGrain
 {
     private WorldSpec? _world;
     private readonly Dictionary<string, PerfEventArray> _arrays = new(StringComparer.Ordinal);
@@ -70,8 +70,8 @@ public sealed class HostGrain(HostObjects objects) : Grain, IHostGrain
         var t = new HostStepFn?[Enum.GetValues<StepCall>().Length];
         t[(int)StepCall.AdvanceNs] = static (h, s) => h.AdvanceTime(s.AdvanceNs);
         t[(int)StepCall.SetTaskCpu] = static (h, s) => h.SetTaskCpu(s.Pid, s.To);
-        t[(int)StepCall.UpdateSlot] = static (h, s) => h.UpdateSlot(s.Map!, s.Index, s.Event!);
-        t[(int)StepCall.DeleteSlot] = static (h, s) => h.DeleteSlot(s.Map!, s.Index);
+        t[(int)StepCall.UpdateSlot] = static (h, s) => s.Program is null ? h.UpdateSlot(s.Map!, s.Index, s.Event!) : Task.FromResult(h.UpdateProgSlot(s));
+        t[(int)StepCall.DeleteSlot] = static (h, s) => s.Program is null ? h.DeleteSlot(s.Map!, s.Index) : Task.FromResult(h.DeleteProgSlot(s));
         t[(int)StepCall.Enable] = static (h, s) => h.SetEnabled(s.Event!, true);
         t[(int)StepCall.Disable] = static (h, s) => h.SetEnabled(s.Event!, false);
         t[(int)StepCall.Consume] = static (h, s) => h.Consume(s.Event!);

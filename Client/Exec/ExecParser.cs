@@ -192,6 +192,7 @@ internal sealed partial class ExecParser
             {
                 var loaded = BpfObject.Load(bytes, Path.GetFileName(full));
                 loaded.FindProgram(section, fn);
+                CheckProgArrays(name, loaded);
                 if (p["init_globals"] is { } ig) inits = InitGlobals(ig, path + ".init_globals", loaded);
                 foreach (var m in loaded.Maps)
                     if (m.Type == BpfMapType.PerfEventArray)
@@ -509,6 +510,10 @@ internal sealed partial class ExecParser
                 break;
             case StepCall.ReadSeq:
                 step = Seq(s, path, step) with { ReadSize = s["read_size"] is { } rs ? (int)Int(rs, path + ".read_size", 1, 1 << 24) : 4096 };
+                break;
+            case StepCall.UpdateSlot when s["program"] is not null:
+            case StepCall.DeleteSlot when s["program"] is not null:
+                step = ProgSlotStep(s, path, step);
                 break;
             case StepCall.UpdateSlot:
             {
