@@ -8,7 +8,7 @@ namespace BpfTraceSim.Client.Exec;
 /// <summary>
 /// update_slot / delete_slot on a program object's BPF_MAP_TYPE_PROG_ARRAY: "program" names the
 /// loaded program whose object holds the map (as run and set_global do), "prog" the program of that
-/// object the slot gets (user space passes its fd). docs/exec.md, kernel-semantics.md §15.
+/// object the slot gets (user space passes its fd). docs/exec.md, kernel-semantics.md §14.
 /// </summary>
 internal sealed partial class ExecParser
 {
