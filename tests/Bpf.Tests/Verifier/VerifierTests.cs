@@ -49,6 +49,14 @@ public class VerifierTests
     private static BpfInsn[] Reserved(params object[] body) =>
         P(Reserve, Mov64Reg(6, 0), JmpImm(O.JNE, 6, 0, 2), Mov64(0, 0), Exit(), P(body), Mov64(0, 0), Exit());
 
+    /// <summary>
+    /// main writes fp+mainOff and calls a subprogram (insn 4) that writes its own fp+subOff, then
+    /// tail-calls through jt with the ctx it was passed; both return 0.
+    /// </summary>
+    private static BpfInsn[] TailFromSub(short mainOff, short subOff) => P(
+        St(O.DW, 10, mainOff, 42), CallLocal(2), Mov64(0, 0), Exit(),
+        St(O.DW, 10, subOff, 1), LdMap(2, 7), Mov64(3, 0), Call(HelperProtos.TailCall), Mov64(0, 0), Exit());
+
     /// <summary>r0 = a random u64 (an unknown scalar), kept in r6.</summary>
     private static readonly BpfInsn[] Random = P(Call(HelperProtos.GetPrandomU32), Mov64Reg(6, 0));
 
@@ -145,6 +153,9 @@ public class VerifierTests
             P(Mov64Reg(7, 1), Reserve, Mov64Reg(6, 0), JmpImm(O.JNE, 6, 0, 2), Mov64(0, 0), Exit(),
               Mov64Reg(1, 7), LdMap(2, 7), Mov64(3, 0), Call(HelperProtos.TailCall),
               Mov64Reg(1, 6), Mov64(2, 0), Call(HelperProtos.RingbufSubmit), Mov64(0, 0), Exit())),
+        new("tail call from a subprogram under 256 bytes of caller stack", EACCES,
+            "tail_calls are not allowed when call stack of previous frames is 256 bytes. Too large", TailFromSub(-256, -8)),
+        new("tail call chain past the 512-byte combined stack", EACCES, "combined stack size of 2 calls is 528. Too large", TailFromSub(-200, -320)),
         new("lookup in a perf event array", EINVAL, "cannot pass map_type 4 into func bpf_map_lookup_elem#1",
             P(St(O.W, 10, -4, 0), Mov64Reg(2, 10), Alu64Imm(O.ADD, 2, -4), LdMap(1, 1), Call(1), Mov64(0, 0), Exit())),
         new("perf output into a hash map", EINVAL, "cannot pass map_type 1 into func bpf_perf_event_output#25",
@@ -254,6 +265,13 @@ public class VerifierTests
     {
         var e = Refuse(Reserved(St(O.DW, 6, 8, 1), Mov64Reg(1, 6), Mov64(2, 0), Call(HelperProtos.RingbufSubmit)));
         Assert.Equal("invalid access to memory, mem_size=8 off=8 size=8", e.Log.TrimEnd('\n').Split('\n')[^2]);
+    }
+
+    [Fact]
+    public void Tail_call_from_a_subprogram_under_240_bytes_of_caller_stack_loads()
+    {
+        Accept(TailFromSub(-240, -8));
+        Accept(TailFromSub(-200, -304)); // 208 + 304 = 512: the combined stack may be exactly 512
     }
 
     [Fact]
