@@ -45,8 +45,9 @@ internal static unsafe class BpfIlCompiler
     private static readonly FieldInfo EntryField = typeof(BpfCompiledState).GetField(nameof(BpfCompiledState.Entry))!;
     private static readonly MethodInfo CallLoopM = M(nameof(BpfVm.CallLoop));
     private static readonly MethodInfo TailCallM = M(nameof(BpfVm.TailCall));
-    private static readonly FieldInfo TailRanField = typeof(BpfVm).GetField(nameof(BpfVm._tailRan), BindingFlags.Instance | BindingFlags.NonPublic)!;
-    private static readonly FieldInfo TailInsnsField = typeof(BpfVm).GetField(nameof(BpfVm._tailInsns), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo TailField = typeof(BpfVm).GetField(nameof(BpfVm._tail), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo TailRanField = typeof(BpfVm.TailState).GetField(nameof(BpfVm.TailState.Ran))!;
+    private static readonly FieldInfo TailInsnsField = typeof(BpfVm.TailState).GetField(nameof(BpfVm.TailState.Insns))!;
     private static readonly FieldInfo LoopInsnsField = typeof(BpfVm).GetField(nameof(BpfVm._loopInsns), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo LoadSlowM = M(nameof(BpfVm.LoadSlow));
     private static readonly MethodInfo StoreSlowM = M(nameof(BpfVm.StoreSlow));
@@ -560,9 +561,9 @@ internal static unsafe class BpfIlCompiler
             il.Emit(OpCodes.Ldc_I4, pc); CountAt(pc);
             CallOut(TailCallM);
             var fall = il.DefineLabel();
-            il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldfld, TailRanField); il.Emit(OpCodes.Brfalse, fall);
+            il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldfld, TailField); il.Emit(OpCodes.Ldfld, TailRanField); il.Emit(OpCodes.Brfalse, fall);
             il.Emit(OpCodes.Ldloc, callRet); St(0);
-            CountAt(pc); il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldfld, TailInsnsField); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, count);
+            CountAt(pc); il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldfld, TailField); il.Emit(OpCodes.Ldfld, TailInsnsField); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, count);
             EmitExit();
             il.MarkLabel(fall);
         }

@@ -15,38 +15,63 @@ namespace BpfTraceSim.Bpf.Vm;
 /// </summary>
 public sealed unsafe partial class BpfVm
 {
-    // The VM whose run a tail-called VM runs for (null: this VM is the run's own); that root keeps
-    // the run's tail_call_cnt and one idle VM per target program (more only when a target is still
-    // running: a tail call from a subprogram whose chain reaches the same program).
-    private BpfVm? _tailRoot;
-    private int _tailCnt;
-    private List<BpfVm>? _tailPool;
-    private bool _tailBusy;
-    /// <summary>Set by TailCall when the target ran (the caller then exits its frame with its r0).</summary>
-    internal bool _tailRan;
-    /// <summary>The compiled form: instructions the tail-called chain ran (the caller adds them to its count).</summary>
-    internal ulong _tailInsns;
+    /// <summary>
+    /// A VM's tail-call state, kept out of BpfVm's own fields: one more field there moved the hot
+    /// fields the interpreter reads and made every interpreted program markedly slower.
+    /// </summary>
+    internal sealed class TailState
+    {
+        // The VM whose run a tail-called VM runs for (null: this VM is the run's own); that root
+        // keeps the run's tail_call_cnt and one idle VM per target program (more only when a target
+        // is still running: a tail call from a subprogram whose chain reaches the same program).
+        public BpfVm? Root;
+        public int Cnt;
+        public List<BpfVm>? Pool;
+        public bool Busy;
+        /// <summary>Set by TailCall when the target ran (the caller then exits its frame with its r0).</summary>
+        public bool Ran;
+        /// <summary>The compiled form: instructions the tail-called chain ran (the caller adds them to its count).</summary>
+        public ulong Insns;
+        /// <summary>The program has a bpf_tail_call: the interpreter's instantiation with the tail-call branch runs it.</summary>
+        public bool InProgram;
+    }
+
+
+    internal interface ITailMode
+    {
+        static abstract bool TailCalls { get; }
+    }
+
+    internal struct WithTailCalls : ITailMode
+    {
+        public static bool TailCalls => true;
+    }
+
+    internal struct NoTailCalls : ITailMode
+    {
+        public static bool TailCalls => false;
+    }
 
     /// <summary>bpf_tail_call(ctx, map, index) at pc; count is the caller's count (as for CallLoop).</summary>
     internal ulong TailCall(ulong ctx, ulong mapHandle, ulong index, int pc, ulong count)
     {
-        _tailRan = false;
+        _tail.Ran = false;
         var map = Instance.MapByHandle(mapHandle);
         if (map is null || map.Spec.Type != BpfMapType.ProgArray)
             throw new BpfFaultException($"bpf_tail_call: r2 0x{mapHandle:x} is not a prog array map", pc) { Count = count };
-        var root = _tailRoot ?? this;
+        var root = _tail.Root ?? this;
         uint i = (uint)index; // the kernel reads the index as u32
-        bool taken = i < (uint)map.Spec.MaxEntries && root._tailCnt < HelperProtos.MaxTailCallCnt;
+        bool taken = i < (uint)map.Spec.MaxEntries && root._tail.Cnt < HelperProtos.MaxTailCallCnt;
         BpfProgram? target = null;
         if (taken)
         {
-            root._tailCnt++;
+            root._tail.Cnt++;
             target = map.SlotProgram(i);
         }
         if (RecordHelperCalls) RecordCall(HelperProtos.TailCall, target is null ? unchecked((ulong)-Errno.ENOENT) : 0);
         if (target is null) return 0;
         ulong r0 = RunTailTarget(root, target, pc, count);
-        _tailRan = true;
+        _tail.Ran = true;
         return r0;
     }
 
@@ -55,7 +80,7 @@ public sealed unsafe partial class BpfVm
         bool interp = !_runsCompiled;
         if (interp && count > _budget) throw LimitFault(pc, count, MaxInstructions);
         var vm = root.IdleTailVm(target, pc, count);
-        vm._tailBusy = true;
+        vm._tail.Busy = true;
         vm.MaxInstructions = MaxInstructions;
         try
         {
@@ -72,7 +97,7 @@ public sealed unsafe partial class BpfVm
             _signals = vm._signals;
             _rand = vm._rand;
             vm.EndRun();
-            vm._tailBusy = false;
+            vm._tail.Busy = false;
         }
     }
 
@@ -109,7 +134,7 @@ public sealed unsafe partial class BpfVm
             }
             throw TargetFault(f, pc, f.Count);
         }
-        caller._tailInsns = st.Count - count;
+        caller._tail.Insns = st.Count - count;
         return r0;
     }
 
@@ -119,22 +144,23 @@ public sealed unsafe partial class BpfVm
 
     private BpfVm IdleTailVm(BpfProgram target, int pc, ulong count)
     {
-        _tailPool ??= [];
-        foreach (var v in _tailPool)
-            if (ReferenceEquals(v.Program, target) && !v._tailBusy) return v;
+        _tail.Pool ??= [];
+        foreach (var v in _tail.Pool)
+            if (ReferenceEquals(v.Program, target) && !v._tail.Busy) return v;
         BpfVm vm;
         try
         {
             vm = new BpfVm(Instance, target, _host)
             {
-                RecordHelperCalls = RecordHelperCalls, UncheckedLoops = UncheckedLoops, MaxInstructions = MaxInstructions, _tailRoot = this,
+                RecordHelperCalls = RecordHelperCalls, UncheckedLoops = UncheckedLoops, MaxInstructions = MaxInstructions,
             };
         }
         catch (BpfLoadException e)
         {
             throw new BpfFaultException($"bpf_tail_call: target '{target.Name}' does not load: {e.Message}", pc) { Count = count };
         }
-        _tailPool.Add(vm);
+        vm._tail.Root = this;
+        _tail.Pool.Add(vm);
         return vm;
     }
 }
