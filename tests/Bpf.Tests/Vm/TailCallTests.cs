@@ -287,6 +287,21 @@ public class TailCallTests
     }
 
     [Fact]
+    public void Kprobes_and_kretprobes_share_a_prog_array_sleepable_programs_do_not_share_with_others()
+    {
+        var a = BpfProgram.FromInstructions("a", Caller(0), "kprobe/do_sys_open");
+        var b = BpfProgram.FromInstructions("b", P(Mov64(0, 0), Exit()), "kretprobe/vfs_read");
+        var m = BpfProgram.FromInstructions("m", P(Mov64(0, 0), Exit()), "kprobe.multi/vfs_*");
+        var f = BpfProgram.FromInstructions("f", Caller(0), "fentry/do_sys_open");
+        var fs = BpfProgram.FromInstructions("fs", P(Mov64(0, 0), Exit()), "fentry.s/do_sys_open");
+        var jt = new BpfInstance(BpfObject.FromPrograms([a, b, m], [new BpfMapSpec("jt", BpfMapType.ProgArray, 4, 4, 2, 0)]), new SimMemory()).Map("jt");
+        Assert.Equal(0, jt.UpdateProgSlot(0, b, 0));   // both expected attach type 0
+        Assert.Equal(EINVAL, jt.UpdateProgSlot(1, m, 0)); // BPF_TRACE_KPROBE_MULTI
+        var jt2 = new BpfInstance(BpfObject.FromPrograms([f, fs], [new BpfMapSpec("jt", BpfMapType.ProgArray, 4, 4, 2, 0)]), new SimMemory()).Map("jt");
+        Assert.Equal(EINVAL, jt2.UpdateProgSlot(0, fs, 0)); // sleepable differs
+    }
+
+    [Fact]
     public void Two_callers_of_different_types_fail_the_objects_load()
     {
         var a = BpfProgram.FromInstructions("a", Caller(0));
