@@ -14,7 +14,7 @@ namespace BpfTraceSim.Grains;
 /// Map updates are checked here as bpf_map_update_elem checks them, then pushed to every CPU.
 /// </summary>
 [SimHostPlacement]
-public sealed class HostGrain(HostObjects objects) : Grain, IHostGrain
+public sealed partial class HostGrain(HostObjects objects) : Grain, IHostGrain
 {
     private WorldSpec? _world;
     private readonly Dictionary<string, PerfEventArray> _arrays = new(StringComparer.Ordinal);
@@ -70,9 +70,10 @@ public sealed class HostGrain(HostObjects objects) : Grain, IHostGrain
         var t = new HostStepFn?[Enum.GetValues<StepCall>().Length];
         t[(int)StepCall.AdvanceNs] = static (h, s) => h.AdvanceTime(s.AdvanceNs);
         t[(int)StepCall.SetTaskCpu] = static (h, s) => h.SetTaskCpu(s.Pid, s.To);
-        t[(int)StepCall.UpdateSlot] = static (h, s) => h.UpdateSlot(s.Map!, s.Index, s.Event!);
-        // an object's stack_trace map lives with the host's objects, which its CPUs reach
-        t[(int)StepCall.DeleteSlot] = static (h, s) => h._arrays.ContainsKey(s.Map!) ? h.DeleteSlot(s.Map!, s.Index) : h._cpus[0].Invoke(s);
+        t[(int)StepCall.UpdateSlot] = static (h, s) => s.Program is null ? h.UpdateSlot(s.Map!, s.Index, s.Event!) : Task.FromResult(h.UpdateProgSlot(s));
+        // an object's prog array is the host's (by program); its stack_trace map lives with the host's objects, which its CPUs reach
+        t[(int)StepCall.DeleteSlot] = static (h, s) => s.Program is not null ? Task.FromResult(h.DeleteProgSlot(s))
+            : h._arrays.ContainsKey(s.Map!) ? h.DeleteSlot(s.Map!, s.Index) : h._cpus[0].Invoke(s);
         t[(int)StepCall.Enable] = static (h, s) => h.SetEnabled(s.Event!, true);
         t[(int)StepCall.Disable] = static (h, s) => h.SetEnabled(s.Event!, false);
         t[(int)StepCall.Consume] = static (h, s) => h.Consume(s.Event!);

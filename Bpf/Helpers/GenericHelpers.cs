@@ -26,6 +26,9 @@ public static class GenericHelpers
         t.Register(GetCurrentPidTgid, (vm, _, _, _, _, _) => ((ulong)(uint)vm.Context.Current.Tgid << 32) | (uint)vm.Context.Current.Pid, HelperMemory.ThroughSpans);
         t.Register(GetCurrentComm, GetCurrentCommImpl, HelperMemory.ThroughSpans);
         t.Register(Loop, BpfLoop);
+        // the VM runs a direct call itself (IOp.CALL_TAIL); only a callx with the id 12 reaches this
+        t.Register(TailCall, (_, _, _, _, _, _) => throw BpfVm.HelperFault("bpf_tail_call reached through callx: the verifier requires a direct call"),
+            HelperMemory.ThroughSpans);
         t.Register(GetCurrentUidGid, (vm, _, _, _, _, _) => ((ulong)vm.Context.Current.Gid << 32) | vm.Context.Current.Uid, HelperMemory.ThroughSpans);
         t.Register(GetCurrentTask, (vm, _, _, _, _, _) => SimTask.TaskStructAddress(vm.Context.Current.Pid, vm.Context.Cpu), HelperMemory.ThroughSpans);
         t.Register(GetCurrentTaskBtf, (vm, _, _, _, _, _) => SimTask.TaskStructAddress(vm.Context.Current.Pid, vm.Context.Cpu), HelperMemory.ThroughSpans);

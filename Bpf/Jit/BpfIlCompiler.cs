@@ -44,6 +44,10 @@ internal static unsafe class BpfIlCompiler
     private static readonly FieldInfo DepthField = typeof(BpfCompiledState).GetField(nameof(BpfCompiledState.Depth))!;
     private static readonly FieldInfo EntryField = typeof(BpfCompiledState).GetField(nameof(BpfCompiledState.Entry))!;
     private static readonly MethodInfo CallLoopM = M(nameof(BpfVm.CallLoop));
+    private static readonly MethodInfo TailCallM = M(nameof(BpfVm.TailCall));
+    private static readonly FieldInfo TailField = typeof(BpfVm).GetField(nameof(BpfVm._tail), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo TailRanField = typeof(BpfVm.TailState).GetField(nameof(BpfVm.TailState.Ran))!;
+    private static readonly FieldInfo TailInsnsField = typeof(BpfVm.TailState).GetField(nameof(BpfVm.TailState.Insns))!;
     private static readonly FieldInfo LoopInsnsField = typeof(BpfVm).GetField(nameof(BpfVm._loopInsns), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo LoadSlowM = M(nameof(BpfVm.LoadSlow));
     private static readonly MethodInfo StoreSlowM = M(nameof(BpfVm.StoreSlow));
@@ -558,6 +562,42 @@ internal static unsafe class BpfIlCompiler
             il.Emit(OpCodes.Ldloc, callRet); St(0);
             il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldfld, LoopInsnsField); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, count);
         }
+        // bpf_tail_call (BpfVm.TailCall): on a fall-through the block goes on; when the target ran,
+        // the count is the call's exact count plus the target's, and this frame exits with its r0
+        void EmitTailCall(int pc)
+        {
+            Spill();
+            il.Emit(OpCodes.Ldarg_0); Ld(1); Ld(2); Ld(3);
+            il.Emit(OpCodes.Ldc_I4, pc); CountAt(pc);
+            CallOut(TailCallM);
+            var fall = il.DefineLabel();
+            il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldfld, TailField); il.Emit(OpCodes.Ldfld, TailRanField); il.Emit(OpCodes.Brfalse, fall);
+            il.Emit(OpCodes.Ldloc, callRet); St(0);
+            CountAt(pc); il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldfld, TailField); il.Emit(OpCodes.Ldfld, TailInsnsField); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, count);
+            EmitExit();
+            il.MarkLabel(fall);
+        }
+        // exit: return to the caller's frame (its return site), or from the run at the base depth
+        void EmitExit()
+        {
+            var ret = il.DefineLabel();
+            if (returnSites.Count > 0)
+            {
+                il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Ldloc, baseDepth); il.Emit(OpCodes.Beq, ret);
+                il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Ldc_I4_1); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Stloc, depth);
+                Ptr((byte*)frames); il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Ldc_I4, 48); il.Emit(OpCodes.Mul); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, fp);
+                for (int k = 1; k <= 5; k++)
+                {
+                    il.Emit(OpCodes.Ldloc, fp); il.Emit(OpCodes.Ldc_I4, k * 8); il.Emit(OpCodes.Add); il.Emit(OpCodes.Ldind_I8); St(k + 5);
+                }
+                il.Emit(OpCodes.Ldloc, fp); il.Emit(OpCodes.Ldind_I8); il.Emit(OpCodes.Conv_I4);
+                il.Emit(OpCodes.Switch, returnSites.Select(s => labels[s]).ToArray());
+                il.Emit(OpCodes.Br, ret); // unreachable
+            }
+            il.MarkLabel(ret);
+            il.Emit(OpCodes.Ldarg, 4); il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Stfld, CountField);
+            Ld(0); il.Emit(OpCodes.Ret);
+        }
         // One instruction at pc (ordinary code, or the unchecked copy while fast is set); returns
         // the last pc it used (ld_imm64 uses two).
         int EmitInsn(int pc)
@@ -790,26 +830,12 @@ internal static unsafe class BpfIlCompiler
                 }
 
                 case Op.JMP | Op.EXIT:
-                {
-                    var ret = il.DefineLabel();
-                    if (returnSites.Count > 0)
-                    {
-                        il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Ldloc, baseDepth); il.Emit(OpCodes.Beq, ret);
-                        il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Ldc_I4_1); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Stloc, depth);
-                        Ptr((byte*)frames); il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Ldc_I4, 48); il.Emit(OpCodes.Mul); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, fp);
-                        for (int k = 1; k <= 5; k++)
-                        {
-                            il.Emit(OpCodes.Ldloc, fp); il.Emit(OpCodes.Ldc_I4, k * 8); il.Emit(OpCodes.Add); il.Emit(OpCodes.Ldind_I8); St(k + 5);
-                        }
-                        il.Emit(OpCodes.Ldloc, fp); il.Emit(OpCodes.Ldind_I8); il.Emit(OpCodes.Conv_I4);
-                        il.Emit(OpCodes.Switch, returnSites.Select(s => labels[s]).ToArray());
-                        il.Emit(OpCodes.Br, ret); // unreachable
-                    }
-                    il.MarkLabel(ret);
-                    il.Emit(OpCodes.Ldarg, 4); il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Stfld, CountField);
-                    Ld(0); il.Emit(OpCodes.Ret);
+                    EmitExit();
                     break;
-                }
+
+                case IOp.CALL_TAIL:
+                    EmitTailCall(pc);
+                    break;
 
                 case Op.JMP | Op.JA: Jump(pc, pc + 1 + d.Off); break;
                 case Op.JMP32 | Op.JA: Jump(pc, pc + 1 + (int)d.Imm); break;

@@ -22,7 +22,12 @@ public sealed record BpfMapSpec(
     /// <summary>.rodata*: frozen, the program may not write it.</summary>
     public bool ReadOnly { get; init; }
     public bool IsGlobalData => InitialValue is not null;
+    /// <summary>BPF_MAP_TYPE_PROG_ARRAY: the slots the object fills at load (<c>.values = { [i] = &amp;prog }</c>), in relocation order.</summary>
+    public IReadOnlyList<BpfProgSlot> ProgSlots { get; init; } = [];
 }
+
+/// <summary>One initial slot of a prog array: index and the program (function name) libbpf puts there.</summary>
+public sealed record BpfProgSlot(int Index, string Program);
 
 /// <summary>
 /// A typeless kernel symbol the object references (<c>extern const void name __ksym;</c>, BTF VAR in
@@ -129,6 +134,8 @@ public sealed class BpfProgram
     public IReadOnlyList<BpfHelperUse> HelperCalls { get; }
     /// <summary>The kernel function bpf_get_func_ip reports for this program's attach point, "" for none (parsed once).</summary>
     public string FuncIpTarget => _funcIpTarget ??= BpfProgramTypes.FuncIpTarget(Section) ?? "";
+    /// <summary>What a prog array compares when this program uses it or goes into it (bpf_prog_map_compatible).</summary>
+    public TailCallOwner TailCallOwner => BpfProgramTypes.OwnerOf(Type, Section);
     private string? _funcIpTarget;
 
     /// <summary>Source line of an instruction (the nearest line record at or before it), or null.</summary>
@@ -293,6 +300,9 @@ public sealed class BpfVerifierException : BpfLoadException
     public string KernelMessage => Log.Length == 0 ? Message : Log[(Log.TrimEnd('\n').LastIndexOf('\n') + 1)..].TrimEnd('\n');
 }
 
+/// <summary>A prog array owner's identity (<see cref="BpfProgramTypes.OwnerOf"/>): equal owners may share a prog array.</summary>
+public readonly record struct TailCallOwner(BpfProgramType Type, string ExpectedAttachType, bool Sleepable, string AttachTarget);
+
 /// <summary>Program types by libbpf's SEC() prefixes (only what helper availability needs).</summary>
 public enum BpfProgramType { Kprobe, Tracepoint, RawTracepoint, Tracing, PerfEvent, Iter, SocketFilter, Unknown, Syscall }
 
@@ -310,6 +320,29 @@ public static class BpfProgramTypes
         if (P(section, "socket")) return BpfProgramType.SocketFilter;
         if (P(section, "syscall")) return BpfProgramType.Syscall;
         return BpfProgramType.Unknown;
+    }
+
+    /// <summary>
+    /// What a prog array remembers of the first program that used it (bpf_prog_map_compatible's
+    /// map owner) and compares every later one against: the program type, its expected attach type
+    /// (libbpf's from the section prefix: kprobe.multi, fentry, fexit, tp_btf, iter, ...), whether it
+    /// is sleepable (a ".s" section), and for tracing programs the function they attach to (their
+    /// attach_func_proto). Every simulated program is JITed, none has xdp frags or cgroup storage.
+    /// </summary>
+    public static TailCallOwner OwnerOf(BpfProgramType type, string section)
+    {
+        int slash = section.IndexOf('/');
+        string kind = slash < 0 ? section : section[..slash];
+        bool sleepable = kind.EndsWith(".s", StringComparison.Ordinal);
+        if (sleepable) kind = kind[..^2];
+        string attachType = type switch
+        {
+            BpfProgramType.Kprobe => kind.EndsWith(".multi", StringComparison.Ordinal) || kind.EndsWith(".session", StringComparison.Ordinal) ? kind.Replace("kretprobe", "kprobe").Replace("uretprobe", "uprobe") : "",
+            BpfProgramType.Tracing or BpfProgramType.Iter => kind,
+            _ => "",
+        };
+        string target = type is BpfProgramType.Tracing or BpfProgramType.Iter && slash >= 0 ? section[(slash + 1)..] : "";
+        return new TailCallOwner(type, attachType, sleepable, target);
     }
 
     /// <summary>

@@ -164,7 +164,8 @@ internal static class ElfBpfLoader
                 if (v is null || v.Kind != BtfKind.Var) throw new BpfLoadException($"{name}: '.maps' entry is not a BTF VAR");
                 var sym = syms.FirstOrDefault(s => s.Shndx == mapsSec.Index && s.Name == v.Name && s.Type == SymbolType.Object)
                     ?? throw new BpfLoadException($"{name}: map '{v.Name}' has no ELF symbol in '.maps'");
-                var spec = ParseBtfMap(btf, v.Name, (int)v.SizeOrType, name);
+                var spec = ParseBtfMap(btf, v.Name, (int)v.SizeOrType, name, out int valuesOffset);
+                if (spec.Type == BpfMapType.ProgArray) spec = spec with { ProgSlots = ProgArraySlots(name, spec, sym, valuesOffset, mapsSec, secs) };
                 mapBySym[(mapsSec.Index, sym.Value)] = maps.Count;
                 maps.Add(spec);
             }
@@ -282,8 +283,34 @@ internal static class ElfBpfLoader
         return r;
     }
 
-    private static BpfMapSpec ParseBtfMap(BtfData btf, string mapName, int typeId, string obj)
+    /// <summary>
+    /// A prog array's initial slots, as libbpf's bpf_object__collect_map_relos reads them: each
+    /// R_BPF_64_ABS64 relocation in .maps inside the map's variable, at valuesOffset + 8 * i, names
+    /// the program (a function symbol of an executable section) that init_prog_array_slots puts in
+    /// slot i after the object's programs are loaded.
+    /// </summary>
+    private static IReadOnlyList<BpfProgSlot> ProgArraySlots(string obj, BpfMapSpec spec, Sym mapSym, int valuesOffset, Sec mapsSec, List<Sec> secs)
     {
+        var slots = new List<BpfProgSlot>();
+        foreach (var r in mapsSec.Rels)
+        {
+            if (r.Offset < mapSym.Value || r.Offset >= mapSym.Value + Math.Max(mapSym.Size, 1)) continue;
+            long moff = (long)(r.Offset - mapSym.Value) - valuesOffset;
+            if (valuesOffset < 0 || moff < 0 || moff % 8 != 0)
+                throw new BpfLoadException($"{obj}: map '{spec.Name}': relocation at .maps+{r.Offset} against '{r.Sym.Name}' is not inside its 'values' array", ".maps", -1, null);
+            bool isProg = r.Sym.Type == SymbolType.Function && r.Sym.Shndx > 0 && r.Sym.Shndx < secs.Count && secs[r.Sym.Shndx].IsExec;
+            if (!isProg)
+                throw new BpfLoadException($"{obj}: map '{spec.Name}': slot [{moff / 8}] names '{r.Sym.Name}', which is not a program", ".maps", -1, null);
+            slots.Add(new BpfProgSlot((int)(moff / 8), r.Sym.Name));
+        }
+        return slots;
+    }
+
+    private static BpfMapSpec ParseBtfMap(BtfData btf, string mapName, int typeId, string obj) => ParseBtfMap(btf, mapName, typeId, obj, out _);
+
+    private static BpfMapSpec ParseBtfMap(BtfData btf, string mapName, int typeId, string obj, out int valuesOffset)
+    {
+        valuesOffset = -1;
         var st = btf.Resolve(typeId);
         if (st is null || st.Kind != BtfKind.Struct)
             throw new BpfLoadException($"{obj}: map '{mapName}' is not a BTF struct");
@@ -301,13 +328,18 @@ internal static class ElfBpfLoader
                 case "key": keySize = (int)PointeeSize(btf, m, mapName, obj); break;
                 case "value": valueSize = (int)PointeeSize(btf, m, mapName, obj); break;
                 case "pinning" or "numa_node" or "map_extra": break;
+                // __array(values, int (void *)): the initial slots of a prog array (ProgArraySlots)
+                case "values": valuesOffset = (int)((m.Offset & 0xffffff) / 8); break;
                 default: throw new BpfLoadException($"{obj}: map '{mapName}': unsupported BTF map attribute '{m.Name}'", ".maps", -1, null);
             }
         }
         var t = (BpfMapType)type;
         if (t is not (BpfMapType.Array or BpfMapType.PercpuArray or BpfMapType.Hash or BpfMapType.PercpuHash
-            or BpfMapType.LruHash or BpfMapType.PerfEventArray or BpfMapType.RingBuf or BpfMapType.StackTrace))
-            throw new BpfLoadException($"{obj}: map '{mapName}': map type {type} ({t}) is not supported (supported: array, percpu_array, hash, percpu_hash, lru_hash, perf_event_array, ringbuf, stack_trace)", ".maps", -1, null);
+            or BpfMapType.LruHash or BpfMapType.PerfEventArray or BpfMapType.RingBuf or BpfMapType.StackTrace or BpfMapType.ProgArray))
+            throw new BpfLoadException($"{obj}: map '{mapName}': map type {type} ({t}) is not supported (supported: array, percpu_array, hash, percpu_hash, lru_hash, perf_event_array, ringbuf, stack_trace, prog_array)", ".maps", -1, null);
+        if (t == BpfMapType.ProgArray) return ProgArraySpec(obj, mapName, keySize, valueSize, maxEntries, flags, valuesOffset >= 0);
+        if (valuesOffset >= 0)
+            throw new BpfLoadException($"{obj}: map '{mapName}': should be map-in-map or prog-array (it has 'values')", ".maps", -1, null);
         if (t == BpfMapType.StackTrace) return StackTraceMap(mapName, keySize, valueSize, maxEntries, flags, obj);
         if (t == BpfMapType.RingBuf)
         {
@@ -342,6 +374,27 @@ internal static class ElfBpfLoader
         if (entries > SimLimits.MaxStackMapEntries)
             throw new BpfLoadException($"{obj}: map '{mapName}': max_entries {entries} is more stack buckets than the simulator holds ({SimLimits.MaxStackMapEntries})", ".maps", -1, null);
         return new BpfMapSpec(mapName, BpfMapType.StackTrace, keySize, valueSize, maxEntries, flags);
+    }
+
+    /// <summary>
+    /// A prog array's spec: libbpf makes value_size 4 when 'values' is declared (another size is a
+    /// conflict), then BPF_MAP_CREATE's fd_array_map_alloc_check / array_map_alloc_check refuse with
+    /// -EINVAL a value_size other than 4, BPF_F_RDONLY_PROG / BPF_F_WRONLY_PROG, a key_size other
+    /// than 4, and max_entries 0.
+    /// </summary>
+    private static BpfMapSpec ProgArraySpec(string obj, string mapName, int keySize, int valueSize, int maxEntries, uint flags, bool hasValues)
+    {
+        if (hasValues && valueSize != 0 && valueSize != 4)
+            throw new BpfLoadException($"{obj}: map '{mapName}': conflicting value size {valueSize} != 4", ".maps", -1, null);
+        if (hasValues) valueSize = 4;
+        string? why = valueSize != 4 ? $"value_size {valueSize} (a prog array holds 4-byte program fds)"
+            : (flags & (BpfFlags.BPF_F_RDONLY_PROG | BpfFlags.BPF_F_WRONLY_PROG)) != 0 ? $"map_flags 0x{flags:x} (BPF_F_RDONLY_PROG / BPF_F_WRONLY_PROG)"
+            : keySize != 4 ? $"key_size {keySize} (an array's key is 4 bytes)"
+            : maxEntries <= 0 ? $"max_entries {maxEntries}"
+            : null;
+        if (why is not null)
+            throw new BpfLoadException($"{obj}: map '{mapName}': BPF_MAP_CREATE of a prog array refuses it with -EINVAL: {why}", ".maps", -1, null);
+        return new BpfMapSpec(mapName, BpfMapType.ProgArray, keySize, valueSize, maxEntries, flags);
     }
 
     // __uint(name, N) is "int (*name)[N]": a pointer to an array of N elements.

@@ -145,6 +145,7 @@ internal static class BpfLoadChecks
                             if (fn is not null) helperFns[ins.Imm] = fn;
                             // bpf_loop calls back into the program: its own opcode, so other helper calls pay nothing for it
                             if (fn is not null && ins.Imm == HelperProtos.Loop) d.Op = IOp.CALL_LOOP;
+                            if (fn is not null && ins.Imm == HelperProtos.TailCall) d.Op = IOp.CALL_TAIL;
                         }
                         else throw Err(prog, pc, $"invalid call source {ins.Src}");
                         break;

@@ -75,6 +75,7 @@ public sealed class BpfVerifier
         {
             v.CheckCfg();
             v.DoCheck();
+            v.CheckTailCallStack();
         }
         catch (Refusal r)
         {
@@ -152,6 +153,68 @@ public sealed class BpfVerifier
     }
 
     // ---- check_cfg: reachability, jump ranges and prune points of the main program ----------------
+
+    // update_stack_depth: each function's deepest stack byte any path touched (its subprog stack_depth)
+    private readonly Dictionary<int, int> _stackDepth = [];
+
+    private void Deepen(FrameState frame, long lowest)
+    {
+        int d = (int)-lowest;
+        if (!_stackDepth.TryGetValue(frame.Func, out int had) || d > had) _stackDepth[frame.Func] = d;
+    }
+
+    /// <summary>
+    /// check_max_stack_depth for a program that tail-calls (x86-64 JIT, which then gives it no private
+    /// stack): walking the calls from the main program, each function adds its stack depth rounded up
+    /// to 16 bytes (round_up_stack_depth with the JIT); a subprogram with a tail call may be entered
+    /// with at most 255 bytes of its callers' stack above it, since a tail call unwinds only its own
+    /// frame (33 chained tail calls each keep their callers'); past 512 the chain is too large. Programs
+    /// without tail calls are not checked here (their private-stack rules are not modelled).
+    /// </summary>
+    private void CheckTailCallStack()
+    {
+        int n = _insns.Length;
+        var starts = new SortedSet<int> { 0 };
+        for (int i = 0; i < n; i++)
+        {
+            var ins = _insns[i];
+            if ((ins.IsCall && ins.Src == Op.CALL_LOCAL) || (ins.IsLdImm64 && ins.Src == Op.PSEUDO_FUNC)) starts.Add(i + 1 + ins.Imm);
+            if (ins.IsLdImm64) i++;
+        }
+        var funcs = starts.Where(s => s >= 0 && s < n).ToArray();
+        int End(int f) { int k = Array.IndexOf(funcs, f); return k + 1 < funcs.Length ? funcs[k + 1] : n; }
+        bool HasTailCall(int f)
+        {
+            for (int i = f; i < End(f); i++) if (_insns[i].IsHelperCall && _insns[i].Imm == HelperProtos.TailCall) return true;
+            return false;
+        }
+        if (!funcs.Any(HasTailCall)) return;
+        void Walk(int f, int depth, int frame, int site)
+        {
+            if (f != 0 && HasTailCall(f) && depth >= 256)
+            {
+                _pc = site;
+                throw Access($"tail_calls are not allowed when call stack of previous frames is {depth} bytes. Too large");
+            }
+            depth += (_stackDepth.GetValueOrDefault(f) + 15) & ~15;
+            if (depth > MaxStack)
+            {
+                _pc = site;
+                throw Access($"combined stack size of {frame + 1} calls is {depth}. Too large");
+            }
+            for (int i = f; i < End(f); i++)
+            {
+                var ins = _insns[i];
+                if ((ins.IsCall && ins.Src == Op.CALL_LOCAL) || (ins.IsLdImm64 && ins.Src == Op.PSEUDO_FUNC))
+                {
+                    int t = i + 1 + ins.Imm;
+                    if (t >= 0 && t < n && frame + 1 < MaxFrames) Walk(t, depth, frame + 1, i);
+                }
+                if (ins.IsLdImm64) i++;
+            }
+        }
+        Walk(0, 0, 0, 0);
+    }
 
     private void CheckCfg()
     {
@@ -918,6 +981,7 @@ public sealed class BpfVerifier
             throw Access($"invalid variable-offset{extra} stack R{regno} var_off={p.Var} off={insnOff} size={size}");
         }
         int o = (int)lo;
+        Deepen(frame, lo);
         if (write)
         {
             frame.Grow(-(int)lo);
@@ -1014,7 +1078,7 @@ public sealed class BpfVerifier
     {
         if (_cur.Cur + 1 >= MaxFrames) throw Fail(Errno.E2BIG, $"the call stack of {_cur.Cur + 2} frames is too deep");
         var caller = _cur.F;
-        var callee = new FrameState { CallSite = _pc, FrameNo = _cur.Cur + 1 };
+        var callee = new FrameState { CallSite = _pc, FrameNo = _cur.Cur + 1, Func = target };
         for (int r = 1; r <= 5; r++) callee.Regs[r] = caller.Regs[r];
         callee.Regs[10] = Reg.Ptr(RegType.Stack);
         callee.Regs[10].Frame = (byte)callee.FrameNo;
@@ -1355,6 +1419,7 @@ public sealed class BpfVerifier
             }
         }
         MapCompatible(id, name, proto, meta.Map);
+        if (id == HelperProtos.TailCall) TailCallLeak();
         // check_get_func_ip, after the arguments and the map checks as in check_helper_call
         if (id == HelperProtos.GetFuncIp && ProgramTypeRules.FuncIpRefusal(_prog.Type, _prog.Section, id) is { } why)
             throw Fail(Errno.ENOTSUPP, why);
@@ -1463,6 +1528,7 @@ public sealed class BpfVerifier
                     if (p.Var.IsConst) throw Access($"invalid indirect access to stack R{regno} off={lo} size={size}");
                     throw Access($"invalid variable-offset indirect access to stack R{regno} var_off={p.Var} size={size}");
                 }
+                Deepen(frame, lo);
                 if (write)
                 {
                     MarkBytes(frame, (int)lo, (int)(hi - lo) + size, StackByte.Misc);
@@ -1525,7 +1591,7 @@ public sealed class BpfVerifier
     {
         if (_cur.Cur + 1 >= MaxFrames) throw Fail(Errno.E2BIG, $"the call stack of {_cur.Cur + 2} frames is too deep");
         var s = _cur.Clone();
-        var callee = new FrameState { CallSite = _pc, FrameNo = s.Cur + 1, InCallback = true };
+        var callee = new FrameState { CallSite = _pc, FrameNo = s.Cur + 1, InCallback = true, Func = target };
         callee.Regs[1] = Reg.UnknownBytes(4);
         callee.Regs[2] = s.R[3];
         callee.Regs[10] = Reg.Ptr(RegType.Stack);
@@ -1535,6 +1601,17 @@ public sealed class BpfVerifier
         s.Refs = []; // the callback's own references must be released inside it
         s.Pc = target;
         return s;
+    }
+
+    /// <summary>
+    /// check_helper_call for bpf_tail_call: a reference still held (a ringbuf reservation) would leak,
+    /// since the target never returns here; check_reference_leak lists each, then the refusal.
+    /// </summary>
+    private void TailCallLeak()
+    {
+        if (_cur.Refs.Count == 0) return;
+        foreach (var (rid, insn) in _cur.Refs) _notes.Add($"Unreleased reference id={rid} alloc_insn={insn}");
+        throw Fail(Errno.EINVAL, "tail_call would lead to reference leak");
     }
 
     /// <summary>check_map_func_compatibility, both directions, for the map types the simulator has.</summary>
@@ -1547,7 +1624,7 @@ public sealed class BpfVerifier
             BpfMapType.PerfEventArray => id is HelperProtos.PerfEventRead or HelperProtos.PerfEventOutput or HelperProtos.PerfEventReadValue,
             BpfMapType.RingBuf => id is HelperProtos.RingbufOutput or HelperProtos.RingbufReserve or HelperProtos.RingbufQuery,
             BpfMapType.StackTrace => id == HelperProtos.GetStackid,
-            BpfMapType.ProgArray => false,
+            BpfMapType.ProgArray => id == HelperProtos.TailCall,
             _ => true,
         };
         ok &= proto.Map switch
@@ -1555,6 +1632,7 @@ public sealed class BpfVerifier
             HelperMap.PerfEventArray => t == BpfMapType.PerfEventArray,
             HelperMap.Ringbuf => t == BpfMapType.RingBuf,
             HelperMap.StackTrace => t == BpfMapType.StackTrace,
+            HelperMap.ProgArray => t == BpfMapType.ProgArray,
             _ => true,
         };
         if (!ok) throw Fail(Errno.EINVAL, $"cannot pass map_type {(int)t} into func {name}#{id}");

@@ -19,7 +19,7 @@ internal static class ProgramTypeRules
         HelperProtos.RingbufOutput, HelperProtos.RingbufReserve, HelperProtos.RingbufSubmit, HelperProtos.RingbufDiscard, HelperProtos.RingbufQuery,
         HelperProtos.Snprintf, HelperProtos.Loop, HelperProtos.TracePrintk, HelperProtos.TraceVprintk,
         HelperProtos.ProbeReadUser, HelperProtos.ProbeReadKernel, HelperProtos.ProbeReadUserStr, HelperProtos.ProbeReadKernelStr,
-        HelperProtos.Strncmp,
+        HelperProtos.Strncmp, HelperProtos.TailCall,
     ];
 
     /// <summary>bpf_tracing_func_proto adds these (probe_read/_str: x86 has non-overlapping address spaces).</summary>

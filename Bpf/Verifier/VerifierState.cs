@@ -133,10 +133,12 @@ internal sealed class FrameState
     public int CallSite = -1;
     public int FrameNo;
     public bool InCallback;
+    /// <summary>The first instruction of the function this frame runs (0: the main program): its subprogram's stack depth grows.</summary>
+    public int Func;
 
     public FrameState Clone()
     {
-        var f = new FrameState { Kinds = (byte[])Kinds.Clone(), Spills = (Reg[])Spills.Clone(), CallSite = CallSite, FrameNo = FrameNo, InCallback = InCallback };
+        var f = new FrameState { Kinds = (byte[])Kinds.Clone(), Spills = (Reg[])Spills.Clone(), CallSite = CallSite, FrameNo = FrameNo, InCallback = InCallback, Func = Func };
         Regs.CopyTo(f.Regs, 0);
         return f;
     }

@@ -1,3 +1,4 @@
+using BpfTraceSim.Bpf.Isa;
 using BpfTraceSim.Bpf.Loader;
 using BpfTraceSim.Kernel;
 using BpfTraceSim.Kernel.Printk;
@@ -18,6 +19,47 @@ public sealed class BpfInstance
         var maps = new BpfMap[obj.Maps.Count];
         for (int i = 0; i < maps.Length; i++) maps[i] = new BpfMap(obj.Maps[i], i, memory, Cpus);
         Maps = _maps = maps;
+        foreach (var m in maps)
+            if (m.Spec.Type == BpfMapType.ProgArray) InitProgArray(obj, m);
+    }
+
+    /// <summary>
+    /// A prog array as libbpf leaves it after bpf_object__load: every program that uses the map was
+    /// loaded in object order, the first becoming its owner and a later incompatible one failing
+    /// BPF_PROG_LOAD with -EINVAL (bpf_check_tail_call); then init_prog_array_slots put each
+    /// declared slot's program in with bpf_map_update_elem, whose error fails the load.
+    /// </summary>
+    private static void InitProgArray(BpfObject obj, BpfMap m)
+    {
+        m.BindPrograms(obj.Programs);
+        foreach (var p in obj.Programs)
+            if (UsesMap(p, m.Index) && !m.Compatible(p))
+                throw new BpfLoadException($"{obj.Name}: program '{p.Name}': BPF_PROG_LOAD refuses it with -EINVAL: its prog array '{m.Name}' belongs to {Describe(m.Owner!.Value)} programs (bpf_check_tail_call)");
+        foreach (var slot in m.Spec.ProgSlots)
+        {
+            var target = obj.Programs.FirstOrDefault(p => p.Name == slot.Program)
+                ?? throw new BpfLoadException($"{obj.Name}: map '{m.Name}': slot [{slot.Index}] names '{slot.Program}', which is not a program of the object");
+            long err = m.UpdateProgSlot((uint)slot.Index, target, 0);
+            if (err != 0)
+                throw new BpfLoadException($"{obj.Name}: map '{m.Name}': failed to initialize slot [{slot.Index}] to prog '{slot.Program}': -{Errno.Name((int)-err)}"
+                    + (err == -Errno.EINVAL ? $" (the map's programs are {Describe(m.Owner!.Value)})" : ""));
+        }
+    }
+
+    private static string Describe(TailCallOwner o) =>
+        o.Type + (o.ExpectedAttachType.Length > 0 ? $" {o.ExpectedAttachType}" : "") + (o.Sleepable ? " sleepable" : "") + (o.AttachTarget.Length > 0 ? $" on {o.AttachTarget}" : "");
+
+    /// <summary>Whether the program loads the map (ld_imm64 BPF_PSEUDO_MAP_IDX, as the loader rewrote its references).</summary>
+    private static bool UsesMap(BpfProgram p, int mapIndex)
+    {
+        var insns = p.Insns;
+        for (int i = 0; i < insns.Length; i++)
+        {
+            if (!insns[i].IsLdImm64) continue;
+            if (insns[i].Src == Op.PSEUDO_MAP_IDX && insns[i].Imm == mapIndex) return true;
+            i++;
+        }
+        return false;
     }
 
     public BpfObject Object { get; }

@@ -14,7 +14,16 @@ public sealed unsafe partial class BpfVm
     /// The entry comes in fields, not parameters, to leave this loop's code as it was.
     /// </summary>
     [SkipLocalsInit]
-    private ulong Interpret(ulong r1, ulong r2)
+    private ulong Interpret(ulong r1, ulong r2) =>
+        _tail.InProgram ? Interpret<WithTailCalls>(r1, r2) : Interpret<NoTailCalls>(r1, r2);
+
+    /// <summary>
+    /// The loop, instantiated twice: TMode.TailCalls is a constant of each instantiation, so a program
+    /// without bpf_tail_call runs code in which the tail-call branch does not exist (with it, every
+    /// interpreted program ran markedly slower: this method's code is that sensitive).
+    /// </summary>
+    [SkipLocalsInit]
+    private ulong Interpret<TMode>(ulong r1, ulong r2) where TMode : struct, ITailMode
     {
         ulong* r = stackalloc ulong[16];
         for (int k = 0; k < 16; k++) r[k] = 0;
@@ -365,6 +374,14 @@ public sealed unsafe partial class BpfVm
                         {
                             r[0] = CallLoop(r[1], r[2], r[3], r[4], r[10], (int)(i - CodePtr), count);
                             continue;
+                        }
+                        // bpf_tail_call (BpfVmTail): the target ran in place of this frame, which exits with its r0
+                        if (TMode.TailCalls && i->Op == IOp.CALL_TAIL)
+                        {
+                            ulong t0 = TailCall(r[1], r[2], r[3], (int)(i - CodePtr), count);
+                            if (!_tail.Ran) continue;
+                            r[0] = t0;
+                            goto case Op.JMP | Op.EXIT;
                         }
                         throw InvalidOpcodeFault((int)(i - CodePtr), i->Op, count);
                 }

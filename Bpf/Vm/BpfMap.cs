@@ -9,7 +9,7 @@ namespace BpfTraceSim.Bpf.Vm;
 /// A map instance: values live in one pinned buffer mapped into simulated kernel memory, so the
 /// program, the helpers and the Kernel model all see the same bytes at the same address.
 /// </summary>
-public sealed unsafe class BpfMap
+public sealed unsafe partial class BpfMap
 {
     private readonly Dictionary<HashKey, int>? _hash;
     private readonly Stack<int>? _free;

@@ -59,6 +59,7 @@ public sealed unsafe partial class BpfVm
     private ulong _rand;
     private BpfCompiledProgram? _compiled;
     private readonly IBpfHelperHost _host;
+    internal readonly TailState _tail = new();
 
     /// <summary>
     /// Where the run's context is and how far each access size may go: an access of n bytes at
@@ -100,6 +101,7 @@ public sealed unsafe partial class BpfVm
         Code = GC.AllocateArray<DecodedInsn>(program.Insns.Length, pinned: true);
         CodePtr = (DecodedInsn*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(Code));
         BpfLoadChecks.Decode(program, instance, helpers, Code, HelperFns);
+        _tail.InProgram = Array.Exists(Code, d => d.Op == IOp.CALL_TAIL);
         for (int id = 0; id < _helperSpansOnly.Length; id++) _helperSpansOnly[id] = helpers.MemoryOf(id) == HelperMemory.ThroughSpans;
 
         _stack = GC.AllocateArray<byte>(TotalStack, pinned: true);
@@ -163,7 +165,7 @@ public sealed unsafe partial class BpfVm
         };
         foreach (var m in Instance.Maps)
         {
-            if (m.Spec.Type == BpfMapType.PerfEventArray) continue;
+            if (m.Spec.Type is BpfMapType.PerfEventArray or BpfMapType.ProgArray) continue; // no values a program may address
             list.Add(new Region { Start = m.Address, Len = (ulong)m.StorageLength, Ptr = m.StoragePtr, Writable = !m.Spec.ReadOnly });
         }
         return list.ToArray();
@@ -199,6 +201,7 @@ public sealed unsafe partial class BpfVm
         if (_calls is not null) _calls = null;
         _rand = seed ^ 0x9e3779b97f4a7c15UL;
         ResetLoop(compiled);
+        if (_tail.Root is null) _tail.Cnt = 0; // tail_call_cnt starts at 0 with each run
         if (_signals is not null) _signals = null;
         // The stack is not zeroed between runs, as the kernel's is not: only a program reading stack
         // it never wrote (which the verifier refuses) could see the previous run's bytes, and even

@@ -29,5 +29,7 @@ internal static class IOp
     public const byte CALL_LOCAL = 0xa8;
     /// <summary>call bpf_loop (helper 181): the VM runs the callback subprogram itself (BpfVm.CallLoop).</summary>
     public const byte CALL_LOOP = 0xb0;
+    /// <summary>call bpf_tail_call (helper 12): the VM runs the target program itself (BpfVm.TailCall).</summary>
+    public const byte CALL_TAIL = 0xb8;
     public const byte LE16 = 0xc0, LE32 = 0xc8, NOP = 0xd0, BSWAP16 = 0xd8, BSWAP32 = 0xe0, BSWAP64 = 0xe8;
 }

@@ -241,6 +241,7 @@ internal sealed partial class ExecParser
                 // CO-RE against this world's kernel BTF; the hosts instantiate this same parse (BpfObjectStore)
                 var loaded = BpfObjectStore.Shared.Open(bytes, Path.GetFileName(full), _btfTypes, () => _btf);
                 loaded.FindProgram(section, fn);
+                CheckProgArrays(name, loaded);
                 if (p["init_globals"] is { } ig) inits = InitGlobals(ig, path + ".init_globals", loaded);
                 foreach (var m in loaded.Maps)
                     if (m.Type == BpfMapType.PerfEventArray)
@@ -560,6 +561,10 @@ internal sealed partial class ExecParser
                 break;
             case StepCall.ReadSeq:
                 step = Seq(s, path, step) with { ReadSize = s["read_size"] is { } rs ? (int)Int(rs, path + ".read_size", 1, 1 << 24) : 4096 };
+                break;
+            case StepCall.UpdateSlot when s["program"] is not null:
+            case StepCall.DeleteSlot when s["program"] is not null:
+                step = ProgSlotStep(s, path, step);
                 break;
             case StepCall.UpdateSlot:
             {

@@ -126,4 +126,6 @@ public sealed record ExecStep
     [Id(31)] public int? SampleStep { get; init; }
     /// <summary>The step's index in its world (set for ringbuf_reserve, whose return later steps may name).</summary>
     [Id(32)] public int StepIndex { get; init; }
+    /// <summary>update_slot of a prog array: the program (of the same object as Program) the slot gets.</summary>
+    [Id(33)] public string? SlotProgram { get; init; }
 }

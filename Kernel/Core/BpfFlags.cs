@@ -43,6 +43,9 @@ public static class BpfFlags
     public const uint BPF_F_RDONLY = 1u << 3;
     public const uint BPF_F_WRONLY = 1u << 4;
     public const uint BPF_F_STACK_BUILD_ID = 1u << 5;
+    /// <summary>map_flags of BPF_MAP_CREATE: programs may only read / only write the map (a prog array takes neither).</summary>
+    public const uint BPF_F_RDONLY_PROG = 1u << 7;
+    public const uint BPF_F_WRONLY_PROG = 1u << 8;
 
     private static readonly Dictionary<string, ulong> Names = new(StringComparer.Ordinal)
     {

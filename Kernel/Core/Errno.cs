@@ -7,6 +7,8 @@ public static class Errno
     public const int ENOENT = 2;
     public const int ESRCH = 3;
     public const int E2BIG = 7;
+    /// <summary>EBADF: bpf() given a number that is no open fd (bpf_prog_get for a prog array slot).</summary>
+    public const int EBADF = 9;
     public const int EAGAIN = 11;
     public const int ENOMEM = 12;
     public const int EACCES = 13;
@@ -29,6 +31,7 @@ public static class Errno
         ENOENT => "ENOENT",
         ESRCH => "ESRCH",
         E2BIG => "E2BIG",
+        EBADF => "EBADF",
         EAGAIN => "EAGAIN",
         ENOMEM => "ENOMEM",
         EACCES => "EACCES",

@@ -62,6 +62,8 @@ public enum HelperMap
     Ringbuf,
     /// <summary>BPF_MAP_TYPE_STACK_TRACE.</summary>
     StackTrace,
+    /// <summary>BPF_MAP_TYPE_PROG_ARRAY (bpf_tail_call's jump table).</summary>
+    ProgArray,
 }
 
 /// <summary>
@@ -85,6 +87,12 @@ public static class HelperProtos
         ProbeReadUser = 112, ProbeReadKernel = 113, ProbeReadUserStr = 114, ProbeReadKernelStr = 115,
         KtimeGetBootNs = 125, SeqPrintf = 126, SeqWrite = 127, SnprintfBtf = 149, SeqPrintfBtf = 150, KtimeGetCoarseNs = 160,
         Snprintf = 165, TraceVprintk = 177, Loop = 181, KtimeGetTaiNs = 208;
+
+    /// <summary>bpf_tail_call (kernel/bpf/core.c JMP_TAIL_CALL): the VM runs it itself (BpfVm.TailCall).</summary>
+    public const int TailCall = 12;
+
+    /// <summary>MAX_TAIL_CALL_CNT (include/linux/bpf.h): tail calls one run may take before bpf_tail_call falls through.</summary>
+    public const int MaxTailCallCnt = 33;
 
     /// <summary>The current task's ids and the program's attach point (kernel/bpf/helpers.c, kernel/trace/bpf_trace.c).</summary>
     public const int GetCurrentUidGid = 15, GetCurrentTask = 35, GetNumaNodeId = 42, SendSignal = 109, GetNsCurrentPidTgid = 120,
@@ -155,6 +163,8 @@ public static class HelperProtos
         new(GetStack, HelperRet.Integer, [HelperArg.PtrToCtx, HelperArg.PtrToUninitMem, HelperArg.ConstSizeOrZero, HelperArg.Anything]),
         // kernel/bpf/bpf_iter.c bpf_loop_proto: (u32 nr_loops, callback_fn, callback_ctx, u64 flags)
         new(Loop, HelperRet.Integer, [HelperArg.Anything, HelperArg.PtrToFunc, HelperArg.PtrToStackOrNull, HelperArg.Anything]),
+        // kernel/bpf/core.c bpf_tail_call_proto: (ctx, prog array, u32 index), RET_VOID: r0 is not readable after it
+        new(TailCall, HelperRet.Void, [HelperArg.PtrToCtx, HelperArg.ConstMapPtr, HelperArg.Anything], HelperMap.ProgArray),
     ]);
 
     /// <summary>BPF_MAX_LOOPS (include/linux/bpf.h): bpf_loop refuses more iterations with -E2BIG.</summary>

@@ -6,6 +6,13 @@ namespace BpfTraceSim.Bpf.Tests.Loader;
 public class LoaderTests
 {
     [Fact]
+    public void A_prog_array_with_an_8_byte_key_is_refused_as_bpf_map_create_refuses_it()
+    {
+        var e = Assert.Throws<BpfLoadException>(() => Load("tailcall_bad.bpf.o"));
+        Assert.Equal("tailcall_bad.bpf.o: map 'bad_table': BPF_MAP_CREATE of a prog array refuses it with -EINVAL: key_size 8 (an array's key is 4 bytes) (section '.maps')", e.Message);
+    }
+
+    [Fact]
     public void Loop_object_has_one_program_in_its_section()
     {
         var o = Load("loop.bpf.o");

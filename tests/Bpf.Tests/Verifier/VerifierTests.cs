@@ -29,6 +29,7 @@ public class VerifierTests
         new(".rodata.str", BpfMapType.Array, 4, 3, 1, 0) { InitialValue = "abc"u8.ToArray(), ReadOnly = true }, // 4
         new(".data", BpfMapType.Array, 4, 16, 1, 0) { InitialValue = new byte[16] },        // 5
         new("arr", BpfMapType.Array, 4, 16, 1, 0),                                         // 6
+        new("jt", BpfMapType.ProgArray, 4, 4, 4, 0),                                       // 7
     ];
 
     private static BpfInsn[] LdMap(int reg, int map) => LdImm64(reg, (uint)map, O.PSEUDO_MAP_IDX);
@@ -47,6 +48,14 @@ public class VerifierTests
     /// <summary>Reserve; return 0 when NULL; body with r6 the sample.</summary>
     private static BpfInsn[] Reserved(params object[] body) =>
         P(Reserve, Mov64Reg(6, 0), JmpImm(O.JNE, 6, 0, 2), Mov64(0, 0), Exit(), P(body), Mov64(0, 0), Exit());
+
+    /// <summary>
+    /// main writes fp+mainOff and calls a subprogram (insn 4) that writes its own fp+subOff, then
+    /// tail-calls through jt with the ctx it was passed; both return 0.
+    /// </summary>
+    private static BpfInsn[] TailFromSub(short mainOff, short subOff) => P(
+        St(O.DW, 10, mainOff, 42), CallLocal(2), Mov64(0, 0), Exit(),
+        St(O.DW, 10, subOff, 1), LdMap(2, 7), Mov64(3, 0), Call(HelperProtos.TailCall), Mov64(0, 0), Exit());
 
     /// <summary>r0 = a random u64 (an unknown scalar), kept in r6.</summary>
     private static readonly BpfInsn[] Random = P(Call(HelperProtos.GetPrandomU32), Mov64Reg(6, 0));
@@ -133,6 +142,20 @@ public class VerifierTests
             P(Alu64Imm(O.ADD, 1, 8), LdMap(2, 1), Mov64(3, 0), Mov64Reg(4, 10), Mov64(5, 0), Call(HelperProtos.PerfEventOutput), Exit())),
         new("memory argument is a scalar", EACCES, "R1 type=scalar expected=fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_",
             P(Mov64(1, 0), Mov64(2, 8), Call(HelperProtos.GetCurrentComm), Exit())),
+        new("lookup in a prog array", EINVAL, "cannot pass map_type 3 into func bpf_map_lookup_elem#1",
+            P(St(O.W, 10, -4, 0), Mov64Reg(2, 10), Alu64Imm(O.ADD, 2, -4), LdMap(1, 7), Call(1), Mov64(0, 0), Exit())),
+        new("tail call through an array map", EINVAL, "cannot pass map_type 2 into func bpf_tail_call#12",
+            P(LdMap(2, 6), Mov64(3, 0), Call(HelperProtos.TailCall), Mov64(0, 0), Exit())),
+        new("r0 read after a tail call (RET_VOID)", EACCES, "R0 !read_ok", P(LdMap(2, 7), Mov64(3, 0), Call(HelperProtos.TailCall), Exit())),
+        new("tail call context argument is a scalar", EACCES, "R1 type=scalar expected=ctx",
+            P(Mov64(1, 0), LdMap(2, 7), Mov64(3, 0), Call(HelperProtos.TailCall), Mov64(0, 0), Exit())),
+        new("tail call while a ringbuf sample is held", EINVAL, "tail_call would lead to reference leak",
+            P(Mov64Reg(7, 1), Reserve, Mov64Reg(6, 0), JmpImm(O.JNE, 6, 0, 2), Mov64(0, 0), Exit(),
+              Mov64Reg(1, 7), LdMap(2, 7), Mov64(3, 0), Call(HelperProtos.TailCall),
+              Mov64Reg(1, 6), Mov64(2, 0), Call(HelperProtos.RingbufSubmit), Mov64(0, 0), Exit())),
+        new("tail call from a subprogram under 256 bytes of caller stack", EACCES,
+            "tail_calls are not allowed when call stack of previous frames is 256 bytes. Too large", TailFromSub(-256, -8)),
+        new("tail call chain past the 512-byte combined stack", EACCES, "combined stack size of 2 calls is 528. Too large", TailFromSub(-200, -320)),
         new("lookup in a perf event array", EINVAL, "cannot pass map_type 4 into func bpf_map_lookup_elem#1",
             P(St(O.W, 10, -4, 0), Mov64Reg(2, 10), Alu64Imm(O.ADD, 2, -4), LdMap(1, 1), Call(1), Mov64(0, 0), Exit())),
         new("perf output into a hash map", EINVAL, "cannot pass map_type 1 into func bpf_perf_event_output#25",
@@ -244,6 +267,21 @@ public class VerifierTests
         Assert.Equal("invalid access to memory, mem_size=8 off=8 size=8", e.Log.TrimEnd('\n').Split('\n')[^2]);
     }
 
+    [Fact]
+    public void Tail_call_from_a_subprogram_under_240_bytes_of_caller_stack_loads()
+    {
+        Accept(TailFromSub(-240, -8));
+        Accept(TailFromSub(-200, -304)); // 208 + 304 = 512: the combined stack may be exactly 512
+    }
+
+    [Fact]
+    public void Tail_call_leak_log_names_the_reference_before_the_rule()
+    {
+        var rule = Rules.Single(r => r.Name == "tail call while a ringbuf sample is held");
+        var lines = Refuse(rule.Insns).Log.TrimEnd('\n').Split('\n');
+        Assert.Equal("Unreleased reference id=1 alloc_insn=5", lines[^2]); // the reserve call after r7 = r1
+    }
+
     // ---- what must load ---------------------------------------------------------------------------
 
     private static BpfVerifierResult Accept(BpfInsn[] insns, string section = "raw_tp/test") =>
@@ -348,9 +386,9 @@ public class VerifierTests
         var d = new TheoryData<string>();
         string dir = Path.GetDirectoryName(Path_("x"))!;
         foreach (var f in Directory.GetFiles(dir, "*.bpf.o").Select(Path.GetFileName).Order())
-            // refused on purpose: core_bad (CoreReloTests), ksym_typed_{bad,missing,incompat} (TypedKsymTests)
+            // refused on purpose: core_bad (CoreReloTests), ksym_typed_{bad,missing,incompat} (TypedKsymTests), tailcall_bad (LoaderTests)
             if (f is not ("unsupported.bpf.o" or "isa_v4.bpf.o" or "core_bad.bpf.o" or "ksym_typed_bad.bpf.o" or "ksym_typed_missing.bpf.o"
-                or "ksym_typed_incompat.bpf.o")) d.Add(f!);
+                or "ksym_typed_incompat.bpf.o" or "tailcall_bad.bpf.o")) d.Add(f!);
         return d;
     }
 
