@@ -27,8 +27,9 @@ public static class GenericHelpers
         t.Register(GetCurrentComm, GetCurrentCommImpl, HelperMemory.ThroughSpans);
         t.Register(Loop, BpfLoop);
         t.Register(GetCurrentUidGid, (vm, _, _, _, _, _) => ((ulong)vm.Context.Current.Gid << 32) | vm.Context.Current.Uid, HelperMemory.ThroughSpans);
-        t.Register(GetCurrentTask, (vm, _, _, _, _, _) => SimTask.TaskStructAddress(vm.Context.Current.Pid, vm.Context.Cpu), HelperMemory.ThroughSpans);
-        t.Register(GetCurrentTaskBtf, (vm, _, _, _, _, _) => SimTask.TaskStructAddress(vm.Context.Current.Pid, vm.Context.Cpu), HelperMemory.ThroughSpans);
+        // bpf_get_current_task(_btf): current's task_struct, mapped into the world's kernel memory on first ask
+        t.Register(GetCurrentTask, (vm, _, _, _, _, _) => SimTaskMemory.Current(vm.Memory, vm.Context.Current, vm.Context.Cpu), HelperMemory.ThroughSpans);
+        t.Register(GetCurrentTaskBtf, (vm, _, _, _, _, _) => SimTaskMemory.Current(vm.Memory, vm.Context.Current, vm.Context.Cpu), HelperMemory.ThroughSpans);
         t.Register(GetNumaNodeId, (_, _, _, _, _, _) => 0, HelperMemory.ThroughSpans); // numa_node_id(): the simulated machine is one node
         t.Register(GetNsCurrentPidTgid, GetNsCurrentPidTgidImpl);
         t.Register(Strncmp, StrncmpImpl);

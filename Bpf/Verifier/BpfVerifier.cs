@@ -34,7 +34,7 @@ public sealed record BpfVerifierResult(int Processed, int MaxStatesPerInsn, int 
 /// context rules (ProgramTypeRules). Refusals throw <see cref="BpfVerifierException"/> carrying the
 /// kernel's errno and a log whose last line is the kernel's message. docs/verifier.md lists the rules.
 /// </summary>
-public sealed class BpfVerifier
+public sealed partial class BpfVerifier
 {
     private const int MaxStack = 512, MaxFrames = 8, MaxVarOff = 1 << 29, MaxVarSize = 1 << 29, MaxJmpSeq = 8192;
 
@@ -80,6 +80,7 @@ public sealed class BpfVerifier
         {
             throw v.Exception(r);
         }
+        prog.ProbeMemLoads = v._probeMem;
         return new BpfVerifierResult(v._processed, v._maxPerInsn, v._totalStates, v._peakStates, v.Stats());
     }
 
@@ -417,7 +418,7 @@ public sealed class BpfVerifier
                 return o.Off == c.Off && o.Map == c.Map && o.MemSize == c.MemSize && RangeWithin(o, c)
                     && IdMatch(ids, o.Id, c.Id) && IdMatch(ids, o.RefId, c.RefId);
             default:
-                return o.Off == c.Off && o.Map == c.Map && o.Frame == c.Frame && o.MemSize == c.MemSize && RangeWithin(o, c);
+                return o.Off == c.Off && o.Map == c.Map && o.Frame == c.Frame && o.MemSize == c.MemSize && o.BtfType == c.BtfType && RangeWithin(o, c);
         }
     }
 
@@ -870,8 +871,7 @@ public sealed class BpfVerifier
                 Region(regno, p, p.Off + insnOff, size, p.MemSize, "memory", zeroOk: false);
                 return write ? default : Reg.UnknownBytes(size);
             case RegType.BtfId:
-                if (write) throw Access("only read is supported");
-                return size == 8 ? Reg.Ptr(RegType.BtfId) : Reg.UnknownBytes(size);
+                return PtrToBtfAccess(regno, p, insnOff, size, write);
             case RegType.NotInit:
                 throw Access($"R{regno} !read_ok");
             default:
@@ -1343,6 +1343,7 @@ public sealed class BpfVerifier
                 break;
             case HelperRet.PtrToBtfId:
                 regs[0] = Reg.Ptr(RegType.BtfId);
+                regs[0].BtfType = RetBtfType(proto);
                 break;
             case HelperRet.PtrToRingbufMemOrNull:
             {

@@ -70,7 +70,8 @@ public enum HelperMap
 /// have, and whether only iterator programs may call it. The verifier's argument rules and the
 /// metrics read it; the helper's behaviour lives in the Kernel function it names.
 /// </summary>
-public sealed record HelperProto(int Id, HelperRet Ret, HelperArg[] Args, HelperMap Map = HelperMap.Any, bool IterOnly = false)
+/// <param name="RetBtf">For RET_PTR_TO_BTF_ID: the kernel type the pointer has (the proto's ret_btf_id), e.g. "struct task_struct".</param>
+public sealed record HelperProto(int Id, HelperRet Ret, HelperArg[] Args, HelperMap Map = HelperMap.Any, bool IterOnly = false, string? RetBtf = null)
 {
     /// <summary>The uapi name (bpf_...), also the metric tag of its calls.</summary>
     public string Name => BpfHelperNames.Name(Id);
@@ -145,7 +146,7 @@ public static class HelperProtos
         new(GetNumaNodeId, HelperRet.Integer, []),
         new(SendSignal, HelperRet.Integer, [HelperArg.Anything]),
         new(GetNsCurrentPidTgid, HelperRet.Integer, [HelperArg.Anything, HelperArg.Anything, HelperArg.PtrToUninitMem, HelperArg.ConstSize]),
-        new(GetCurrentTaskBtf, HelperRet.PtrToBtfId, []),
+        new(GetCurrentTaskBtf, HelperRet.PtrToBtfId, [], RetBtf: "struct task_struct"),
         new(GetFuncIp, HelperRet.Integer, [HelperArg.PtrToCtx]),
         new(GetAttachCookie, HelperRet.Integer, [HelperArg.PtrToCtx]),
         new(Strncmp, HelperRet.Integer, [HelperArg.PtrToMem, HelperArg.ConstSize, HelperArg.PtrToConstStr]),
