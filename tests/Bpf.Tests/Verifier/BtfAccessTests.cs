@@ -52,6 +52,11 @@ public class BtfAccessTests
         Assert.Equal((Errno.EACCES, "access beyond struct task_struct at off 80 size 4"), Refused(Task(Alu64Imm(O.ADD, 0, 40), Ldx(O.W, 1, 0, 40))));
 
     [Fact]
+    public void A_variable_offset_is_refused() =>
+        Assert.Equal((Errno.EACCES, "R6 is ptr_task_struct invalid variable offset: off=0, var_off=(0x0; 0x4)"),
+            Refused(Task(Mov64Reg(6, 0), Call(HelperProtos.GetPrandomU32), Alu64Imm(O.AND, 0, 4), Alu64Reg(O.ADD, 6, 0), Ldx(O.W, 1, 6, 0))));
+
+    [Fact]
     public void A_store_is_refused() =>
         Assert.Equal((Errno.EACCES, "only read is supported"), Refused(Task(St(O.W, 0, 52, 1))));
 
