@@ -52,4 +52,37 @@ public sealed partial class BpfVerifier
                 return Reg.UnknownBytes(size);
         }
     }
+
+    /// <summary>
+    /// check_helper_call's RET_PTR_TO_MEM_OR_BTF_ID for bpf_this_cpu_ptr / bpf_per_cpu_ptr: the per-CPU
+    /// variable's type (modifiers skipped) decides, PTR_TO_BTF_ID of that struct (MEM_RDONLY folded
+    /// away) or PTR_TO_MEM | MEM_RDONLY of its size; maybeNull adds PTR_MAYBE_NULL with a fresh id.
+    /// </summary>
+    private Reg PerCpuRet(int ksym, bool maybeNull)
+    {
+        var k = _prog.TypedKsyms[ksym];
+        Reg r;
+        if (k.IsStruct)
+        {
+            KernelBtf.SkipModifiers(KernelBtf.TypeById((uint)k.BtfId)?.RefTypeId ?? 0, out uint typeId);
+            r = Reg.Ptr(maybeNull ? RegType.BtfIdOrNull : RegType.BtfId);
+            r.BtfType = typeId;
+        }
+        else
+        {
+            if (k.Size < 0) throw Fail(Errno.EINVAL, $"unable to resolve the size of type '{k.TypeName}': {k.Size}");
+            r = Reg.Ptr(maybeNull ? RegType.RdonlyMemOrNull : RegType.RdonlyMem);
+            r.MemSize = (int)k.Size;
+        }
+        if (maybeNull) r.Id = ++_idGen;
+        return r;
+    }
+
+    /// <summary>check_mem_access for PTR_TO_MEM | MEM_RDONLY: no stores, reads inside the memory's size.</summary>
+    private Reg RdonlyMemAccess(int regno, in Reg p, int insnOff, int size, bool write)
+    {
+        if (write) throw Access($"R{regno} cannot write into {Names.Of(p.Type)}");
+        Region(regno, p, p.Off + insnOff, size, p.MemSize, "memory", zeroOk: false);
+        return Reg.UnknownBytes(size);
+    }
 }

@@ -414,7 +414,7 @@ public sealed partial class BpfVerifier
         {
             case RegType.Scalar:
                 return !precise || RangeWithin(o, c);
-            case RegType.MapValueOrNull or RegType.RingbufMemOrNull or RegType.RingbufMem:
+            case RegType.MapValueOrNull or RegType.RingbufMemOrNull or RegType.RingbufMem or RegType.BtfIdOrNull or RegType.RdonlyMemOrNull:
                 return o.Off == c.Off && o.Map == c.Map && o.MemSize == c.MemSize && RangeWithin(o, c)
                     && IdMatch(ids, o.Id, c.Id) && IdMatch(ids, o.RefId, c.RefId);
             default:
@@ -870,6 +870,8 @@ public sealed partial class BpfVerifier
             case RegType.RingbufMem:
                 Region(regno, p, p.Off + insnOff, size, p.MemSize, "memory", zeroOk: false);
                 return write ? default : Reg.UnknownBytes(size);
+            case RegType.RdonlyMem:
+                return RdonlyMemAccess(regno, p, insnOff, size, write);
             case RegType.BtfId:
                 return PtrToBtfAccess(regno, p, insnOff, size, write);
             case RegType.NotInit:
@@ -1128,12 +1130,18 @@ public sealed partial class BpfVerifier
         {
             if (!r.MaybeNull || r.Id != id) return r;
             if (isNull) return Reg.Known(0);
-            r.Type = r.Type == RegType.MapValueOrNull ? RegType.MapValue : RegType.RingbufMem;
+            r.Type = r.Type switch
+            {
+                RegType.MapValueOrNull => RegType.MapValue,
+                RegType.BtfIdOrNull => RegType.BtfId,
+                RegType.RdonlyMemOrNull => RegType.RdonlyMem,
+                _ => RegType.RingbufMem,
+            };
             return r;
         });
     }
 
-    private static bool NonNullPtr(in Reg r) => r.Type is RegType.Ctx or RegType.Stack or RegType.MapPtr or RegType.MapValue or RegType.RingbufMem or RegType.Func;
+    private static bool NonNullPtr(in Reg r) => r.Type is RegType.Ctx or RegType.Stack or RegType.MapPtr or RegType.MapValue or RegType.RingbufMem or RegType.Func or RegType.RdonlyMem;
 
     /// <summary>is_branch_taken: 1 taken, 0 not taken, -1 either.</summary>
     private static int BranchTaken(in Reg d, in Reg s, int jop, bool is32)
@@ -1300,6 +1308,8 @@ public sealed partial class BpfVerifier
         public int Callback;
         public int FmtMap, FmtOff;
         public bool PendingWrite;
+        /// <summary>ARG_PTR_TO_PERCPU_BTF_ID's typed __ksym, index + 1 (0: none).</summary>
+        public int PercpuKsym;
     }
 
     private void HelperCall(int id)
@@ -1345,6 +1355,9 @@ public sealed partial class BpfVerifier
                 regs[0] = Reg.Ptr(RegType.BtfId);
                 regs[0].BtfType = RetBtfType(proto);
                 break;
+            case HelperRet.PtrToMemOrBtfId or HelperRet.PtrToMemOrBtfIdOrNull:
+                regs[0] = PerCpuRet(meta.PercpuKsym - 1, proto.Ret == HelperRet.PtrToMemOrBtfIdOrNull);
+                break;
             case HelperRet.PtrToRingbufMemOrNull:
             {
                 int rid = ++_idGen;
@@ -1387,6 +1400,7 @@ public sealed partial class BpfVerifier
             HelperArg.PtrToRingbufMemRelease => (r.Type == RegType.RingbufMem, "ringbuf_mem"),
             HelperArg.PtrToFunc => (r.Type == RegType.Func, "func"),
             HelperArg.PtrToStackOrNull => (r.Type == RegType.Stack, "fp"),
+            HelperArg.PtrToPercpuBtfId => (r.Type == RegType.PercpuBtfId, "percpu_ptr_"),
             _ => (true, ""),
         };
         if (!ok) throw Access($"R{regno} type={Names.Of(r.Type)} expected={expected}");
@@ -1430,6 +1444,9 @@ public sealed partial class BpfVerifier
                 break;
             case HelperArg.PtrToFunc:
                 meta.Callback = r.MemSize;
+                break;
+            case HelperArg.PtrToPercpuBtfId:
+                meta.PercpuKsym = r.Map + 1;
                 break;
         }
     }

@@ -120,7 +120,7 @@ public static class VmlinuxBtf
         uint rawSpin = b.Add(BtfType.Struct("raw_spinlock", 4, new BtfMember("raw_lock", u32, 0)));
         uint rawSpinT = b.Add(BtfType.Typedef("raw_spinlock_t", rawSpin));
         uint rq = b.Add(BtfType.Struct("rq", 24,
-            M("__lock", rawSpinT, 0), M("nr_running", u32, 4), M("nr_switches", tu64, 8), M("cpu", i32, 16)));
+            M("__lock", rawSpinT, 0), M("nr_running", u32, 4), M("nr_switches", tu64, 8), M("cpu", i32, RqLayout.Cpu)));
         b.Add(BtfType.Var("runqueues", rq, perCpu: true));
         b.Add(BtfType.Var("bpf_prog_active", i32, perCpu: true));
 
@@ -173,4 +173,10 @@ public static class TaskStructLayout
     public const uint Cpu = 20;
     public const uint Pid = 52, Tgid = 56, Comm = 60, CommLen = 16;
     public const uint Size = 80;
+}
+
+/// <summary>The offset of struct rq's cpu in the simulated vmlinux (SimPerCpu writes it in each CPU's runqueue).</summary>
+public static class RqLayout
+{
+    public const uint Cpu = 16;
 }
