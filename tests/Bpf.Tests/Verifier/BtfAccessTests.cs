@@ -1,4 +1,5 @@
 using BpfTraceSim.Bpf.Isa;
+using CsCheck;
 using BpfTraceSim.Bpf.Loader;
 using BpfTraceSim.Bpf.Verifier;
 using BpfTraceSim.Kernel;
@@ -59,6 +60,25 @@ public class BtfAccessTests
     [Fact]
     public void A_store_is_refused() =>
         Assert.Equal((Errno.EACCES, "only read is supported"), Refused(Task(St(O.W, 0, 52, 1))));
+
+    // task_struct's leaf members as [start, end): a load is accepted exactly when it lies inside one
+    // int-like leaf, or is the whole void *stack.
+    private static readonly (int Lo, int Hi)[] Leaves =
+        [(0, 8), (8, 16), (16, 20), (20, 24), (24, 28), (28, 32), (40, 44), (44, 48), (48, 52), (52, 56), (56, 60), (60, 76)];
+
+    [Fact]
+    public void A_load_is_accepted_exactly_inside_one_member() =>
+        Gen.Select(Gen.Int[-16, 96], Gen.Int[0, 3]).Sample((off, log2) =>
+        {
+            int size = 1 << log2;
+            byte op = log2 switch { 0 => O.B, 1 => O.H, 2 => O.W, _ => O.DW };
+            bool expected = (off == 32 && size == 8) || Array.Exists(Leaves, l => l.Lo <= off && off + size <= l.Hi);
+            var prog = BpfProgram.FromInstructions("t", Task(Ldx(op, 1, 0, (short)off)), "raw_tp/test");
+            bool accepted = true;
+            try { BpfVerifier.Verify(prog, VerifierTests.Maps); }
+            catch (BpfLoadException) { accepted = false; }
+            Assert.Equal(expected, accepted);
+        });
 
     [Fact]
     public void A_loaded_untyped_pointer_is_read_as_before() =>
