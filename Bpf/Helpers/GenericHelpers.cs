@@ -30,8 +30,12 @@ public static class GenericHelpers
         t.Register(TailCall, (_, _, _, _, _, _) => throw BpfVm.HelperFault("bpf_tail_call reached through callx: the verifier requires a direct call"),
             HelperMemory.ThroughSpans);
         t.Register(GetCurrentUidGid, (vm, _, _, _, _, _) => ((ulong)vm.Context.Current.Gid << 32) | vm.Context.Current.Uid, HelperMemory.ThroughSpans);
-        t.Register(GetCurrentTask, (vm, _, _, _, _, _) => SimTask.TaskStructAddress(vm.Context.Current.Pid, vm.Context.Cpu), HelperMemory.ThroughSpans);
-        t.Register(GetCurrentTaskBtf, (vm, _, _, _, _, _) => SimTask.TaskStructAddress(vm.Context.Current.Pid, vm.Context.Cpu), HelperMemory.ThroughSpans);
+        // bpf_get_current_task(_btf): current's task_struct, mapped into the world's kernel memory on first ask
+        t.Register(GetCurrentTask, (vm, _, _, _, _, _) => SimTaskMemory.Current(vm.Memory, vm.Context.Current, vm.Context.Cpu), HelperMemory.ThroughSpans);
+        t.Register(GetCurrentTaskBtf, (vm, _, _, _, _, _) => SimTaskMemory.Current(vm.Memory, vm.Context.Current, vm.Context.Cpu), HelperMemory.ThroughSpans);
+        // bpf_per_cpu_ptr: NULL for a CPU at or past nr_cpu_ids; bpf_this_cpu_ptr: the running CPU's copy
+        t.Register(PerCpuPtr, (vm, ptr, cpu, _, _, _) => (uint)cpu >= (uint)vm.Instance.Cpus ? 0 : SimPerCpu.Ptr(vm.Memory, ptr, (int)(uint)cpu), HelperMemory.ThroughSpans);
+        t.Register(ThisCpuPtr, (vm, ptr, _, _, _, _) => SimPerCpu.Ptr(vm.Memory, ptr, vm.Context.Cpu), HelperMemory.ThroughSpans);
         t.Register(GetNumaNodeId, (_, _, _, _, _, _) => 0, HelperMemory.ThroughSpans); // numa_node_id(): the simulated machine is one node
         t.Register(GetNsCurrentPidTgid, GetNsCurrentPidTgidImpl);
         t.Register(Strncmp, StrncmpImpl);

@@ -97,13 +97,22 @@ public sealed class BpfProgram
         new(name, section, insns.ToArray(), new BpfSourceLine?[insns.Count]) { DecodeOnly = decodeOnly };
 
     /// <summary>The same program, marked to skip the verifier (tests of run-time behaviour the verifier refuses).</summary>
-    internal BpfProgram DecodeOnlyCopy() => new(Name, Section, Insns, _lines, MainLength) { DecodeOnly = true, CorePoisoned = CorePoisoned, TypedKsyms = TypedKsyms };
+    internal BpfProgram DecodeOnlyCopy() => new(Name, Section, Insns, _lines, MainLength) { DecodeOnly = true, CorePoisoned = CorePoisoned, TypedKsyms = TypedKsyms, KernelBtf = KernelBtf };
 
     /// <summary>
     /// Instructions CO-RE poisoned (call 0xbad2310) with the local spec libbpf prints for them:
     /// if the verifier reaches one, libbpf's log fixup replaces "invalid func unknown#195896080".
     /// </summary>
     internal IReadOnlyDictionary<int, string>? CorePoisoned { get; init; }
+
+    /// <summary>The kernel BTF the object was loaded against (a world's); null: the simulated vmlinux's. The verifier types PTR_TO_BTF_ID by it.</summary>
+    internal Kernel.Btf.Btf? KernelBtf { get; init; }
+
+    /// <summary>
+    /// Set by the verifier: the loads through PTR_TO_BTF_ID, which the kernel rewrites to BPF_PROBE_MEM
+    /// (a fault there gives 0 instead of stopping the program). null: none.
+    /// </summary>
+    internal bool[]? ProbeMemLoads { get; set; }
 
     /// <summary>The object's typed __ksym externs (ld_imm64 BPF_PSEUDO_BTF_ID names one by its kernel VAR id).</summary>
     public IReadOnlyList<BpfTypedKsym> TypedKsyms { get; internal init; } = [];
@@ -116,7 +125,7 @@ public sealed class BpfProgram
     }
 
     /// <summary>The same instructions with a verdict of their own (an object copy whose data the verifier reads differs).</summary>
-    internal BpfProgram FreshCopy() => new(Name, Section, Insns, _lines, MainLength) { DecodeOnly = DecodeOnly, CorePoisoned = CorePoisoned, TypedKsyms = TypedKsyms };
+    internal BpfProgram FreshCopy() => new(Name, Section, Insns, _lines, MainLength) { DecodeOnly = DecodeOnly, CorePoisoned = CorePoisoned, TypedKsyms = TypedKsyms, KernelBtf = KernelBtf };
 
     /// <summary>The entry function's own instructions (the .text subprograms libbpf appends follow).</summary>
     public int MainLength { get; }

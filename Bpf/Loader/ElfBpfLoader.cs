@@ -19,7 +19,7 @@ internal static class ElfBpfLoader
 
     // the object's __ksym externs by name: typeless ones (their index in BpfObject.Ksyms) and typed
     // ones (the kernel VAR's BTF id, or 0 for a weak one the kernel lacks)
-    private sealed record Externs(Dictionary<string, int> Ksyms, Dictionary<string, int> Typed, List<BpfTypedKsym> TypedList);
+    private sealed record Externs(Dictionary<string, int> Ksyms, Dictionary<string, int> Typed, List<BpfTypedKsym> TypedList, Kernel.Btf.Btf? KernelBtf);
 
     private sealed record Sym(string Name, ulong Value, ulong Size, SymbolType Type, SymbolBinding Binding, int Shndx);
     private sealed record Rel(ulong Offset, uint Type, Sym Sym);
@@ -232,7 +232,7 @@ internal static class ElfBpfLoader
                 ksymIndex[v.Name] = ksyms.Count;
                 ksyms.Add(new BpfKsym(v.Name, weak));
             }
-        var externs = new Externs(ksymIndex, typedKsyms, typedList);
+        var externs = new Externs(ksymIndex, typedKsyms, typedList, kernelBtf);
         var core = ext is { CoreRelos.Count: > 0 } && btf is not null ? Relocator() : null;
 
         // Programs: function symbols of executable sections (.text: global functions only).
@@ -489,7 +489,7 @@ internal static class ElfBpfLoader
             }
             if (ins.IsLdImm64) i++;
         }
-        return new BpfProgram(func.Name, sec.Name, insns, lines, bodyLen) { CorePoisoned = poisoned, TypedKsyms = externs.TypedList };
+        return new BpfProgram(func.Name, sec.Name, insns, lines, bodyLen) { CorePoisoned = poisoned, TypedKsyms = externs.TypedList, KernelBtf = externs.KernelBtf };
     }
 
     // The CO-RE relocations of one section that fall in [start, start+size), applied to the image at

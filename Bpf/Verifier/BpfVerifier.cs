@@ -34,7 +34,7 @@ public sealed record BpfVerifierResult(int Processed, int MaxStatesPerInsn, int 
 /// context rules (ProgramTypeRules). Refusals throw <see cref="BpfVerifierException"/> carrying the
 /// kernel's errno and a log whose last line is the kernel's message. docs/verifier.md lists the rules.
 /// </summary>
-public sealed class BpfVerifier
+public sealed partial class BpfVerifier
 {
     private const int MaxStack = 512, MaxFrames = 8, MaxVarOff = 1 << 29, MaxVarSize = 1 << 29, MaxJmpSeq = 8192;
 
@@ -81,6 +81,7 @@ public sealed class BpfVerifier
         {
             throw v.Exception(r);
         }
+        prog.ProbeMemLoads = v._probeMem;
         return new BpfVerifierResult(v._processed, v._maxPerInsn, v._totalStates, v._peakStates, v.Stats());
     }
 
@@ -476,11 +477,11 @@ public sealed class BpfVerifier
         {
             case RegType.Scalar:
                 return !precise || RangeWithin(o, c);
-            case RegType.MapValueOrNull or RegType.RingbufMemOrNull or RegType.RingbufMem:
+            case RegType.MapValueOrNull or RegType.RingbufMemOrNull or RegType.RingbufMem or RegType.BtfIdOrNull or RegType.RdonlyMemOrNull:
                 return o.Off == c.Off && o.Map == c.Map && o.MemSize == c.MemSize && RangeWithin(o, c)
                     && IdMatch(ids, o.Id, c.Id) && IdMatch(ids, o.RefId, c.RefId);
             default:
-                return o.Off == c.Off && o.Map == c.Map && o.Frame == c.Frame && o.MemSize == c.MemSize && RangeWithin(o, c);
+                return o.Off == c.Off && o.Map == c.Map && o.Frame == c.Frame && o.MemSize == c.MemSize && o.BtfType == c.BtfType && RangeWithin(o, c);
         }
     }
 
@@ -932,9 +933,10 @@ public sealed class BpfVerifier
             case RegType.RingbufMem:
                 Region(regno, p, p.Off + insnOff, size, p.MemSize, "memory", zeroOk: false);
                 return write ? default : Reg.UnknownBytes(size);
+            case RegType.RdonlyMem:
+                return RdonlyMemAccess(regno, p, insnOff, size, write);
             case RegType.BtfId:
-                if (write) throw Access("only read is supported");
-                return size == 8 ? Reg.Ptr(RegType.BtfId) : Reg.UnknownBytes(size);
+                return PtrToBtfAccess(regno, p, insnOff, size, write);
             case RegType.NotInit:
                 throw Access($"R{regno} !read_ok");
             default:
@@ -1192,12 +1194,18 @@ public sealed class BpfVerifier
         {
             if (!r.MaybeNull || r.Id != id) return r;
             if (isNull) return Reg.Known(0);
-            r.Type = r.Type == RegType.MapValueOrNull ? RegType.MapValue : RegType.RingbufMem;
+            r.Type = r.Type switch
+            {
+                RegType.MapValueOrNull => RegType.MapValue,
+                RegType.BtfIdOrNull => RegType.BtfId,
+                RegType.RdonlyMemOrNull => RegType.RdonlyMem,
+                _ => RegType.RingbufMem,
+            };
             return r;
         });
     }
 
-    private static bool NonNullPtr(in Reg r) => r.Type is RegType.Ctx or RegType.Stack or RegType.MapPtr or RegType.MapValue or RegType.RingbufMem or RegType.Func;
+    private static bool NonNullPtr(in Reg r) => r.Type is RegType.Ctx or RegType.Stack or RegType.MapPtr or RegType.MapValue or RegType.RingbufMem or RegType.Func or RegType.RdonlyMem;
 
     /// <summary>is_branch_taken: 1 taken, 0 not taken, -1 either.</summary>
     private static int BranchTaken(in Reg d, in Reg s, int jop, bool is32)
@@ -1364,6 +1372,8 @@ public sealed class BpfVerifier
         public int Callback;
         public int FmtMap, FmtOff;
         public bool PendingWrite;
+        /// <summary>ARG_PTR_TO_PERCPU_BTF_ID's typed __ksym, index + 1 (0: none).</summary>
+        public int PercpuKsym;
     }
 
     private void HelperCall(int id)
@@ -1407,6 +1417,10 @@ public sealed class BpfVerifier
                 break;
             case HelperRet.PtrToBtfId:
                 regs[0] = Reg.Ptr(RegType.BtfId);
+                regs[0].BtfType = RetBtfType(proto);
+                break;
+            case HelperRet.PtrToMemOrBtfId or HelperRet.PtrToMemOrBtfIdOrNull:
+                regs[0] = PerCpuRet(meta.PercpuKsym - 1, proto.Ret == HelperRet.PtrToMemOrBtfIdOrNull);
                 break;
             case HelperRet.PtrToRingbufMemOrNull:
             {
@@ -1451,6 +1465,7 @@ public sealed class BpfVerifier
             HelperArg.PtrToRingbufMemRelease => (r.Type == RegType.RingbufMem, "ringbuf_mem"),
             HelperArg.PtrToFunc => (r.Type == RegType.Func, "func"),
             HelperArg.PtrToStackOrNull => (r.Type == RegType.Stack, "fp"),
+            HelperArg.PtrToPercpuBtfId => (r.Type == RegType.PercpuBtfId, "percpu_ptr_"),
             _ => (true, ""),
         };
         if (!ok) throw Access($"R{regno} type={Names.Of(r.Type)} expected={expected}");
@@ -1494,6 +1509,9 @@ public sealed class BpfVerifier
                 break;
             case HelperArg.PtrToFunc:
                 meta.Callback = r.MemSize;
+                break;
+            case HelperArg.PtrToPercpuBtfId:
+                meta.PercpuKsym = r.Map + 1;
                 break;
         }
     }

@@ -29,6 +29,7 @@ internal static class ProgramTypeRules
         HelperProtos.ProbeRead, HelperProtos.ProbeReadStr,
         HelperProtos.GetCurrentUidGid, HelperProtos.GetCurrentTask, HelperProtos.GetCurrentTaskBtf, HelperProtos.GetNumaNodeId,
         HelperProtos.SendSignal, HelperProtos.GetNsCurrentPidTgid, HelperProtos.SnprintfBtf,
+        HelperProtos.PerCpuPtr, HelperProtos.ThisCpuPtr,
         // bpf_get_func_ip_proto_tracing is offered to every tracing type; check_get_func_ip then refuses it (FuncIpRefusal)
         HelperProtos.GetFuncIp,
     ];

@@ -10,6 +10,12 @@ internal enum RegType : byte
     Func,
     /// <summary>PTR_TO_BTF_ID | MEM_PERCPU: a typed __ksym of a per-CPU variable (not dereferenceable).</summary>
     PercpuBtfId,
+    /// <summary>PTR_TO_BTF_ID | PTR_MAYBE_NULL: bpf_per_cpu_ptr of a struct variable.</summary>
+    BtfIdOrNull,
+    /// <summary>PTR_TO_MEM | MEM_RDONLY with MemSize: bpf_this_cpu_ptr of a non-struct variable.</summary>
+    RdonlyMem,
+    /// <summary>PTR_TO_MEM | MEM_RDONLY | PTR_MAYBE_NULL: bpf_per_cpu_ptr of one.</summary>
+    RdonlyMemOrNull,
 }
 
 /// <summary>
@@ -29,6 +35,8 @@ internal struct Reg
     public int Id;
     public int RefId;
     public int MemSize;
+    /// <summary>PTR_TO_BTF_ID's btf_id in the kernel BTF (struct task_struct, ...); 0: untyped (a BTF ctx argument).</summary>
+    public uint BtfType;
 
     public static Reg Unknown() => new() { Type = RegType.Scalar, Var = Tnum.Unknown, SMin = long.MinValue, SMax = long.MaxValue, UMin = 0, UMax = ulong.MaxValue };
 
@@ -50,7 +58,7 @@ internal struct Reg
     public readonly bool IsConst => Type == RegType.Scalar && Var.IsConst;
     public readonly bool IsNull => IsConst && Var.Value == 0;
     public readonly bool IsPointer => Type is not (RegType.NotInit or RegType.Scalar);
-    public readonly bool MaybeNull => Type is RegType.MapValueOrNull or RegType.RingbufMemOrNull;
+    public readonly bool MaybeNull => Type is RegType.MapValueOrNull or RegType.RingbufMemOrNull or RegType.BtfIdOrNull or RegType.RdonlyMemOrNull;
 
     /// <summary>reg_bounds_sync: tighten tnum, signed and unsigned bounds against each other.</summary>
     public void Sync()
@@ -112,6 +120,9 @@ internal static class Names
         RegType.BtfId => "ptr_",
         RegType.Func => "func",
         RegType.PercpuBtfId => "percpu_ptr_",
+        RegType.BtfIdOrNull => "ptr_or_null_",
+        RegType.RdonlyMem => "rdonly_mem",
+        RegType.RdonlyMemOrNull => "rdonly_mem_or_null",
         _ => "?",
     };
 }

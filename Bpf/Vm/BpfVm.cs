@@ -366,6 +366,9 @@ public sealed unsafe partial class BpfVm
         tmp.Clear();
         if (Memory.Find(addr) is { } reg && !ReferenceEquals(reg.Bytes, _ctx) && Memory.TryRead(addr, tmp[..size], AddressSpace.Kernel))
             return BinaryPrimitives.ReadUInt64LittleEndian(tmp);
+        // BPF_PROBE_MEM (a load the verifier typed as through PTR_TO_BTF_ID): the kernel's exception
+        // table fixup zeroes the destination and the program goes on
+        if (Program.ProbeMemLoads is { } pm && (uint)pc < (uint)pm.Length && pm[pc]) return 0;
         throw new BpfFaultException($"invalid memory access: read of {size} bytes at 0x{addr:x}, outside every region the program may touch", pc) { Count = count };
     }
 

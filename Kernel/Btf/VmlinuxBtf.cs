@@ -107,22 +107,31 @@ public static class VmlinuxBtf
             new BtfMember("off", ts16, 16),
             new BtfMember("imm", ts32, 32)));
 
-        // struct task_struct: only its first members (x86_64, CONFIG_THREAD_INFO_IN_TASK); size covers them.
+        // struct task_struct: its first members (x86_64, CONFIG_THREAD_INFO_IN_TASK), then the ones tracing
+        // programs read (pid, tgid, comm) packed right after them (not x86_64's offsets: the simulated
+        // task memory, SimTaskMemory, is laid out by TaskStructLayout); size covers them.
         uint threadInfo = b.Add(BtfType.Struct("thread_info", 24,
-            M("flags", ul, 0), M("syscall_work", ul, 8), M("status", tu32, 16), M("cpu", tu32, 20)));
+            M("flags", ul, 0), M("syscall_work", ul, 8), M("status", tu32, 16), M("cpu", tu32, TaskStructLayout.Cpu)));
         uint voidPtr = b.Add(BtfType.Ptr(0));
-        b.Add(BtfType.Struct("task_struct", 56,
-            M("thread_info", threadInfo, 0), M("__state", u32, 24), M("saved_state", u32, 28),
-            M("stack", voidPtr, 32), M("usage", refcount, 40), M("flags", u32, 44), M("ptrace", u32, 48)));
+        uint task = b.Add(BtfType.Struct("task_struct", TaskStructLayout.Size));
 
         // Per-CPU variables typed __ksym externs name (pahole puts only per-CPU ones in vmlinux BTF).
         // struct rq: its first members (raw_spinlock_t __lock, nr_running, ...); size covers them.
         uint rawSpin = b.Add(BtfType.Struct("raw_spinlock", 4, new BtfMember("raw_lock", u32, 0)));
         uint rawSpinT = b.Add(BtfType.Typedef("raw_spinlock_t", rawSpin));
         uint rq = b.Add(BtfType.Struct("rq", 24,
-            M("__lock", rawSpinT, 0), M("nr_running", u32, 4), M("nr_switches", tu64, 8), M("cpu", i32, 16)));
+            M("__lock", rawSpinT, 0), M("nr_running", u32, 4), M("nr_switches", tu64, 8), M("cpu", i32, RqLayout.Cpu)));
         b.Add(BtfType.Var("runqueues", rq, perCpu: true));
         b.Add(BtfType.Var("bpf_prog_active", i32, perCpu: true));
+
+        // pid_t comes last so the ids of the types above stay what worlds and docs already name.
+        uint pidT = b.Add(BtfType.Typedef("pid_t", b.Add(BtfType.Typedef("__kernel_pid_t", i32))));
+        b.SetMembers(task, new[]
+        {
+            M("thread_info", threadInfo, 0), M("__state", u32, 24), M("saved_state", u32, 28),
+            M("stack", voidPtr, 32), M("usage", refcount, 40), M("flags", u32, 44), M("ptrace", u32, 48),
+            M("pid", pidT, TaskStructLayout.Pid), M("tgid", pidT, TaskStructLayout.Tgid), M("comm", char16, TaskStructLayout.Comm),
+        });
         return b;
 
         static BtfMember M(string name, uint type, uint byteOffset) => new(name, type, byteOffset * 8);
@@ -152,4 +161,22 @@ public static class VmlinuxBtf
         }
         return list.ToArray();
     }
+}
+
+/// <summary>
+/// Byte offsets of the simulated vmlinux's task_struct members that the simulated task memory holds
+/// (the one place both VmlinuxBtf and SimTaskMemory take them from).
+/// </summary>
+public static class TaskStructLayout
+{
+    /// <summary>thread_info.cpu (thread_info is task_struct's first member).</summary>
+    public const uint Cpu = 20;
+    public const uint Pid = 52, Tgid = 56, Comm = 60, CommLen = 16;
+    public const uint Size = 80;
+}
+
+/// <summary>The offset of struct rq's cpu in the simulated vmlinux (SimPerCpu writes it in each CPU's runqueue).</summary>
+public static class RqLayout
+{
+    public const uint Cpu = 16;
 }

@@ -36,6 +36,8 @@ public enum HelperArg
     PtrToFunc,
     /// <summary>ARG_PTR_TO_STACK_OR_NULL: the program's stack, or NULL (bpf_loop's callback context).</summary>
     PtrToStackOrNull,
+    /// <summary>ARG_PTR_TO_PERCPU_BTF_ID: a typed __ksym of a per-CPU variable (PTR_TO_BTF_ID | MEM_PERCPU).</summary>
+    PtrToPercpuBtfId,
 }
 
 /// <summary>A helper's return kind (enum bpf_return_type, the ones used here).</summary>
@@ -51,6 +53,13 @@ public enum HelperRet
     Void,
     /// <summary>RET_PTR_TO_BTF_ID_TRUSTED: a kernel object (bpf_get_current_task_btf's task_struct).</summary>
     PtrToBtfId,
+    /// <summary>
+    /// RET_PTR_TO_MEM_OR_BTF_ID | MEM_RDONLY: the per-CPU argument's type decides, PTR_TO_BTF_ID for a
+    /// struct, PTR_TO_MEM | MEM_RDONLY of the type's size otherwise (bpf_this_cpu_ptr).
+    /// </summary>
+    PtrToMemOrBtfId,
+    /// <summary>The same | PTR_MAYBE_NULL (bpf_per_cpu_ptr: NULL for a CPU past nr_cpu_ids).</summary>
+    PtrToMemOrBtfIdOrNull,
 }
 
 /// <summary>Which map type a helper's ConstMapPtr argument must be (check_map_func_compatibility).</summary>
@@ -72,7 +81,8 @@ public enum HelperMap
 /// have, and whether only iterator programs may call it. The verifier's argument rules and the
 /// metrics read it; the helper's behaviour lives in the Kernel function it names.
 /// </summary>
-public sealed record HelperProto(int Id, HelperRet Ret, HelperArg[] Args, HelperMap Map = HelperMap.Any, bool IterOnly = false)
+/// <param name="RetBtf">For RET_PTR_TO_BTF_ID: the kernel type the pointer has (the proto's ret_btf_id), e.g. "struct task_struct".</param>
+public sealed record HelperProto(int Id, HelperRet Ret, HelperArg[] Args, HelperMap Map = HelperMap.Any, bool IterOnly = false, string? RetBtf = null)
 {
     /// <summary>The uapi name (bpf_...), also the metric tag of its calls.</summary>
     public string Name => BpfHelperNames.Name(Id);
@@ -96,7 +106,7 @@ public static class HelperProtos
 
     /// <summary>The current task's ids and the program's attach point (kernel/bpf/helpers.c, kernel/trace/bpf_trace.c).</summary>
     public const int GetCurrentUidGid = 15, GetCurrentTask = 35, GetNumaNodeId = 42, SendSignal = 109, GetNsCurrentPidTgid = 120,
-        GetCurrentTaskBtf = 158, GetFuncIp = 173, GetAttachCookie = 174, Strncmp = 182;
+        GetCurrentTaskBtf = 158, PerCpuPtr = 153, ThisCpuPtr = 154, GetFuncIp = 173, GetAttachCookie = 174, Strncmp = 182;
 
     /// <summary>The stack helpers (kernel/bpf/stackmap.c, and their per-program-type variants in kernel/trace/bpf_trace.c).</summary>
     public const int GetStackid = 27, GetStack = 67;
@@ -153,7 +163,9 @@ public static class HelperProtos
         new(GetNumaNodeId, HelperRet.Integer, []),
         new(SendSignal, HelperRet.Integer, [HelperArg.Anything]),
         new(GetNsCurrentPidTgid, HelperRet.Integer, [HelperArg.Anything, HelperArg.Anything, HelperArg.PtrToUninitMem, HelperArg.ConstSize]),
-        new(GetCurrentTaskBtf, HelperRet.PtrToBtfId, []),
+        new(GetCurrentTaskBtf, HelperRet.PtrToBtfId, [], RetBtf: "struct task_struct"),
+        new(PerCpuPtr, HelperRet.PtrToMemOrBtfIdOrNull, [HelperArg.PtrToPercpuBtfId, HelperArg.Anything]),
+        new(ThisCpuPtr, HelperRet.PtrToMemOrBtfId, [HelperArg.PtrToPercpuBtfId]),
         new(GetFuncIp, HelperRet.Integer, [HelperArg.PtrToCtx]),
         new(GetAttachCookie, HelperRet.Integer, [HelperArg.PtrToCtx]),
         new(Strncmp, HelperRet.Integer, [HelperArg.PtrToMem, HelperArg.ConstSize, HelperArg.PtrToConstStr]),

@@ -28,6 +28,38 @@ public sealed record SimTask(int Pid, int Tgid, string Comm)
 }
 
 /// <summary>
+/// The simulated task_struct behind bpf_get_current_task(_btf)'s address: mapped into a world's
+/// simulated kernel memory the first time a program asks for current (so a world whose programs never
+/// do pays nothing), refreshed on each ask with pid, tgid, comm and thread_info.cpu at the offsets the
+/// simulated vmlinux BTF declares (TaskStructLayout), so bpf_probe_read_kernel, BPF_CORE_READ and
+/// direct PTR_TO_BTF_ID loads read the task's values. Read-only to programs, like the kernel's.
+/// </summary>
+public static class SimTaskMemory
+{
+    /// <summary>The address of task's task_struct on cpu, mapped and up to date in mem.</summary>
+    public static ulong Current(SimMemory mem, SimTask task, int cpu)
+    {
+        ulong addr = SimTask.TaskStructAddress(task.Pid, cpu);
+        var bytes = mem.Find(addr) is { } r && r.Start == addr ? r.Bytes : mem.MapAt(addr, new byte[Btf.TaskStructLayout.Size], writable: false).Bytes;
+        Fill(bytes, task, cpu);
+        return addr;
+    }
+
+    private static void Fill(Span<byte> b, SimTask task, int cpu)
+    {
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(b[(int)Btf.TaskStructLayout.Cpu..], (uint)cpu);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(b[(int)Btf.TaskStructLayout.Pid..], task.Pid);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(b[(int)Btf.TaskStructLayout.Tgid..], task.Tgid);
+        var comm = b.Slice((int)Btf.TaskStructLayout.Comm, (int)Btf.TaskStructLayout.CommLen);
+        comm.Clear();
+        // the same bytes bpf_get_current_comm copies: the UTF-8 name cut to TASK_COMM_LEN - 1, NUL-padded
+        var room = comm[..^1];
+        if (System.Text.Unicode.Utf8.FromUtf16(task.Comm, room, out _, out _) == System.Buffers.OperationStatus.DestinationTooSmall)
+            System.Text.Encoding.UTF8.GetBytes(task.Comm).AsSpan(0, room.Length).CopyTo(room); // a cut inside a character
+    }
+}
+
+/// <summary>
 /// A task's synthetic stacks when its world gives none (docs/kernel-semantics.md §14): every task,
 /// the idle task too, is in the kernel on the read(2) path, vfs_read+0x1d, ksys_read+0x73,
 /// __x64_sys_read+0x19 (at the host's kallsyms addresses, an offset past a resized symbol's end

@@ -148,4 +148,29 @@ public sealed class ExecTaskHelperTests(EmbeddedSiloFixture silo)
         Assert.Equal(1UL, Le(r[5]));          // "apple" vs "app": 'l' above the NUL
         Assert.Equal(0UL, Le(r[6]));          // no uid/gid given: root
     }
+
+    /// <summary>tests/bpf/task_btf.bpf.o reads current's task_struct (probe_read_kernel, BPF_CORE_READ, direct BTF loads).</summary>
+    [Fact]
+    public async Task A_raw_tracepoint_reads_the_worlds_task_struct_three_ways()
+    {
+        string[] outs = ["read_pid", "read_tgid", "read_comm", "core_pid", "core_tgid", "core_comm", "direct_pid", "direct_tgid", "direct_comm"];
+        string gets = string.Join(",\n", outs.Select(o => $$"""{ "call": "get_global", "program": "p", "name": "{{o}}" }"""));
+        var (exit, lines, err) = await silo.Exec($$"""
+            { "cpus": 2, "tasks": [ { "pid": 4321, "tgid": 4300, "comm": "nginx-worker", "cpu": 1 } ],
+              "programs": { "p": { "object": "task_btf.bpf.o" } },
+              "steps": [
+                { "cpu": 1, "pid": 4321, "call": "run", "program": "p" },
+                {{gets}}
+              ] }
+            """, Bpf);
+        Assert.True(exit == 0, err);
+        var r = lines[0].GetProperty("results");
+        Assert.Equal(0, r[0].GetProperty("ret").GetInt64());
+        for (int way = 0; way < 3; way++)
+        {
+            Assert.Equal("e1100000", r[1 + way * 3].GetProperty("value_hex").GetString());   // 4321
+            Assert.Equal("cc100000", r[2 + way * 3].GetProperty("value_hex").GetString());   // 4300
+            Assert.Equal(Convert.ToHexStringLower("nginx-worker\0\0\0\0"u8), r[3 + way * 3].GetProperty("value_hex").GetString());
+        }
+    }
 }

@@ -29,7 +29,7 @@ public class CoreReloTests
             ("exists_ptrace", 1), ("exists_missing", 0), ("exists_flags", 1),
             ("signed_val", 1), ("signed_name_off", 0),
             ("bf_off", 1), ("bf_sz", 1), ("bf_lshift", 56), ("bf_rshift", 60),
-            ("type_exists_list", 1), ("type_exists_missing", 0), ("type_size_task", 56), ("type_matches_list", 1),
+            ("type_exists_list", 1), ("type_exists_missing", 0), ("type_size_task", 80), ("type_matches_list", 1),
             ("type_matches_int", 0), ("type_exists_int", 1),
             ("type_id_kernel", kernelList), ("type_id_local", (ulong)localList),
             ("enum_exists", 1), ("enum_missing", 0), ("enum_prog_load", 5), ("enum_btf_load", 18),

@@ -32,7 +32,7 @@ public class BtfShowLayoutTests
     public void NestedTypedefStructIsSkippedWhenZeroAndShownWithZero()
     {
         // task_struct.usage is refcount_t { atomic_t refs { int counter } }.
-        var v = new byte[56];
+        var v = new byte[80]; // sizeof(struct task_struct) in the simulated vmlinux
         Assert.Equal("(struct task_struct){}", BtfTestUtil.Show("struct task_struct", v, C));
         BitConverter.GetBytes(2).CopyTo(v, 40);
         Assert.Equal("(struct task_struct){.usage = (refcount_t){.refs = (atomic_t){.counter = (int)2,},},}",
