@@ -903,6 +903,7 @@ public sealed partial class BpfVerifier
                     || (_prog.Type == BpfProgramType.PerfEvent && o < ProgramTypeRules.PtRegsSize && size != 8);
                 if (bad) throw Access($"invalid bpf_context access off={o} size={size}");
                 if (write) return default;
+                if (IterCtxArg(o, size) is { } arg) return arg;
                 return ProgramTypeRules.BtfCtx(_prog.Type) && size == 8 ? Reg.Ptr(RegType.BtfId) : Reg.UnknownBytes(size);
             }
             case RegType.MapValue:
@@ -940,7 +941,7 @@ public sealed partial class BpfVerifier
             case RegType.NotInit:
                 throw Access($"R{regno} !read_ok");
             default:
-                throw Access($"R{regno} invalid mem access '{Names.Of(p.Type)}'");
+                throw Access($"R{regno} invalid mem access '{(p.Trusted ? "trusted_" : "")}{Names.Of(p.Type)}'");
         }
     }
 

@@ -34,6 +34,7 @@ internal static class IterCommand
                 Console.Error.WriteLine($"bpfsim iter: {path}:{ex.Line}: {ex.Field}: {ex.Message}");
                 return 2;
             }
+            if (IterDocument.HasProgram(execDoc)) return await RunProgram(path, execDoc, ct);
             ClusterConnection? cluster = null;
             try
             {
@@ -56,16 +57,55 @@ internal static class IterCommand
         return cmd;
     }
 
+    /// <summary>
+    /// An iter.program document: the object is checked and loaded by the exec parser (as an exec
+    /// world's programs.iter), then read in this process by IterProgramRun.
+    /// </summary>
+    private static async Task<int> RunProgram(string path, byte[] execDoc, CancellationToken ct)
+    {
+        byte[] original = await InputFile.ReadAsync(path, ct);
+        int line = IterDocument.ProgramLine(original);
+        IterProgramDoc doc;
+        try
+        {
+            doc = IterDocument.ProgramWorld(original, execDoc, Path.GetDirectoryName(Path.GetFullPath(path)));
+        }
+        catch (DocumentException ex)
+        {
+            Console.Error.WriteLine($"bpfsim iter: {path}:{ex.Line}: {ex.Field}: {ex.Message}");
+            return 2;
+        }
+        var outcome = IterProgramRun.Run(doc.World, doc.ReadSize, doc.SeqSize);
+        if (outcome.LoadError is { } why)
+        {
+            Console.Error.WriteLine($"bpfsim iter: {path}:{line}: iter.program: the kernel refuses the program: {why}");
+            return 1;
+        }
+        int exit = Print(outcome.Read!.Text, outcome.Read.Reads, path);
+        if (outcome.Fault is { } fault)
+        {
+            Console.Error.WriteLine($"bpfsim iter: {path}: the program faulted: {fault}");
+            return 1;
+        }
+        return exit;
+    }
+
     /// <summary>Writes the bytes read to stdout; a failed read() is reported as cat reports it.</summary>
     private static int Print(JsonElement world, string path)
     {
         var results = world.GetProperty("results");
         var read = results[results.GetArrayLength() - 1];
         byte[] text = read.TryGetProperty("text_hex", out var hex) ? Convert.FromHexString(hex.GetString()!) : Encoding.UTF8.GetBytes(read.GetProperty("text").GetString()!);
+        var reads = new List<long>();
+        foreach (var r in read.GetProperty("reads").EnumerateArray()) reads.Add(r.GetInt64());
+        return Print(text, reads, path);
+    }
+
+    private static int Print(byte[] text, IReadOnlyList<long> reads, string path)
+    {
         using (var stdout = Console.OpenStandardOutput()) stdout.Write(text);
-        foreach (var r in read.GetProperty("reads").EnumerateArray())
+        foreach (long n in reads)
         {
-            long n = r.GetInt64();
             if (n >= 0) continue;
             string msg = -n switch
             {
