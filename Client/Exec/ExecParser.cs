@@ -172,7 +172,7 @@ internal sealed partial class ExecParser
                 UserStack = t["user_stack"] is { } u ? Frames(u, path + ".user_stack") : null,
             };
         }
-        return list.ToImmutable(); // ToBuilder of an empty array has capacity > 0: MoveToImmutable would throw
+        return list.MoveToImmutable();
     }
 
     private ImmutableArray<ulong> Frames(JNode node, string path)
