@@ -172,7 +172,7 @@ internal sealed partial class ExecParser
                 UserStack = t["user_stack"] is { } u ? Frames(u, path + ".user_stack") : null,
             };
         }
-        return list.MoveToImmutable();
+        return list.ToImmutable();
     }
 
     private ImmutableArray<ulong> Frames(JNode node, string path)

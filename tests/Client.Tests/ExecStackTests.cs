@@ -32,6 +32,17 @@ public sealed class ExecStackTests(EmbeddedSiloFixture silo)
         Assert.Equal(-14, r[14].GetProperty("helpers")[0].GetProperty("ret").GetInt64()); // skip 2 of 2 user frames
     }
 
+    [Theory]
+    [InlineData("""{ "tasks": [], "steps": [] }""")]
+    [InlineData("""{ "tasks": [ { "pid": 5, "comm": "a" } ], "steps": [] }""")]
+    public async Task A_world_whose_tasks_give_no_stacks_runs(string world)
+    {
+        // found by the exec fuzzer: giving the tasks their stacks failed on a list of 0 or 1 tasks
+        var (exit, lines, err) = await silo.Exec(world, Repo.Root);
+        Assert.True(exit == 0, err);
+        Assert.Equal(0, lines[0].GetProperty("results").GetArrayLength());
+    }
+
     [Fact]
     public async Task Delete_empties_a_bucket_and_next_slot_walks_what_is_left()
     {
