@@ -13,7 +13,7 @@ internal static class IterCommand
 {
     public static Command Create()
     {
-        var file = new Argument<string>("FILE") { Description = "An iter document (docs/iter.md): a world plus \"iter\": { target, body, read_size }." };
+        var file = new Argument<string>("FILE") { Description = "An iter document (docs/iter.md): a world plus \"iter\": { target, body or program, read_size }." };
         var cmd = new Command("iter",
             "Run a bpf_iter program over the tasks or maps of a simulated host and print the seq_file as `cat` on the pinned " +
             "iterator would: objects that overflow the seq buffer are re-run by the next read(), one that overflows alone fails " +
@@ -24,17 +24,18 @@ internal static class IterCommand
         cmd.SetAction(async (parse, ct) =>
         {
             string path = parse.GetValue(file)!;
-            byte[] execDoc;
+            byte[] execDoc, text;
             try
             {
-                execDoc = IterDocument.ToExec(await InputFile.ReadAsync(path, ct));
+                text = await InputFile.ReadAsync(path, ct);
+                execDoc = IterDocument.ToExec(text);
             }
             catch (DocumentException ex)
             {
                 Console.Error.WriteLine($"bpfsim iter: {path}:{ex.Line}: {ex.Field}: {ex.Message}");
                 return 2;
             }
-            if (IterDocument.HasProgram(execDoc)) return await RunProgram(path, execDoc, ct);
+            if (IterDocument.HasProgram(text)) return RunProgram(path, text, execDoc);
             ClusterConnection? cluster = null;
             try
             {
@@ -61,9 +62,8 @@ internal static class IterCommand
     /// An iter.program document: the object is checked and loaded by the exec parser (as an exec
     /// world's programs.iter), then read in this process by IterProgramRun.
     /// </summary>
-    private static async Task<int> RunProgram(string path, byte[] execDoc, CancellationToken ct)
+    private static int RunProgram(string path, byte[] original, byte[] execDoc)
     {
-        byte[] original = await InputFile.ReadAsync(path, ct);
         int line = IterDocument.ProgramLine(original);
         IterProgramDoc doc;
         try

@@ -9,6 +9,7 @@ namespace BpfTraceSim.Client.Iter;
 /// An iterator run (`bpfsim iter`): a world, what to iterate over (its tasks or its maps) and the
 /// iterator program's body for each object. It becomes an exec document whose seq steps record
 /// the program's calls per object, so the read() loop re-runs objects exactly as bpf_seq_read does.
+/// With "program" instead of "body" it is a clang-built iter/task object (IterProgramRun reads it).
 /// </summary>
 /// <summary>An iter document with a program object: its world (tasks, the program) and the read sizes.</summary>
 internal sealed record IterProgramDoc(BpfTraceSim.Contracts.Exec.WorldSpec World, int ReadSize, int SeqSize);
@@ -144,8 +145,8 @@ internal static class IterDocument
         return new IterProgramDoc(world, readSize, seqSize);
     }
 
-    /// <summary>True when the iter document gives a program object rather than a body.</summary>
-    public static bool HasProgram(byte[] execDoc) => JsonNode.Parse(execDoc)?["programs"] is not null;
+    /// <summary>True when the (valid) iter document gives a program object rather than a body.</summary>
+    public static bool HasProgram(byte[] text) => JsonTree.ReadAll(text)[0].Value?["iter"]?["program"] is not null;
 
     private static void CheckFields(JNode node, string path, string[] fields)
     {
