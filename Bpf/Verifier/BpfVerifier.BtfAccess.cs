@@ -94,10 +94,11 @@ public sealed partial class BpfVerifier
     /// task_struct (NULL in task_seq_stop's last call), so a load through it needs a NULL check.
     /// Null: not such a load (other targets, other offsets keep the generic typing).
     /// </summary>
+    private bool IsIterTask => _prog.Type == BpfProgramType.Iter && _prog.Section is "iter/task" or "iter.s/task";
+
     private Reg? IterCtxArg(int off, int size)
     {
-        if (_prog.Type != BpfProgramType.Iter || size != 8) return null;
-        if (_prog.Section is not ("iter/task" or "iter.s/task")) return null;
+        if (!IsIterTask || size != 8) return null;
         string? type = off == (int)Kernel.Btf.IterCtxLayout.Meta ? "struct bpf_iter_meta" : off == (int)Kernel.Btf.IterCtxLayout.Task ? "struct task_struct" : null;
         if (type is null || !KernelBtf.TryFind(type, out uint id)) return null;
         var r = Reg.Ptr(off == (int)Kernel.Btf.IterCtxLayout.Task ? RegType.BtfIdOrNull : RegType.BtfId);

@@ -60,6 +60,7 @@ public sealed partial class BpfVerifier
         _host = host;
         _opt = opt;
         _ctx = ProgramTypeRules.Ctx(prog.Type);
+        if (IsIterTask) _ctx = (16, false, true); // struct bpf_iter__task: btf_ctx_access knows its two args only
         _prune = new bool[_insns.Length];
         _explored = new List<VState>?[_insns.Length];
     }
