@@ -1,3 +1,4 @@
+using BpfTraceSim.Bpf.Loader;
 using BpfTraceSim.Kernel;
 using KBtf = BpfTraceSim.Kernel.Btf.Btf;
 
@@ -84,5 +85,26 @@ public sealed partial class BpfVerifier
         if (write) throw Access($"R{regno} cannot write into {Names.Of(p.Type)}");
         Region(regno, p, p.Off + insnOff, size, p.MemSize, "memory", zeroOk: false);
         return Reg.UnknownBytes(size);
+    }
+
+    /// <summary>
+    /// btf_ctx_access for an iter/task program: the target's ctx is struct bpf_iter__task, whose
+    /// meta (offset 0) is a trusted PTR_TO_BTF_ID of bpf_iter_meta (iterator args are trusted) and
+    /// whose task (offset 8) is the ctx_arg_info's PTR_TO_BTF_ID_OR_NULL | PTR_TRUSTED of
+    /// task_struct (NULL in task_seq_stop's last call), so a load through it needs a NULL check.
+    /// Null: not such a load (other targets, other offsets keep the generic typing).
+    /// </summary>
+    private bool IsIterTask => _prog.Type == BpfProgramType.Iter && _prog.Section is "iter/task" or "iter.s/task";
+
+    private Reg? IterCtxArg(int off, int size)
+    {
+        if (!IsIterTask || size != 8) return null;
+        string? type = off == (int)Kernel.Btf.IterCtxLayout.Meta ? "struct bpf_iter_meta" : off == (int)Kernel.Btf.IterCtxLayout.Task ? "struct task_struct" : null;
+        if (type is null || !KernelBtf.TryFind(type, out uint id)) return null;
+        var r = Reg.Ptr(off == (int)Kernel.Btf.IterCtxLayout.Task ? RegType.BtfIdOrNull : RegType.BtfId);
+        r.BtfType = id;
+        r.Trusted = true;
+        if (r.Type == RegType.BtfIdOrNull) r.Id = ++_idGen;
+        return r;
     }
 }

@@ -60,6 +60,7 @@ public sealed partial class BpfVerifier
         _host = host;
         _opt = opt;
         _ctx = ProgramTypeRules.Ctx(prog.Type);
+        if (IsIterTask) _ctx = (16, false, true); // struct bpf_iter__task: btf_ctx_access knows its two args only
         _prune = new bool[_insns.Length];
         _explored = new List<VState>?[_insns.Length];
     }
@@ -903,6 +904,7 @@ public sealed partial class BpfVerifier
                     || (_prog.Type == BpfProgramType.PerfEvent && o < ProgramTypeRules.PtRegsSize && size != 8);
                 if (bad) throw Access($"invalid bpf_context access off={o} size={size}");
                 if (write) return default;
+                if (IterCtxArg(o, size) is { } arg) return arg;
                 return ProgramTypeRules.BtfCtx(_prog.Type) && size == 8 ? Reg.Ptr(RegType.BtfId) : Reg.UnknownBytes(size);
             }
             case RegType.MapValue:
@@ -940,7 +942,7 @@ public sealed partial class BpfVerifier
             case RegType.NotInit:
                 throw Access($"R{regno} !read_ok");
             default:
-                throw Access($"R{regno} invalid mem access '{Names.Of(p.Type)}'");
+                throw Access($"R{regno} invalid mem access '{(p.Trusted ? "trusted_" : "")}{Names.Of(p.Type)}'");
         }
     }
 

@@ -37,6 +37,8 @@ internal struct Reg
     public int MemSize;
     /// <summary>PTR_TO_BTF_ID's btf_id in the kernel BTF (struct task_struct, ...); 0: untyped (a BTF ctx argument).</summary>
     public uint BtfType;
+    /// <summary>PTR_TRUSTED (an iterator's ctx pointers): reg_type_str prefixes "trusted_".</summary>
+    public bool Trusted;
 
     public static Reg Unknown() => new() { Type = RegType.Scalar, Var = Tnum.Unknown, SMin = long.MinValue, SMax = long.MaxValue, UMin = 0, UMax = ulong.MaxValue };
 

@@ -13,7 +13,7 @@ internal static class IterCommand
 {
     public static Command Create()
     {
-        var file = new Argument<string>("FILE") { Description = "An iter document (docs/iter.md): a world plus \"iter\": { target, body, read_size }." };
+        var file = new Argument<string>("FILE") { Description = "An iter document (docs/iter.md): a world plus \"iter\": { target, body or program, read_size }." };
         var cmd = new Command("iter",
             "Run a bpf_iter program over the tasks or maps of a simulated host and print the seq_file as `cat` on the pinned " +
             "iterator would: objects that overflow the seq buffer are re-run by the next read(), one that overflows alone fails " +
@@ -24,16 +24,18 @@ internal static class IterCommand
         cmd.SetAction(async (parse, ct) =>
         {
             string path = parse.GetValue(file)!;
-            byte[] execDoc;
+            byte[] execDoc, text;
             try
             {
-                execDoc = IterDocument.ToExec(await InputFile.ReadAsync(path, ct));
+                text = await InputFile.ReadAsync(path, ct);
+                execDoc = IterDocument.ToExec(text);
             }
             catch (DocumentException ex)
             {
                 Console.Error.WriteLine($"bpfsim iter: {path}:{ex.Line}: {ex.Field}: {ex.Message}");
                 return 2;
             }
+            if (IterDocument.HasProgram(text)) return RunProgram(path, text, execDoc);
             ClusterConnection? cluster = null;
             try
             {
@@ -56,16 +58,54 @@ internal static class IterCommand
         return cmd;
     }
 
+    /// <summary>
+    /// An iter.program document: the object is checked and loaded by the exec parser (as an exec
+    /// world's programs.iter), then read in this process by IterProgramRun.
+    /// </summary>
+    private static int RunProgram(string path, byte[] original, byte[] execDoc)
+    {
+        int line = IterDocument.ProgramLine(original);
+        IterProgramDoc doc;
+        try
+        {
+            doc = IterDocument.ProgramWorld(original, execDoc, Path.GetDirectoryName(Path.GetFullPath(path)));
+        }
+        catch (DocumentException ex)
+        {
+            Console.Error.WriteLine($"bpfsim iter: {path}:{ex.Line}: {ex.Field}: {ex.Message}");
+            return 2;
+        }
+        var outcome = IterProgramRun.Run(doc.World, doc.ReadSize, doc.SeqSize);
+        if (outcome.LoadError is { } why)
+        {
+            Console.Error.WriteLine($"bpfsim iter: {path}:{line}: iter.program: the kernel refuses the program: {why}");
+            return 1;
+        }
+        int exit = Print(outcome.Read!.Text, outcome.Read.Reads, path);
+        if (outcome.Fault is { } fault)
+        {
+            Console.Error.WriteLine($"bpfsim iter: {path}: the program faulted: {fault}");
+            return 1;
+        }
+        return exit;
+    }
+
     /// <summary>Writes the bytes read to stdout; a failed read() is reported as cat reports it.</summary>
     private static int Print(JsonElement world, string path)
     {
         var results = world.GetProperty("results");
         var read = results[results.GetArrayLength() - 1];
         byte[] text = read.TryGetProperty("text_hex", out var hex) ? Convert.FromHexString(hex.GetString()!) : Encoding.UTF8.GetBytes(read.GetProperty("text").GetString()!);
+        var reads = new List<long>();
+        foreach (var r in read.GetProperty("reads").EnumerateArray()) reads.Add(r.GetInt64());
+        return Print(text, reads, path);
+    }
+
+    private static int Print(byte[] text, IReadOnlyList<long> reads, string path)
+    {
         using (var stdout = Console.OpenStandardOutput()) stdout.Write(text);
-        foreach (var r in read.GetProperty("reads").EnumerateArray())
+        foreach (long n in reads)
         {
-            long n = r.GetInt64();
             if (n >= 0) continue;
             string msg = -n switch
             {

@@ -9,11 +9,19 @@ namespace BpfTraceSim.Client.Iter;
 /// An iterator run (`bpfsim iter`): a world, what to iterate over (its tasks or its maps) and the
 /// iterator program's body for each object. It becomes an exec document whose seq steps record
 /// the program's calls per object, so the read() loop re-runs objects exactly as bpf_seq_read does.
+/// With "program" instead of "body" it is a clang-built iter/task object (IterProgramRun reads it).
 /// </summary>
+/// <summary>An iter document with a program object: its world (tasks, the program) and the read sizes.</summary>
+internal sealed record IterProgramDoc(BpfTraceSim.Contracts.Exec.WorldSpec World, int ReadSize, int SeqSize);
+
 internal static class IterDocument
 {
     public const string Seq = "iter";
-    private static readonly string[] IterFields = ["target", "body", "seq_size", "read_size", "prog_ret"];
+    private static readonly string[] IterFields = ["target", "body", "program", "seq_size", "read_size", "prog_ret"];
+    private static readonly string[] ProgramFields = ["object", "section", "program"];
+
+    /// <summary>The exec programs entry an iter.program becomes (IterProgramRun runs it).</summary>
+    public const string ProgramName = "iter";
     private static readonly string[] BodyCalls = ["seq_printf", "seq_write", "seq_printf_btf"];
     private static readonly string[] TaskFields = ["pid", "tgid", "comm", "cpu", "seq_num"];
     private static readonly string[] MapFields = ["id", "name", "max_entries", "type", "seq_num"];
@@ -38,6 +46,13 @@ internal static class IterDocument
         int? seqSize = spec["seq_size"] is { } ss ? (int)ss : null;
         int readSize = spec["read_size"] is { } rs ? (int)rs : 4096;
         long progRet = spec["prog_ret"] is { } pr ? (long)pr : 0;
+        if (spec["program"] is JsonObject prog)
+        {
+            doc["programs"] = new JsonObject { [ProgramName] = prog.DeepClone() };
+            doc["steps"] = new JsonArray();
+            if (doc["id"] is null) doc["id"] = "iter";
+            return Encoding.UTF8.GetBytes(doc.ToJsonString());
+        }
         var body = spec["body"]!.AsArray();
 
         var objects = target == "task" ? Tasks(doc) : Maps(doc);
@@ -65,11 +80,17 @@ internal static class IterDocument
     {
         if (!iter.IsObject) throw new DocumentException(iter.Line, "iter", $"must be an object, found {iter.KindName}");
         foreach (var (name, v) in iter.Members!)
-            if (Array.IndexOf(IterFields, name) < 0) throw new DocumentException(v.Line, $"iter.{name}", $"unknown field \"{name}\" (target, body, seq_size, read_size, prog_ret)");
+            if (Array.IndexOf(IterFields, name) < 0) throw new DocumentException(v.Line, $"iter.{name}", $"unknown field \"{name}\" (target, body, program, seq_size, read_size, prog_ret)");
         string target = iter["target"] is { IsString: true } t ? t.Scalar! : iter["target"] is null ? "task" : throw new DocumentException(iter["target"]!.Line, "iter.target", "must be \"task\" or \"bpf_map\"");
         if (target is not ("task" or "bpf_map")) throw new DocumentException(iter["target"]!.Line, "iter.target", $"unknown target \"{target}\" (task or bpf_map)");
         var fields = target == "task" ? TaskFields : MapFields;
-        var body = iter["body"] ?? throw new DocumentException(iter.Line, "iter.body", "missing required field \"body\" (the iterator program's helper calls per object)");
+        if (iter["program"] is { } program)
+        {
+            if (iter["body"] is { } both) throw new DocumentException(both.Line, "iter.body", "give body or program, not both");
+            ValidateProgram(program, target, iter);
+            return;
+        }
+        var body = iter["body"] ?? throw new DocumentException(iter.Line, "iter.body", "missing required field \"body\" or \"program\" (the iterator program's helper calls per object, or a BPF object)");
         if (!body.IsArray) throw new DocumentException(body.Line, "iter.body", $"must be an array of seq calls, found {body.KindName}");
         for (int i = 0; i < body.Items!.Count; i++)
         {
@@ -83,6 +104,49 @@ internal static class IterDocument
             CheckFields(call, path, fields);
         }
     }
+
+    // iter.program: a clang-built SEC("iter/task") object; the exec parser loads it (programs.iter).
+    private static void ValidateProgram(JNode program, string target, JNode iter)
+    {
+        if (!program.IsObject) throw new DocumentException(program.Line, "iter.program", $"must be an object {{ object, section, program }}, found {program.KindName}");
+        foreach (var (name, v) in program.Members!)
+            if (Array.IndexOf(ProgramFields, name) < 0) throw new DocumentException(v.Line, $"iter.program.{name}", $"unknown field \"{name}\" (object, section, program)");
+        if (program["object"] is null) throw new DocumentException(program.Line, "iter.program.object", "missing required field \"object\" (a BPF object file with a SEC(\"iter/task\") program)");
+        if (target != "task") throw new DocumentException(iter["target"]!.Line, "iter.target", "a program object iterates tasks only (\"task\"); bpf_map takes a body");
+        // the bounds the exec parser gives read_seq's read_size and seq_size (1 to 16 MiB)
+        foreach (string size in new[] { "read_size", "seq_size" })
+            if (iter[size] is { } n && (!n.IsNumber || !JsonTree.TryParseInteger(n.Scalar!, out ulong v) || v < 1 || v > 1 << 24))
+                throw new DocumentException(n.Line, $"iter.{size}", $"must be an integer from 1 to {1 << 24}, found {n.Scalar ?? n.KindName}");
+        if (iter["prog_ret"] is { } pr) throw new DocumentException(pr.Line, "iter.prog_ret", "the program object's own return value is used; prog_ret goes with body");
+    }
+
+    /// <summary>The line of iter.program in an iter document (where its load errors are reported).</summary>
+    public static int ProgramLine(byte[] text) => JsonTree.ReadAll(text)[0].Value?["iter"]?["program"]?.Line ?? 1;
+
+    /// <summary>
+    /// The world of an iter.program document (ToExec's output, parsed and its object loaded by the
+    /// exec parser); a load error is reported at iter.program's line, with its field under iter.program.
+    /// </summary>
+    public static IterProgramDoc ProgramWorld(byte[] original, byte[] execDoc, string? baseDir)
+    {
+        const string Prefix = "programs." + ProgramName;
+        BpfTraceSim.Contracts.Exec.WorldSpec world;
+        try
+        {
+            world = ExecParser.Parse(JsonTree.ReadAll(execDoc)[0].Value!, baseDir).Spec;
+        }
+        catch (DocumentException ex) when (ex.Field.StartsWith(Prefix, StringComparison.Ordinal))
+        {
+            throw new DocumentException(ProgramLine(original), "iter.program" + ex.Field[Prefix.Length..], ex.Message);
+        }
+        var spec = JsonNode.Parse(original)!["iter"]!;
+        int readSize = spec["read_size"] is { } rs ? (int)rs : 4096;
+        int seqSize = spec["seq_size"] is { } ss ? (int)ss : Kernel.Seq.SeqFile.DefaultSize;
+        return new IterProgramDoc(world, readSize, seqSize);
+    }
+
+    /// <summary>True when the (valid) iter document gives a program object rather than a body.</summary>
+    public static bool HasProgram(byte[] text) => JsonTree.ReadAll(text)[0].Value?["iter"]?["program"] is not null;
 
     private static void CheckFields(JNode node, string path, string[] fields)
     {

@@ -40,7 +40,7 @@ public static class VmlinuxBtf
         b.Add(BtfType.Typedef("s32", ts32));
         b.Add(BtfType.Typedef("s64", s64));
         b.Add(BtfType.Typedef("uint64_t", ku64));
-        b.Add(BtfType.Typedef("size_t", ul));
+        uint sizeT = b.Add(BtfType.Typedef("size_t", ul));
         b.Add(BtfType.Typedef("bool", boolT));
         uint aligned = b.Add(BtfType.Typedef("__aligned_u64", tu64));
 
@@ -132,6 +132,17 @@ public static class VmlinuxBtf
             M("stack", voidPtr, 32), M("usage", refcount, 40), M("flags", u32, 44), M("ptrace", u32, 48),
             M("pid", pidT, TaskStructLayout.Pid), M("tgid", pidT, TaskStructLayout.Tgid), M("comm", char16, TaskStructLayout.Comm),
         });
+
+        // bpf_iter's context (include/linux/bpf.h, kernel/bpf/task_iter.c), appended so earlier ids stay:
+        // struct seq_file's first members, bpf_iter_meta { seq, session_id, seq_num } and the task
+        // target's ctx bpf_iter__task { meta, task } (IterCtxLayout has the offsets the simulator fills).
+        uint charPtr = b.Add(BtfType.Ptr(ch));
+        uint seqFile = b.Add(BtfType.Struct("seq_file", 32,
+            M("buf", charPtr, 0), M("size", sizeT, 8), M("from", sizeT, 16), M("count", sizeT, 24)));
+        uint meta = b.Add(BtfType.Struct("bpf_iter_meta", IterCtxLayout.MetaSize,
+            M("seq", b.Add(BtfType.Ptr(seqFile)), IterCtxLayout.Seq), M("session_id", ku64, IterCtxLayout.SessionId), M("seq_num", ku64, IterCtxLayout.SeqNum)));
+        b.Add(BtfType.Struct("bpf_iter__task", 16,
+            M("meta", b.Add(BtfType.Ptr(meta)), IterCtxLayout.Meta), M("task", b.Add(BtfType.Ptr(task)), IterCtxLayout.Task)));
         return b;
 
         static BtfMember M(string name, uint type, uint byteOffset) => new(name, type, byteOffset * 8);
@@ -173,6 +184,13 @@ public static class TaskStructLayout
     public const uint Cpu = 20;
     public const uint Pid = 52, Tgid = 56, Comm = 60, CommLen = 16;
     public const uint Size = 80;
+}
+
+/// <summary>Offsets of the simulated bpf_iter_meta and bpf_iter__task (VmlinuxBtf declares them, the iterator fills them).</summary>
+public static class IterCtxLayout
+{
+    public const uint Seq = 0, SessionId = 8, SeqNum = 16, MetaSize = 24;
+    public const uint Meta = 0, Task = 8;
 }
 
 /// <summary>The offset of struct rq's cpu in the simulated vmlinux (SimPerCpu writes it in each CPU's runqueue).</summary>

@@ -219,6 +219,13 @@ public class VerifierTests
         new("iterator returns 2", EINVAL, "At program exit the register R0 has smin=2 smax=2 should have been in [0, 1]", P(Mov64(0, 2), Exit()), "iter/task"),
         new("fentry returns 1", EINVAL, "At program exit the register R0 has smin=1 smax=1 should have been in [0, 0]", P(Mov64(0, 1), Exit()), "fentry/f"),
         new("iterator returns a pointer", EINVAL, "At program exit the register R0 is not a known value (fp)", P(Mov64Reg(0, 10), Exit()), "iter/task"),
+        // the task iterator's ctx, struct bpf_iter__task (btf_ctx_access with the target's ctx_arg_info)
+        new("iter/task ctx->task read before its NULL check", EACCES, "R2 invalid mem access 'trusted_ptr_or_null_'",
+            P(Ldx(O.DW, 2, 1, 8), Ldx(O.W, 0, 2, 0), Mov64(0, 0), Exit()), "iter/task"),
+        new("iter/task ctx read past bpf_iter__task", EACCES, "invalid bpf_context access off=16 size=8",
+            P(Ldx(O.DW, 0, 1, 16), Mov64(0, 0), Exit()), "iter/task"),
+        new("iter/task meta read past bpf_iter_meta", EACCES, "access beyond struct bpf_iter_meta at off 24 size 8",
+            P(Ldx(O.DW, 2, 1, 0), Ldx(O.DW, 0, 2, 24), Mov64(0, 0), Exit()), "iter/task"),
     ];
 
     public static TheoryData<string> RuleNames()
@@ -386,9 +393,10 @@ public class VerifierTests
         var d = new TheoryData<string>();
         string dir = Path.GetDirectoryName(Path_("x"))!;
         foreach (var f in Directory.GetFiles(dir, "*.bpf.o").Select(Path.GetFileName).Order())
-            // refused on purpose: core_bad (CoreReloTests), ksym_typed_{bad,missing,incompat} (TypedKsymTests), tailcall_bad (LoaderTests)
+            // refused on purpose: core_bad (CoreReloTests), ksym_typed_{bad,missing,incompat} (TypedKsymTests), tailcall_bad (LoaderTests),
+            // st_iter_task_nocheck (Client.Tests IterProgramTests: ctx->task read before its NULL check)
             if (f is not ("unsupported.bpf.o" or "isa_v4.bpf.o" or "core_bad.bpf.o" or "ksym_typed_bad.bpf.o" or "ksym_typed_missing.bpf.o"
-                or "ksym_typed_incompat.bpf.o" or "tailcall_bad.bpf.o")) d.Add(f!);
+                or "ksym_typed_incompat.bpf.o" or "tailcall_bad.bpf.o" or "st_iter_task_nocheck.bpf.o")) d.Add(f!);
         return d;
     }
 
