@@ -560,7 +560,7 @@ internal sealed partial class ExecParser
                 step = Seq(s, path, step) with { ProgRet = s["prog_ret"] is { } pr ? (long)U64(pr, path + ".prog_ret") : 0 };
                 break;
             case StepCall.ReadSeq:
-                step = Seq(s, path, step) with { ReadSize = s["read_size"] is { } rs ? (int)Int(rs, path + ".read_size", 1, 1 << 24) : 4096 };
+                step = Seq(s, path, step) with { ReadSize = s["read_size"] is { } rs ? (int)Int(rs, path + ".read_size", 1, SimLimits.MaxSeqBytes) : 4096 };
                 break;
             case StepCall.UpdateSlot when s["program"] is not null:
             case StepCall.DeleteSlot when s["program"] is not null:
@@ -680,7 +680,7 @@ internal sealed partial class ExecParser
     private static ExecStep Seq(JNode s, string path, ExecStep step)
     {
         string seq = Str(Need(s, "seq", path), path + ".seq");
-        int? size = s["seq_size"] is { } ss ? (int)Int(ss, path + ".seq_size", 1, 1 << 24) : null;
+        int? size = s["seq_size"] is { } ss ? (int)Int(ss, path + ".seq_size", 1, SimLimits.MaxSeqBytes) : null;
         return step with { Seq = seq, SeqSize = size };
     }
 

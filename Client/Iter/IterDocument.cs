@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BpfTraceSim.Client.Exec;
+using BpfTraceSim.Kernel;
 
 namespace BpfTraceSim.Client.Iter;
 
@@ -115,8 +116,8 @@ internal static class IterDocument
         if (target != "task") throw new DocumentException(iter["target"]!.Line, "iter.target", "a program object iterates tasks only (\"task\"); bpf_map takes a body");
         // the bounds the exec parser gives read_seq's read_size and seq_size (1 to 16 MiB)
         foreach (string size in new[] { "read_size", "seq_size" })
-            if (iter[size] is { } n && (!n.IsNumber || !JsonTree.TryParseInteger(n.Scalar!, out ulong v) || v < 1 || v > 1 << 24))
-                throw new DocumentException(n.Line, $"iter.{size}", $"must be an integer from 1 to {1 << 24}, found {n.Scalar ?? n.KindName}");
+            if (iter[size] is { } n && (!n.IsNumber || !JsonTree.TryParseInteger(n.Scalar!, out ulong v) || v < 1 || v > SimLimits.MaxSeqBytes))
+                throw new DocumentException(n.Line, $"iter.{size}", $"must be an integer from 1 to {SimLimits.MaxSeqBytes}, found {n.Scalar ?? n.KindName}");
         if (iter["prog_ret"] is { } pr) throw new DocumentException(pr.Line, "iter.prog_ret", "the program object's own return value is used; prog_ret goes with body");
     }
 

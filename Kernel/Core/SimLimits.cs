@@ -31,6 +31,8 @@ public static class SimLimits
     public const int MaxDataBytes = 1 << 20;
     /// <summary>A perf_event_output size in an exec step (past u16 header.size on purpose, to see -E2BIG).</summary>
     public const int MaxOutputBytes = 16 << 20;
+    /// <summary>A seq_file's buffer and a read() of it (exec read_seq / seq_size, iter read_size / seq_size).</summary>
+    public const int MaxSeqBytes = 16 << 20;
     /// <summary>Nesting of mappings/lists (YAML) or objects/arrays (JSON) in one document.</summary>
     public const int MaxNestingDepth = 64;
     /// <summary>Nodes of a YAML document once its aliases are expanded (a "billion laughs" guard).</summary>
