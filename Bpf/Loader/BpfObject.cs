@@ -143,6 +143,8 @@ public sealed class BpfProgram
     public IReadOnlyList<BpfHelperUse> HelperCalls { get; }
     /// <summary>The kernel function bpf_get_func_ip reports for this program's attach point, "" for none (parsed once).</summary>
     public string FuncIpTarget => _funcIpTarget ??= BpfProgramTypes.FuncIpTarget(Section) ?? "";
+    /// <summary>A task iterator (SEC("iter/task"), "iter.s/task" sleepable): its ctx is a struct bpf_iter__task.</summary>
+    public bool IsTaskIterator => Type == BpfProgramType.Iter && Section is "iter/task" or "iter.s/task";
     /// <summary>What a prog array compares when this program uses it or goes into it (bpf_prog_map_compatible).</summary>
     public TailCallOwner TailCallOwner => BpfProgramTypes.OwnerOf(Type, Section);
     private string? _funcIpTarget;

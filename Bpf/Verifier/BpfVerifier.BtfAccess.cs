@@ -94,7 +94,7 @@ public sealed partial class BpfVerifier
     /// task_struct (NULL in task_seq_stop's last call), so a load through it needs a NULL check.
     /// Null: not such a load (other targets, other offsets keep the generic typing).
     /// </summary>
-    private bool IsIterTask => _prog.Type == BpfProgramType.Iter && _prog.Section is "iter/task" or "iter.s/task";
+    private bool IsIterTask => _prog.IsTaskIterator;
 
     private Reg? IterCtxArg(int off, int size)
     {

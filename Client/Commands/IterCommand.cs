@@ -35,11 +35,12 @@ internal static class IterCommand
                 Console.Error.WriteLine($"bpfsim iter: {path}:{ex.Line}: {ex.Field}: {ex.Message}");
                 return 2;
             }
-            if (IterDocument.HasProgram(text)) return RunProgram(path, text, execDoc);
             ClusterConnection? cluster = null;
+            async Task<IGrainFactory> Connect() => (cluster = await ClusterConnection.ConnectAsync(parse.GetValue(Program.ClusterOption), ct)).Grains;
             try
             {
-                var runner = new ExecRunner(async () => (cluster = await ClusterConnection.ConnectAsync(parse.GetValue(Program.ClusterOption), ct)).Grains);
+                if (IterDocument.HasProgram(text)) return await RunProgram(path, text, execDoc, Connect, ct);
+                var runner = new ExecRunner(Connect);
                 var output = new StringWriter();
                 var errors = new StringWriter();
                 int exit = await runner.RunAsync(execDoc, Path.GetDirectoryName(Path.GetFullPath(path)), output, errors, ct);
@@ -59,23 +60,24 @@ internal static class IterCommand
     }
 
     /// <summary>
-    /// An iter.program document: the object is checked and loaded by the exec parser (as an exec
-    /// world's programs.iter), then read in this process by IterProgramRun.
+    /// An iter.program document: the object is checked by the exec parser (as an exec world's
+    /// programs.iter, its errors named under iter.program), then read by the world's read_iter step
+    /// on the cluster.
     /// </summary>
-    private static int RunProgram(string path, byte[] original, byte[] execDoc)
+    private static async Task<int> RunProgram(string path, byte[] original, byte[] execDoc, Func<Task<IGrainFactory>> connect, CancellationToken ct)
     {
         int line = IterDocument.ProgramLine(original);
-        IterProgramDoc doc;
+        string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
         try
         {
-            doc = IterDocument.ProgramWorld(original, execDoc, Path.GetDirectoryName(Path.GetFullPath(path)));
+            IterDocument.CheckProgram(original, execDoc, dir);
         }
         catch (DocumentException ex)
         {
             Console.Error.WriteLine($"bpfsim iter: {path}:{ex.Line}: {ex.Field}: {ex.Message}");
             return 2;
         }
-        var outcome = IterProgramRun.Run(doc.World, doc.ReadSize, doc.SeqSize);
+        var outcome = await IterProgramRun.RunAsync(connect, execDoc, dir, ct);
         if (outcome.LoadError is { } why)
         {
             Console.Error.WriteLine($"bpfsim iter: {path}:{line}: iter.program: the kernel refuses the program: {why}");

@@ -33,6 +33,7 @@ internal sealed partial class ExecParser
     private readonly HashSet<string> _objectStackMaps = new(StringComparer.Ordinal);
     private readonly HashSet<string> _events = new(StringComparer.Ordinal);
     private readonly HashSet<string> _programs = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _iterPrograms = new(StringComparer.Ordinal); // SEC("iter/task"): what read_iter reads
     // the objects' perf event arrays: max_entries (0 already made cpus) and map_flags
     private readonly Dictionary<string, (int Max, uint Flags)> _objectPerfMaps = new(StringComparer.Ordinal);
     // perf event arrays whose user fd a close_map step closed: the step's index
@@ -240,7 +241,8 @@ internal sealed partial class ExecParser
             {
                 // CO-RE against this world's kernel BTF; the hosts instantiate this same parse (BpfObjectStore)
                 var loaded = BpfObjectStore.Shared.Open(bytes, Path.GetFileName(full), _btfTypes, () => _btf);
-                loaded.FindProgram(section, fn);
+                var found = loaded.FindProgram(section, fn);
+                if (found.IsTaskIterator) _iterPrograms.Add(name);
                 CheckProgArrays(name, loaded);
                 if (p["init_globals"] is { } ig) inits = InitGlobals(ig, path + ".init_globals", loaded);
                 foreach (var m in loaded.Maps)
@@ -604,6 +606,19 @@ internal sealed partial class ExecParser
             case StepCall.Run:
                 step = step with { Program = ProgramRef(s, path), CtxBytes = s["ctx_hex"] is { } ch ? Hex(ch, path + ".ctx_hex") : [] };
                 break;
+            case StepCall.ReadIter:
+            {
+                string program = ProgramRef(s, path);
+                if (!_iterPrograms.Contains(program))
+                    throw Err(s["program"]!, path + ".program", $"program \"{program}\" is not a SEC(\"iter/task\") program: read_iter reads a task iterator");
+                step = step with
+                {
+                    Program = program,
+                    ReadSize = s["read_size"] is { } irs ? (int)Int(irs, path + ".read_size", 1, SimLimits.MaxSeqBytes) : 4096,
+                    SeqSize = s["seq_size"] is { } iss ? (int)Int(iss, path + ".seq_size", 1, SimLimits.MaxSeqBytes) : null,
+                };
+                break;
+            }
             case StepCall.SetGlobal:
                 step = step with
                 {

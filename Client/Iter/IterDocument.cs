@@ -10,18 +10,15 @@ namespace BpfTraceSim.Client.Iter;
 /// An iterator run (`bpfsim iter`): a world, what to iterate over (its tasks or its maps) and the
 /// iterator program's body for each object. It becomes an exec document whose seq steps record
 /// the program's calls per object, so the read() loop re-runs objects exactly as bpf_seq_read does.
-/// With "program" instead of "body" it is a clang-built iter/task object (IterProgramRun reads it).
+/// With "program" instead of "body" it is a clang-built iter/task object, read by one read_iter step.
 /// </summary>
-/// <summary>An iter document with a program object: its world (tasks, the program) and the read sizes.</summary>
-internal sealed record IterProgramDoc(BpfTraceSim.Contracts.Exec.WorldSpec World, int ReadSize, int SeqSize);
-
 internal static class IterDocument
 {
     public const string Seq = "iter";
     private static readonly string[] IterFields = ["target", "body", "program", "seq_size", "read_size", "prog_ret"];
     private static readonly string[] ProgramFields = ["object", "section", "program"];
 
-    /// <summary>The exec programs entry an iter.program becomes (IterProgramRun runs it).</summary>
+    /// <summary>The exec programs entry an iter.program becomes (its read_iter step reads it).</summary>
     public const string ProgramName = "iter";
     private static readonly string[] BodyCalls = ["seq_printf", "seq_write", "seq_printf_btf"];
     private static readonly string[] TaskFields = ["pid", "tgid", "comm", "cpu", "seq_num"];
@@ -50,7 +47,9 @@ internal static class IterDocument
         if (spec["program"] is JsonObject prog)
         {
             doc["programs"] = new JsonObject { [ProgramName] = prog.DeepClone() };
-            doc["steps"] = new JsonArray();
+            var read = new JsonObject { ["call"] = "read_iter", ["program"] = ProgramName, ["read_size"] = readSize };
+            if (seqSize is int ps) read["seq_size"] = ps;
+            doc["steps"] = new JsonArray(read);
             if (doc["id"] is null) doc["id"] = "iter";
             return Encoding.UTF8.GetBytes(doc.ToJsonString());
         }
@@ -125,25 +124,20 @@ internal static class IterDocument
     public static int ProgramLine(byte[] text) => JsonTree.ReadAll(text)[0].Value?["iter"]?["program"]?.Line ?? 1;
 
     /// <summary>
-    /// The world of an iter.program document (ToExec's output, parsed and its object loaded by the
-    /// exec parser); a load error is reported at iter.program's line, with its field under iter.program.
+    /// Checks an iter.program document's world as the exec parser reads it (ToExec's output, its
+    /// object loaded): a load error is reported at iter.program's line, with its field under iter.program.
     /// </summary>
-    public static IterProgramDoc ProgramWorld(byte[] original, byte[] execDoc, string? baseDir)
+    public static void CheckProgram(byte[] original, byte[] execDoc, string? baseDir)
     {
         const string Prefix = "programs." + ProgramName;
-        BpfTraceSim.Contracts.Exec.WorldSpec world;
         try
         {
-            world = ExecParser.Parse(JsonTree.ReadAll(execDoc)[0].Value!, baseDir).Spec;
+            ExecParser.Parse(JsonTree.ReadAll(execDoc)[0].Value!, baseDir);
         }
         catch (DocumentException ex) when (ex.Field.StartsWith(Prefix, StringComparison.Ordinal))
         {
             throw new DocumentException(ProgramLine(original), "iter.program" + ex.Field[Prefix.Length..], ex.Message);
         }
-        var spec = JsonNode.Parse(original)!["iter"]!;
-        int readSize = spec["read_size"] is { } rs ? (int)rs : 4096;
-        int seqSize = spec["seq_size"] is { } ss ? (int)ss : Kernel.Seq.SeqFile.DefaultSize;
-        return new IterProgramDoc(world, readSize, seqSize);
     }
 
     /// <summary>True when the (valid) iter document gives a program object rather than a body.</summary>

@@ -36,6 +36,7 @@ public enum StepCall
     CloseMap,
     LookupSlot,
     NextSlot,
+    ReadIter,
 }
 
 /// <summary>What a format argument is: a 64-bit value, or typed memory passed by address.</summary>

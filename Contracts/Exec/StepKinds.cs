@@ -66,6 +66,8 @@ public static class StepKinds
         // user-space reads of an object's stack_trace map (BPF_MAP_LOOKUP_ELEM / GET_NEXT_KEY): its CPU reaches the host's objects
         new(StepCall.LookupSlot, "lookup_slot", StepServer.Cpu, ["map", "index"]),
         new(StepCall.NextSlot, "next_slot", StepServer.Cpu, ["map", "index"]),
+        // cat on a pinned iter/task link: bpf_seq_read runs the program on the reading CPU for each task
+        new(StepCall.ReadIter, "read_iter", StepServer.Cpu, ["program", "read_size", "seq_size"]),
     ]);
 
     private static readonly Dictionary<string, StepKind> ByName = CreateByName();

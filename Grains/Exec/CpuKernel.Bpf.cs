@@ -50,12 +50,7 @@ public sealed partial class CpuKernel
         BpfRunResult result;
         lock (lp)
         {
-            // The program's perf event arrays are this CPU's copies of the host's slots.
-            foreach (var map in lp.Instance.Maps)
-                if (map.Spec.Type == BpfMapType.PerfEventArray && _maps.TryGetValue(map.Name, out var array))
-                    map.External = array;
-                else if (map.Spec.Type == BpfMapType.RingBuf && _rings is not null && _rings.TryGet(map.Name, out var ring))
-                    map.External = ring; // the host's one ring, whichever CPU runs
+            BindMaps(lp);
             result = vm.Run(step.CtxBytes, in ctx, _world.Seed ^ step.NowNs);
         }
         var helpers = ImmutableArray.CreateBuilder<HelperTrace>(result.Helpers.Count);
@@ -64,6 +59,16 @@ public sealed partial class CpuKernel
         if (result.Fault is { } f)
             return new StepResult { Fault = new FaultInfo(f.Insn, f.LineText, f.Message), Helpers = helpers.MoveToImmutable(), Signals = signals };
         return new StepResult { Ret = result.Ret, Helpers = helpers.MoveToImmutable(), Signals = signals };
+    }
+
+    /// <summary>Binds the program's perf event arrays to this CPU's copies of the host's slots, its ring buffers to the host's one ring (call under lock(lp)).</summary>
+    private void BindMaps(LoadedProgram lp)
+    {
+        foreach (var map in lp.Instance.Maps)
+            if (map.Spec.Type == BpfMapType.PerfEventArray && _maps.TryGetValue(map.Name, out var array))
+                map.External = array;
+            else if (map.Spec.Type == BpfMapType.RingBuf && _rings is not null && _rings.TryGet(map.Name, out var ring))
+                map.External = ring; // whichever CPU runs
     }
 
     /// <summary>set_global: writes a value into a global variable by its BTF name, as a skeleton would.</summary>

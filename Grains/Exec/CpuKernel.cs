@@ -130,6 +130,7 @@ public sealed partial class CpuKernel
         t[(int)StepCall.TraceVprintk] = static (k, in c, s) => k.TraceVprintk(in c, s);
         t[(int)StepCall.Snprintf] = static (k, in c, s) => k.Snprintf(in c, s);
         t[(int)StepCall.Run] = static (k, in c, s) => k.Run(in c, s);
+        t[(int)StepCall.ReadIter] = static (k, in c, s) => k.ReadIter(in c, s);
         t[(int)StepCall.SetGlobal] = static (k, in _, s) => k.SetGlobal(s);
         t[(int)StepCall.GetGlobal] = static (k, in _, s) => k.GetGlobal(s);
         t[(int)StepCall.RingbufOutput] = static (k, in c, s) => k.RingbufOutput(in c, s);
