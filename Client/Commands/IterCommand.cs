@@ -32,7 +32,7 @@ internal static class IterCommand
             }
             catch (DocumentException ex)
             {
-                Console.Error.WriteLine($"bpfsim iter: {path}:{ex.Line}: {ex.Field}: {ex.Message}");
+                Console.Error.WriteLine(Where(path, ex));
                 return 2;
             }
             ClusterConnection? cluster = null;
@@ -74,7 +74,7 @@ internal static class IterCommand
         }
         catch (DocumentException ex)
         {
-            Console.Error.WriteLine($"bpfsim iter: {path}:{ex.Line}: {ex.Field}: {ex.Message}");
+            Console.Error.WriteLine(Where(path, ex));
             return 2;
         }
         var outcome = await IterProgramRun.RunAsync(connect, execDoc, dir, ct);
@@ -92,15 +92,16 @@ internal static class IterCommand
         return exit;
     }
 
+    /// <summary>A document error as `file:line: field: message` (no field for a whole-document error).</summary>
+    private static string Where(string path, DocumentException ex) =>
+        $"bpfsim iter: {path}:{ex.Line}: {(ex.Field.Length > 0 ? ex.Field + ": " : "")}{ex.Message}";
+
     /// <summary>Writes the bytes read to stdout; a failed read() is reported as cat reports it.</summary>
     private static int Print(JsonElement world, string path)
     {
         var results = world.GetProperty("results");
-        var read = results[results.GetArrayLength() - 1];
-        byte[] text = read.TryGetProperty("text_hex", out var hex) ? Convert.FromHexString(hex.GetString()!) : Encoding.UTF8.GetBytes(read.GetProperty("text").GetString()!);
-        var reads = new List<long>();
-        foreach (var r in read.GetProperty("reads").EnumerateArray()) reads.Add(r.GetInt64());
-        return Print(text, reads, path);
+        var read = IterProgramRun.ReadOf(results[results.GetArrayLength() - 1]);
+        return Print(read.Text, read.Reads, path);
     }
 
     private static int Print(byte[] text, IReadOnlyList<long> reads, string path)

@@ -26,9 +26,15 @@ internal static class IterProgramRun
         var read = results[results.GetArrayLength() - 1];
         if (read.TryGetProperty("verifier_error", out var ve)) return new IterProgramOutcome(null, ve.GetString(), null);
         string? fault = read.TryGetProperty("fault", out var f) ? $"insn {f.GetProperty("insn").GetInt64()}: {f.GetProperty("message").GetString()}" : null;
-        byte[] text = read.TryGetProperty("text_hex", out var hex) ? Convert.FromHexString(hex.GetString()!) : Encoding.UTF8.GetBytes(read.GetProperty("text").GetString()!);
+        return new IterProgramOutcome(ReadOf(read), null, fault);
+    }
+
+    /// <summary>A read_seq or read_iter step's exec result: what each read() returned and the bytes read.</summary>
+    public static SeqReadResult ReadOf(JsonElement result)
+    {
+        byte[] text = result.TryGetProperty("text_hex", out var hex) ? Convert.FromHexString(hex.GetString()!) : Encoding.UTF8.GetBytes(result.GetProperty("text").GetString()!);
         var reads = new List<long>();
-        foreach (var r in read.GetProperty("reads").EnumerateArray()) reads.Add(r.GetInt64());
-        return new IterProgramOutcome(new SeqReadResult(reads, text), null, fault);
+        foreach (var r in result.GetProperty("reads").EnumerateArray()) reads.Add(r.GetInt64());
+        return new SeqReadResult(reads, text);
     }
 }

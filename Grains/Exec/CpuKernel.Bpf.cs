@@ -36,17 +36,27 @@ public sealed partial class CpuKernel
         throw new InvalidOperationException($"no program {name}");
     }
 
+    /// <summary>The program's VM on this CPU, verified and made on its first use; null with the verifier's refusal.</summary>
+    private BpfVm? Vm(string name, LoadedProgram lp, out StepResult? refused)
+    {
+        refused = null;
+        if (_vms.TryGetValue(name, out var vm)) return vm;
+        PrepareForPrograms();
+        try { vm = new BpfVm(lp.Instance, lp.Program, _helpers!); }
+        catch (BpfVerifierException ex)
+        {
+            refused = new StepResult { VerifierError = ex.Message };
+            return null;
+        }
+        _vms[name] = vm;
+        return vm;
+    }
+
     /// <summary>Runs a program as the kernel would on this CPU: r1 = a private copy of ctx, r2 = its length.</summary>
     private StepResult Run(in HelperContext ctx, ExecStep step)
     {
         var lp = Program(step.Program!);
-        if (!_vms.TryGetValue(step.Program!, out var vm))
-        {
-            PrepareForPrograms();
-            try { vm = new BpfVm(lp.Instance, lp.Program, _helpers!); }
-            catch (BpfVerifierException ex) { return new StepResult { VerifierError = ex.Message }; }
-            _vms[step.Program!] = vm;
-        }
+        if (Vm(step.Program!, lp, out var refused) is not { } vm) return refused!;
         BpfRunResult result;
         lock (lp)
         {

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using BpfTraceSim.Bpf.Loader;
 using BpfTraceSim.Bpf.Vm;
 using BpfTraceSim.Contracts.Exec;
 using BpfTraceSim.Kernel;
@@ -23,13 +22,7 @@ public sealed partial class CpuKernel
     private StepResult ReadIter(in HelperContext ctx, ExecStep step)
     {
         var lp = Program(step.Program!);
-        if (!_vms.TryGetValue(step.Program!, out var vm))
-        {
-            PrepareForPrograms();
-            try { vm = new BpfVm(lp.Instance, lp.Program, _helpers!); }
-            catch (BpfVerifierException ex) { return new StepResult { VerifierError = ex.Message }; }
-            _vms[step.Program!] = vm;
-        }
+        if (Vm(step.Program!, lp, out var refused) is not { } vm) return refused!;
         var memory = _objects.Memory(_host, _world.Cpus);
         var meta = new byte[IterCtxLayout.MetaSize];
         ulong seqAddr = memory.Map(AddressSpace.Kernel, new byte[32], writable: false);
