@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using BpfTraceSim.Bpf.Loader;
 using BpfTraceSim.Bpf.Vm;
 using BpfTraceSim.Kernel;
@@ -99,21 +100,29 @@ public static class TracingHelpers
             ?? throw BpfVm.HelperFault($"map '{m.Name}' is not a ringbuf bound to a simulated ring");
     }
 
+    // The fault messages are built out of line: inlined, their string handlers widen every
+    // helper's frame (zeroed on each call) for a path a verified program never takes.
     private static ReadOnlySpan<byte> Mem(BpfVm vm, ulong addr, ulong len, string what)
     {
         if (len == 0) return default;
-        if (len > 1 << 20 || !vm.TryGetSpan(addr, (int)len, false, out var s))
-            throw BpfVm.HelperFault($"{what}: {len} bytes at 0x{addr:x} are not readable program memory");
+        if (len > 1 << 20 || !vm.TryGetSpan(addr, (int)len, false, out var s)) throw Unreadable(what, addr, len);
         return s;
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static BpfFaultException Unreadable(string what, ulong addr, ulong len) =>
+        BpfVm.HelperFault($"{what}: {len} bytes at 0x{addr:x} are not readable program memory");
 
     private static Span<byte> WritableOrEmpty(BpfVm vm, ulong addr, ulong len)
     {
         if (len == 0) return default;
-        if (len > 1 << 20 || !vm.TryGetSpan(addr, (int)len, true, out var s))
-            throw BpfVm.HelperFault($"{len} bytes at 0x{addr:x} are not writable program memory");
+        if (len > 1 << 20 || !vm.TryGetSpan(addr, (int)len, true, out var s)) throw Unwritable(addr, len);
         return s;
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static BpfFaultException Unwritable(ulong addr, ulong len) =>
+        BpfVm.HelperFault($"{len} bytes at 0x{addr:x} are not writable program memory");
 
     // snprintf's format: a constant string in read-only data, up to and including its NUL.
     private static ReadOnlySpan<byte> ConstString(BpfVm vm, ulong addr)
@@ -125,12 +134,14 @@ public static class TracingHelpers
         return s[..(nul + 1)];
     }
 
-    private static PerfEventArray PerfMap(BpfVm vm, ulong handle)
-    {
-        var m = vm.Instance.MapByHandle(handle) ?? throw BpfVm.HelperFault($"0x{handle:x} is not a map pointer");
-        return m.External as PerfEventArray
-            ?? throw BpfVm.HelperFault($"map '{m.Name}' is not a perf_event_array bound to simulated perf events");
-    }
+    private static PerfEventArray PerfMap(BpfVm vm, ulong handle) =>
+        vm.Instance.MapByHandle(handle)?.External as PerfEventArray ?? throw NotPerfMap(vm, handle);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static BpfFaultException NotPerfMap(BpfVm vm, ulong handle) =>
+        vm.Instance.MapByHandle(handle) is { } m
+            ? BpfVm.HelperFault($"map '{m.Name}' is not a perf_event_array bound to simulated perf events")
+            : BpfVm.HelperFault($"0x{handle:x} is not a map pointer");
 
     private static CpuModel Cpu(BpfVm vm, Func<int, CpuModel> cpuOf)
     {

@@ -182,6 +182,17 @@ internal static unsafe class BpfIlCompiler
         bool r10Fixed = true;
         foreach (var d in code)
             if ((d.Op & 0xe7) == (Op.STX | Op.ATOMIC) && d.Src == 10 && ((d.Imm & Op.FETCH) != 0)) r10Fixed = false;
+        // The callee-saved registers some instruction may read (conservatively: every operand but
+        // the destination of a mov, ldx or ld_imm64): one nothing reads needs no trip through the
+        // save area around a helper call.
+        var mayRead = new bool[11];
+        foreach (var d in code)
+        {
+            int c = d.Op & 7;
+            bool writesOnly = d.Op == Op.LDDW || c == Op.LDX || (c is Op.ALU or Op.ALU64 && (d.Op & 0xf0) == Op.MOV);
+            if (d.Src < 11) mayRead[d.Src] = true;
+            if (!writesOnly && d.Dst < 11) mayRead[d.Dst] = true;
+        }
         // which context limits the program uses, so the prologue and reloads set exactly those
         foreach (var d in code)
         {
@@ -228,9 +239,15 @@ internal static unsafe class BpfIlCompiler
         // (otherwise it spills the BPF registers of a whole loop because of one cold slow path).
         var callRet = il.DeclareLocal(typeof(ulong));
         void Spill() => SpillFrom(0);
+        // from r6 (a direct helper call) only what some instruction reads; from r0 everything
+        bool Kept(int first, int k) => first == 0 || k == 10 || mayRead[k];
         void SpillFrom(int first)
         {
-            for (int k = first; k <= 10; k++) { Ptr(save + k); Ld(k); il.Emit(OpCodes.Stind_I8); }
+            for (int k = first; k <= 10; k++)
+            {
+                if (!Kept(first, k)) continue;
+                Ptr(save + k); Ld(k); il.Emit(OpCodes.Stind_I8);
+            }
             Ptr(save + 11); il.Emit(OpCodes.Ldloc, count); il.Emit(OpCodes.Stind_I8);
             Ptr(save + 12); il.Emit(OpCodes.Ldloc, depth); il.Emit(OpCodes.Conv_I8); il.Emit(OpCodes.Stind_I8);
         }
@@ -242,7 +259,11 @@ internal static unsafe class BpfIlCompiler
         }
         void ReloadFrom(int first)
         {
-            for (int k = first; k <= 10; k++) { Ptr(save + k); il.Emit(OpCodes.Ldind_I8); St(k); }
+            for (int k = first; k <= 10; k++)
+            {
+                if (!Kept(first, k)) continue;
+                Ptr(save + k); il.Emit(OpCodes.Ldind_I8); St(k);
+            }
             Ptr(save + 11); il.Emit(OpCodes.Ldind_I8); il.Emit(OpCodes.Stloc, count);
             Ptr(save + 12); il.Emit(OpCodes.Ldind_I8); il.Emit(OpCodes.Conv_I4); il.Emit(OpCodes.Stloc, depth);
         }

@@ -77,10 +77,20 @@ public sealed class BpfInstance
     /// <summary>The map whose handle (the pointer ld_imm64 loads) is addr, or null.</summary>
     public BpfMap? MapByHandle(ulong addr)
     {
+        // a program's helper calls mostly name the same map again: one entry remembered
+        if (_lastMap is { } last && last.Handle == addr) return last;
+        return MapByHandleScan(addr);
+    }
+
+    private BpfMap? MapByHandleScan(ulong addr)
+    {
         var maps = _maps;
-        for (int i = 0; i < maps.Length; i++) if (maps[i].Handle == addr) return maps[i];
+        for (int i = 0; i < maps.Length; i++)
+            if (maps[i].Handle == addr) return _lastMap = maps[i];
         return null;
     }
+
+    private BpfMap? _lastMap;
 
     /// <summary>The global variable by BTF name; KeyNotFoundException naming the object's globals.</summary>
     public BpfGlobal Global(string name) =>

@@ -263,31 +263,42 @@ public sealed unsafe partial class BpfVm
     /// <summary>Runs the IL-compiled form (compiled on first use); same results as <see cref="Run"/>.</summary>
     public BpfRunResult RunCompiled(ReadOnlySpan<byte> ctx, in HelperContext hc, ulong seed = 0)
     {
-        _compiled ??= BpfIlCompiler.Compile(this);
+        var entry = (_compiled ??= BpfIlCompiler.Compile(this)).Entry;
         fixed (byte* ctxBytes = ctx)
         {
             PrepareRun(ctx, ctxBytes, hc, seed, compiled: true);
             var state = new BpfCompiledState();
             SaveArea[SavedPcSlot] = ulong.MaxValue;
+            ulong r0;
+            // the handlers are out of line and the happy path has no finally: this is every run's cost
             try
             {
-                ulong r0 = _compiled.Entry(_ctxAddr, (ulong)_ctxLen, FramePointer, ref state);
-                return new BpfRunResult((long)r0, state.Count, null, _calls);
+                r0 = entry(_ctxAddr, (ulong)_ctxLen, FramePointer, ref state);
             }
             catch (BpfFaultException f)
             {
-                if (SaveArea[SavedPcSlot] != ulong.MaxValue)
-                {
-                    f.Insn = (int)SaveArea[SavedPcSlot];
-                    f.Count = SaveArea[SavedCountSlot];
-                }
-                return new BpfRunResult(0, f.Count, MakeFault(f), _calls);
+                EndRun();
+                return CompiledFault(f);
             }
-            finally
+            catch
             {
                 EndRun();
+                throw;
             }
+            EndRun();
+            return new BpfRunResult((long)r0, state.Count, null, _calls);
         }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private BpfRunResult CompiledFault(BpfFaultException f)
+    {
+        if (SaveArea[SavedPcSlot] != ulong.MaxValue)
+        {
+            f.Insn = (int)SaveArea[SavedPcSlot];
+            f.Count = SaveArea[SavedCountSlot];
+        }
+        return new BpfRunResult(0, f.Count, MakeFault(f), _calls);
     }
 
     /// <summary>Compiles now (otherwise the first RunCompiled does).</summary>
