@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using BenchmarkDotNet.Attributes;
 using BpfTraceSim.Bpf.Helpers;
+using BpfTraceSim.Bpf.Isa;
 using BpfTraceSim.Bpf.Loader;
 using BpfTraceSim.Bpf.Vm;
 using BpfTraceSim.Kernel;
@@ -26,6 +27,9 @@ public class BpfHelperCallBenchmarks
     private BpfVm _interp = null!;
     private BpfVm _compiled = null!;
     private readonly byte[] _value = BitConverter.GetBytes(0x1122334455667788UL);
+    // the parts of the compiled form's cost: a run that returns at once, and one nullary helper call
+    private BpfVm _entryOnly = null!;
+    private BpfVm _nullaryCall = null!;
 
     private static string ObjectPath([CallerFilePath] string here = "") =>
         Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "..", "tests", "bpf", "perf_only.bpf.o"));
@@ -46,6 +50,16 @@ public class BpfHelperCallBenchmarks
         _compiled.Compile();
         if (_compiled.RunCompiled([], _ctx).Ret != 0 || _interp.Run([], _ctx).Ret != 0)
             throw new InvalidOperationException("perf_only.bpf.o did not write its record");
+        _entryOnly = Assemble("entry_only", [Asm.Mov64(0, 0), Asm.Exit()], helpers);
+        _nullaryCall = Assemble("nullary_call", [Asm.Call(HelperProtos.GetSmpProcessorId), Asm.Exit()], helpers);
+    }
+
+    private static BpfVm Assemble(string name, BpfInsn[] insns, BpfHelperTable helpers)
+    {
+        var obj = BpfObject.FromPrograms([BpfProgram.FromInstructions(name, insns)]);
+        var vm = new BpfVm(new BpfInstance(obj, new SimMemory()), obj.Programs[0], helpers) { RecordHelperCalls = false };
+        vm.Compile();
+        return vm;
     }
 
     private void Drain()
@@ -73,4 +87,12 @@ public class BpfHelperCallBenchmarks
         Drain();
         return _interp.Run([], _ctx).Ret;
     }
+
+    /// <summary>A compiled run of `r0 = 0; exit`: entering and leaving the VM.</summary>
+    [Benchmark]
+    public long CompiledEntryOnly() => _entryOnly.RunCompiled([], _ctx).Ret;
+
+    /// <summary>A compiled run of `call bpf_get_smp_processor_id; exit`: entry plus a helper call's frame.</summary>
+    [Benchmark]
+    public long CompiledNullaryCall() => _nullaryCall.RunCompiled([], _ctx).Ret;
 }

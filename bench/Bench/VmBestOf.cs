@@ -41,8 +41,8 @@ public static class VmBestOf
         double seconds = args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5;
         var b = new BpfHelperCallBenchmarks();
         b.Setup();
-        Func<long>[] forms = [b.KernelModelDirect, b.CompiledProgram, b.InterpretedProgram];
-        string[] names = ["direct", "compiled", "interpreted"];
+        Func<long>[] forms = [b.KernelModelDirect, b.CompiledProgram, b.InterpretedProgram, b.CompiledEntryOnly, b.CompiledNullaryCall];
+        string[] names = ["direct", "compiled", "interpreted", "entry-only", "nullary-call"];
         if (args.Length > 2)
         {
             // one form alone, for a profiler: call-best 6 compiled
