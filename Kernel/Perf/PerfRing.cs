@@ -45,10 +45,15 @@ public sealed class PerfRing
 {
     public const int PageSize = 4096;
 
-    // Record queue entry: bits 0-16 size, bit 17 LOST flag, bits 18-63 the lost count.
+    // A record as the state and Describe see it: bits 0-16 size, bit 17 LOST flag, bits 18-63 the lost count.
     private const int LostFlagShift = 17;
     private const int LostValueShift = 18;
     private const ulong SizeMask = (1UL << LostFlagShift) - 1;
+    // The record queue keeps 4 bytes a record (a large fleet keeps one queue per CPU): a sample's
+    // size, or the LOST flag with the record's number among the LOST records ever queued (mod 2^31),
+    // its count in a queue of its own (LOST records are few: one per run of failures).
+    private const uint LostEntry = 1u << 31;
+    private const uint SeqMask = LostEntry - 1;
 
     private readonly byte[]? _data;
     private readonly ulong _mask;
@@ -56,9 +61,12 @@ public sealed class PerfRing
     private ulong _lostPending;      // rb->lost: failures since the last LOST record
     private ulong _wakeupPos;        // rb->wakeup (bytes, also bumped by 1 per wakeup_events batch)
     private uint _events;            // rb->events
-    private ulong[] _records = new ulong[8];
+    private uint[] _records = new uint[8];
     private int _recFirst;
     private int _recCount;
+    private ulong[]? _lostCounts;    // the queued LOST records' counts, oldest at _lostFirst
+    private int _lostFirst, _lostCount;
+    private uint _lostFirstSeq;      // the number of the oldest queued LOST record
     private ulong _recStart;         // position of the oldest queued record
 
     public PerfRing(int dataPages, bool overwrite, bool capturePayload, ulong sampleType = PERF_SAMPLE_RAW,
@@ -223,24 +231,58 @@ public sealed class PerfRing
         var q = _records;
         if (_recCount == q.Length) q = Grow();
         if (_recCount == 0) _recStart = start;
-        q[(_recFirst + _recCount) & (q.Length - 1)] = entry;
+        uint e = ((entry >> LostFlagShift) & 1) != 0 ? EnqueueLost(entry >> LostValueShift) : (uint)(entry & SizeMask);
+        q[(_recFirst + _recCount) & (q.Length - 1)] = e;
         _recCount++;
+    }
+
+    private uint EnqueueLost(ulong count)
+    {
+        var c = _lostCounts ??= new ulong[4];
+        if (_lostCount == c.Length)
+        {
+            var bigger = new ulong[c.Length * 2];
+            for (int i = 0; i < _lostCount; i++) bigger[i] = c[(_lostFirst + i) & (c.Length - 1)];
+            _lostCounts = c = bigger;
+            _lostFirst = 0;
+        }
+        c[(_lostFirst + _lostCount) & (c.Length - 1)] = count;
+        uint seq = (_lostFirstSeq + (uint)_lostCount) & SeqMask;
+        _lostCount++;
+        return LostEntry | seq;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int SizeOf(uint e) => (e & LostEntry) != 0 ? LostRecordSize : (int)e;
+
+    /// <summary>The i-th oldest record in the wide form (size, LOST flag, count).</summary>
+    private ulong Wide(int i)
+    {
+        uint e = _records[(_recFirst + i) & (_records.Length - 1)];
+        if ((e & LostEntry) == 0) return e;
+        return LostRecordSize | (1UL << LostFlagShift) | (LostCountOf(e) << LostValueShift);
+    }
+
+    private ulong LostCountOf(uint e)
+    {
+        int k = (int)((e - _lostFirstSeq) & SeqMask);
+        return _lostCounts![(_lostFirst + k) & (_lostCounts.Length - 1)];
     }
 
     /// <summary>Sizes the record index for n records up front (a memory hint: nothing the ring does changes).</summary>
     public void ReserveRecords(int n)
     {
         if (n <= _records.Length) return;
-        var q = new ulong[BitOperations.RoundUpToPowerOf2((uint)n)];
+        var q = new uint[BitOperations.RoundUpToPowerOf2((uint)n)];
         for (int i = 0; i < _recCount; i++) q[i] = _records[(_recFirst + i) & (_records.Length - 1)];
         _records = q;
         _recFirst = 0;
     }
 
-    private ulong[] Grow()
+    private uint[] Grow()
     {
         var old = _records;
-        var q = new ulong[old.Length * 2];
+        var q = new uint[old.Length * 2];
         for (int i = 0; i < _recCount; i++) q[i] = old[(_recFirst + i) & (old.Length - 1)];
         _records = q;
         _recFirst = 0;
@@ -253,13 +295,18 @@ public sealed class PerfRing
         while (_recCount > 0 && DataHead - _recStart > Size) Dequeue();
     }
 
-    private ulong Dequeue()
+    private void Dequeue()
     {
-        ulong e = _records[_recFirst];
+        uint e = _records[_recFirst];
         _recFirst = (_recFirst + 1) & (_records.Length - 1);
         _recCount--;
-        _recStart += e & SizeMask;
-        return e;
+        if ((e & LostEntry) != 0)
+        {
+            _lostFirst = (_lostFirst + 1) & (_lostCounts!.Length - 1);
+            _lostCount--;
+            _lostFirstSeq = (_lostFirstSeq + 1) & SeqMask;
+        }
+        _recStart += (ulong)SizeOf(e);
     }
 
     // ---------------------------------------------------------------- consumer
@@ -272,20 +319,20 @@ public sealed class PerfRing
     {
         if ((uint)i >= (uint)_recCount) throw new ArgumentOutOfRangeException(nameof(i));
         ulong start = _recStart;
-        for (int k = 0; k < i; k++) start += _records[(_recFirst + k) & (_records.Length - 1)] & SizeMask;
-        return Describe(start, _records[(_recFirst + i) & (_records.Length - 1)]);
+        for (int k = 0; k < i; k++) start += (ulong)SizeOf(_records[(_recFirst + k) & (_records.Length - 1)]);
+        return Describe(start, Wide(i));
     }
 
     /// <summary>The i-th oldest record's size (header.size as reserved), in O(1): no position, no bounds check.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int RecordSizeAt(int i) => (int)(_records[(_recFirst + i) & (_records.Length - 1)] & SizeMask);
+    public int RecordSizeAt(int i) => SizeOf(_records[(_recFirst + i) & (_records.Length - 1)]);
 
     /// <summary>The i-th oldest record's lost count if it is a PERF_RECORD_LOST, else -1, in O(1).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public long RecordLostAt(int i)
     {
-        ulong e = _records[(_recFirst + i) & (_records.Length - 1)];
-        return ((e >> LostFlagShift) & 1) != 0 ? (long)(e >> LostValueShift) : -1;
+        uint e = _records[(_recFirst + i) & (_records.Length - 1)];
+        return (e & LostEntry) != 0 ? (long)LostCountOf(e) : -1;
     }
 
     /// <summary>All records currently in the ring, oldest first.</summary>
@@ -295,7 +342,7 @@ public sealed class PerfRing
         ulong start = _recStart;
         for (int k = 0; k < _recCount; k++)
         {
-            ulong e = _records[(_recFirst + k) & (_records.Length - 1)];
+            ulong e = Wide(k);
             result[k] = Describe(start, e);
             start += e & SizeMask;
         }
@@ -382,7 +429,7 @@ public sealed class PerfRing
     public PerfRingState ExportState()
     {
         var recs = new ulong[_recCount];
-        for (int k = 0; k < _recCount; k++) recs[k] = _records[(_recFirst + k) & (_records.Length - 1)];
+        for (int k = 0; k < _recCount; k++) recs[k] = Wide(k);
         return new PerfRingState(DataPages, Overwrite, CapturePayload, SampleType, WakeupEvents, WatermarkAttr,
             DataHead, DataTail, _lostPending, LostTotal, _wakeupPos, _events, Wakeups, WakeupPending,
             HighWaterBytes, _recStart, recs, _data is null ? null : (byte[])_data.Clone());
@@ -402,12 +449,9 @@ public sealed class PerfRing
         r._lostPending = s.LostPending;
         r._wakeupPos = s.WakeupPosition;
         r._events = s.EventsSinceWakeup;
+        r.ReserveRecords(s.Records.Length);
+        foreach (ulong e in s.Records) r.Enqueue(e, s.RecordsStart);
         r._recStart = s.RecordsStart;
-        int cap = 8;
-        while (cap < s.Records.Length) cap *= 2;
-        r._records = new ulong[cap];
-        s.Records.CopyTo(r._records, 0);
-        r._recCount = s.Records.Length;
         if (r._data is not null && s.Data is not null) s.Data.CopyTo(r._data, 0);
         return r;
     }

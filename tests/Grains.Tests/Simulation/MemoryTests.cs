@@ -39,7 +39,7 @@ public class MemoryTests(ITestOutputHelper output)
     [Fact]
     public void A_large_fleet_cpu_costs_a_few_kilobytes_most_of_them_for_the_records_waiting_in_its_ring()
     {
-        // 100 events/s, read every 250 ms: a mirror of 128 waiting records (24 + 8 bytes each) per CPU.
+        // 100 events/s, read every 250 ms: 128 waiting records per CPU (4 bytes each in the kernel ring's queue, 8 in the mirror).
         var s = SimTestUtil.Example("large-fleet.yaml");
         Assert.InRange(BytesPerCpu(s, 16, 2), 1024, 6144);
         // At 10 events/s the mirror is 16 records and the CPU about a kilobyte.
