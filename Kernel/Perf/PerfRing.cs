@@ -168,7 +168,7 @@ public sealed class PerfRing
         {
             _lostPending = 0;
             if (_data is not null) WriteLostRecord(start, eventId, pendingLost);
-            Enqueue(LostRecordSize | (1UL << LostFlagShift) | (pendingLost << LostValueShift), start);
+            Enqueue(EnqueueLost(pendingLost), start);
             start += LostRecordSize;
         }
         // A sample whose u16 size wrapped to 0 reserves nothing and can never be seen.
@@ -225,16 +225,18 @@ public sealed class PerfRing
         Write(pos, rec);
     }
 
+    /// <summary>Queues a record: a sample's size, or a LOST record's entry from <see cref="EnqueueLost"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Enqueue(ulong entry, ulong start)
+    private void Enqueue(uint e, ulong start)
     {
         var q = _records;
         if (_recCount == q.Length) q = Grow();
         if (_recCount == 0) _recStart = start;
-        uint e = ((entry >> LostFlagShift) & 1) != 0 ? EnqueueLost(entry >> LostValueShift) : (uint)(entry & SizeMask);
         q[(_recFirst + _recCount) & (q.Length - 1)] = e;
         _recCount++;
     }
+
+    /// <summary>Keeps a LOST record's count aside; returns the record's queue entry.</summary>
 
     private uint EnqueueLost(ulong count)
     {
@@ -450,7 +452,8 @@ public sealed class PerfRing
         r._wakeupPos = s.WakeupPosition;
         r._events = s.EventsSinceWakeup;
         r.ReserveRecords(s.Records.Length);
-        foreach (ulong e in s.Records) r.Enqueue(e, s.RecordsStart);
+        foreach (ulong e in s.Records)
+            r.Enqueue(((e >> LostFlagShift) & 1) != 0 ? r.EnqueueLost(e >> LostValueShift) : (uint)(e & SizeMask), s.RecordsStart);
         r._recStart = s.RecordsStart;
         if (r._data is not null && s.Data is not null) s.Data.CopyTo(r._data, 0);
         return r;
