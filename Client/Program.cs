@@ -106,7 +106,7 @@ public static class Program
         }
         catch (DocumentException ex)
         {
-            stderr.WriteLine($"bpfsim: line {ex.Line}: {(ex.Field.Length > 0 ? ex.Field + ": " : "")}{ex.Message}");
+            stderr.WriteLine($"bpfsim: line {ex.Line}: {ex.FieldAndMessage}");
             return ExitBadInput;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

@@ -94,7 +94,7 @@ internal static class IterCommand
 
     /// <summary>A document error as `file:line: field: message` (no field for a whole-document error).</summary>
     private static string Where(string path, DocumentException ex) =>
-        $"bpfsim iter: {path}:{ex.Line}: {(ex.Field.Length > 0 ? ex.Field + ": " : "")}{ex.Message}";
+        $"bpfsim iter: {path}:{ex.Line}: {ex.FieldAndMessage}";
 
     /// <summary>Writes the bytes read to stdout; a failed read() is reported as cat reports it.</summary>
     private static int Print(JsonElement world, string path)

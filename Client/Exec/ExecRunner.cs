@@ -56,8 +56,7 @@ internal sealed class ExecRunner(Func<Task<IGrainFactory>> connect)
             {
                 exit = 2;
                 stdout.WriteLine(ExecOutput.Error(id, error.Line, error.Field, error.Message));
-                string where = error.Field.Length > 0 ? $"{error.Field}: " : "";
-                stderr.WriteLine($"bpfsim exec: world {id ?? "#" + (i + 1)}, line {error.Line}: {where}{error.Message}");
+                stderr.WriteLine($"bpfsim exec: world {id ?? "#" + (i + 1)}, line {error.Line}: {error.FieldAndMessage}");
                 continue;
             }
             _grains ??= await connect();

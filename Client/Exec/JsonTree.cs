@@ -50,6 +50,8 @@ internal sealed class DocumentException(int line, string field, string message) 
 {
     public int Line { get; } = line;
     public string Field { get; } = field;
+    /// <summary>"field: message", or the message alone for an error of the whole document.</summary>
+    public string FieldAndMessage => Field.Length > 0 ? $"{Field}: {Message}" : Message;
 }
 
 /// <summary>Reads a text holding one JSON value or many (JSON Lines) into line-annotated trees.</summary>
