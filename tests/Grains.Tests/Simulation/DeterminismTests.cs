@@ -1,5 +1,6 @@
 using BpfTraceSim.Contracts.Scenarios;
 using BpfTraceSim.Grains.Simulation;
+using CsCheck;
 
 namespace BpfTraceSim.Grains.Tests.Simulation;
 
@@ -129,6 +130,19 @@ public class DeterminismTests
         Assert.NotEqual(StreamSeeds.Program(42, "web-0", 1, "p", "fire"), StreamSeeds.Program(42, "web-0", 2, "p", "fire"));
         Assert.NotEqual(StreamSeeds.Program(42, "web-0", 1, "p", "fire"), StreamSeeds.Program(43, "web-0", 1, "p", "fire"));
         Assert.NotEqual(StreamSeeds.Program(42, "web-0", 1, "p", "fire"), StreamSeeds.Program(42, "web-1", 1, "p", "fire"));
+    }
+
+    [Fact]
+    public void A_programs_stream_seed_is_the_hash_of_its_documented_text()
+    {
+        // StreamSeeds.Program builds its bytes without a string; they must stay those of the text
+        // "prog\0{purpose}\0{host}\0{cpu}\0{program}" (every report's streams depend on them).
+        var names = Gen.String[Gen.Char.AlphaNumeric, 0, 40];
+        var any = Gen.String[0, 300]; // any UTF-16, long ones past the stack buffer
+        Gen.Select(Gen.ULong, Gen.OneOf(names, any), Gen.Int[0, 1 << 20], names, Gen.OneOf(names, any))
+            .Sample((seed, host, cpu, program, purpose) =>
+                Assert.Equal(StreamSeeds.Hash(seed, $"prog\0{purpose}\0{host}\0{cpu.ToString(System.Globalization.CultureInfo.InvariantCulture)}\0{program}"),
+                    StreamSeeds.Program(seed, host, cpu, program, purpose)));
     }
 
     [Fact]
