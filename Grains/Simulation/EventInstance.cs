@@ -9,7 +9,7 @@ namespace BpfTraceSim.Grains.Simulation;
 internal sealed class EventInstance
 {
     /// <param name="slab">Where the queue of a per-CPU ring lives (its slice: slabOffset, plan.ExpectedRecords entries); null: its own array.</param>
-    public EventInstance(EventPlan plan, int key, int task, PerfEvent perfEvent, long[]? slab = null, int slabOffset = 0)
+    public EventInstance(EventPlan plan, int key, int task, PerfEvent perfEvent, uint[]? slab = null, int slabOffset = 0)
     {
         Plan = plan;
         FixedSize = plan.FixedSize;

@@ -136,7 +136,7 @@ public sealed partial class HostSimulation
             int n = ep.PerTask ? ep.TaskIndices.Length : _cpus;
             var arr = new EventInstance[n];
             // The per-CPU rings' queues share one slab (with a data area: rings without one have no queue).
-            var slab = !ep.PerTask && (ep.Spec.RingPages ?? 0) > 0 ? new long[(long)n * ep.ExpectedRecords] : null;
+            var slab = !ep.PerTask && (ep.Spec.RingPages ?? 0) > 0 ? new uint[(long)n * ep.ExpectedRecords] : null;
             for (int i = 0; i < n; i++)
             {
                 int task = ep.PerTask ? ep.TaskIndices[i] : -1;

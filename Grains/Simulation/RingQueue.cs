@@ -46,19 +46,26 @@ internal readonly struct RingEntry
 
 /// <summary>
 /// The engine's mirror of a ring's record queue: what the kernel ring does not keep, the time each
-/// record was written (and, for a per-task ring, the CPU that wrote it), in 8 bytes per record (4
-/// more per-task). Entry i is record i of the kernel ring: its size and lost count are read from
-/// there. A growable circular buffer with indexed access from the oldest entry, so a per_batch
-/// reader walks it without removing entries until the tail moves.
+/// record was written (and, for a per-task ring, the CPU that wrote it). Entry i is record i of
+/// the kernel ring: its size and lost count are read from there. A growable circular buffer with
+/// indexed access from the oldest entry, so a per_batch reader walks it without removing entries
+/// until the tail moves. A per-CPU ring's queue keeps 4 bytes a record (a large fleet keeps one per
+/// CPU): the time relative to an origin that moves up when the queue empties or its entries are
+/// rebased; a queue whose records span more than 2^31 ns, or a per-task ring's, keeps 8 (12).
 /// </summary>
 internal sealed class RingQueue
 {
     private const long LostFlag = long.MinValue;
+    private const uint NarrowLost = 1u << 31;
+    private const long MaxDelta = NarrowLost - 1;
 
-    // The entries (bit 63: a LOST record, bits 0-62: the time) live in _a[_base .. _base + _mask]: a
-    // queue's own array, or its slice of a slab shared by the host's per-CPU queues (one large
-    // object the GC neither copies nor walks per CPU). _cpus (per-task rings) is indexed alike.
-    private long[] _a;
+    // The entries live in _n (narrow: bit 31 a LOST record, bits 0-30 the time minus _origin) or
+    // _w (wide: bit 63 a LOST record, bits 0-62 the time), at [_base .. _base + _mask]: a queue's
+    // own array, or its slice of a slab shared by the host's per-CPU queues (one object the GC
+    // neither walks nor copies per CPU). _cpus (per-task rings, always wide) is indexed alike.
+    private uint[]? _n;
+    private long[]? _w;
+    private long _origin;
     private int[]? _cpus;
     private int _base, _mask;
     private int _first;
@@ -72,20 +79,25 @@ internal sealed class RingQueue
     {
         _ring = ring;
         _cpu = cpu;
-        _a = new long[System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(capacity, 4))];
-        _mask = _a.Length - 1;
-        if (cpu < 0) _cpus = new int[_a.Length];
+        int n = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(capacity, 4));
+        if (cpu < 0)
+        {
+            _w = new long[n];
+            _cpus = new int[n];
+        }
+        else _n = new uint[n];
+        _mask = n - 1;
     }
 
     /// <summary>A per-CPU ring's queue on slab[offset .. offset + capacity) (capacity a power of two); it moves to its own array if it outgrows it.</summary>
-    public RingQueue(PerfRing ring, int cpu, long[] slab, int offset, int capacity)
+    public RingQueue(PerfRing ring, int cpu, uint[] slab, int offset, int capacity)
     {
         if (!System.Numerics.BitOperations.IsPow2(capacity) || offset < 0 || offset + capacity > slab.Length)
             throw new ArgumentOutOfRangeException(nameof(capacity));
         ArgumentOutOfRangeException.ThrowIfNegative(cpu);
         _ring = ring;
         _cpu = cpu;
-        _a = slab;
+        _n = slab;
         _base = offset;
         _mask = capacity - 1;
     }
@@ -102,12 +114,25 @@ internal sealed class RingQueue
     /// <summary>Samples (not LOST records) in the queue.</summary>
     public int Samples { get; private set; }
 
+    // The entry in slot (of the buffer) in the wide form.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private long Raw(int slot)
+    {
+        if (_n is { } n)
+        {
+            uint e = n[_base + slot];
+            long t = _origin + (e & MaxDelta);
+            return (e & NarrowLost) != 0 ? t | LostFlag : t;
+        }
+        return _w![_base + slot];
+    }
+
     /// <summary>Entry i (0: the oldest), with the size and lost count of the kernel ring's record i.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public RingEntry At(int i)
     {
         int slot = (_first + i) & _mask;
-        long w = _a[_base + slot];
+        long w = Raw(slot);
         int cpu = _cpus is null ? _cpu : _cpus[slot];
         return w < 0
             ? RingEntry.LostRecord(w & long.MaxValue, cpu, _ring.RecordLostAt(i))
@@ -115,38 +140,90 @@ internal sealed class RingQueue
     }
 
     /// <summary>When entry i was written.</summary>
-    public long TimeAt(int i) => _a[_base + ((_first + i) & _mask)] & long.MaxValue;
+    public long TimeAt(int i) => Raw((_first + i) & _mask) & long.MaxValue;
 
     /// <summary>Entry i is a PERF_RECORD_LOST.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool IsLostAt(int i) => _a[_base + ((_first + i) & _mask)] < 0;
+    public bool IsLostAt(int i) => Raw((_first + i) & _mask) < 0;
 
     /// <summary>The record the kernel ring just queued was written at time by cpu (lost: it is a PERF_RECORD_LOST).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Push(long time, int cpu, bool lost)
     {
         if (Count == Capacity) Grow();
+        if (_n is not null)
+        {
+            if (Count == 0) _origin = time;
+            else if ((ulong)(time - _origin) > MaxDelta) Rebase(time); // (may widen the queue)
+        }
         int slot = (_first + Count) & _mask;
-        _a[_base + slot] = lost ? time | LostFlag : time;
-        if (_cpus is not null) _cpus[slot] = cpu;
+        if (_n is { } n) n[_base + slot] = (uint)(time - _origin) | (lost ? NarrowLost : 0u);
+        else
+        {
+            _w![_base + slot] = lost ? time | LostFlag : time;
+            if (_cpus is not null) _cpus[slot] = cpu;
+        }
         Count++;
         if (!lost) Samples++;
     }
 
-    private void Grow()
+    // A time the narrow entries cannot hold: the origin moves to the oldest entry (or the new
+    // time, if earlier) when the queue's span then fits, otherwise the queue becomes wide.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Rebase(long time)
     {
-        var q = new long[Capacity * 2];
-        var cpus = _cpus is null ? null : new int[q.Length];
+        long oldest = TimeAt(0), newest = TimeAt(Count - 1);
+        long origin = Math.Min(oldest, time);
+        if (Math.Max(newest, time) - origin > MaxDelta)
+        {
+            Widen();
+            return;
+        }
+        var n = _n!;
         for (int i = 0; i < Count; i++)
         {
-            int slot = (_first + i) & _mask;
-            q[i] = _a[_base + slot];
-            if (cpus is not null) cpus[i] = _cpus![slot];
+            int at = _base + ((_first + i) & _mask);
+            uint e = n[at];
+            long t = _origin + (e & MaxDelta);
+            n[at] = (uint)(t - origin) | (e & NarrowLost);
         }
-        _a = q;
+        _origin = origin;
+    }
+
+    private void Widen()
+    {
+        var w = new long[Capacity];
+        for (int i = 0; i < Count; i++) w[i] = Raw((_first + i) & _mask);
+        _w = w;
+        _n = null;
+        _base = 0;
+        _first = 0;
+    }
+
+    private void Grow()
+    {
+        int size = Capacity * 2;
+        var cpus = _cpus is null ? null : new int[size];
+        if (_n is { } n)
+        {
+            var q = new uint[size];
+            for (int i = 0; i < Count; i++) q[i] = n[_base + ((_first + i) & _mask)];
+            _n = q;
+        }
+        else
+        {
+            var q = new long[size];
+            for (int i = 0; i < Count; i++)
+            {
+                int slot = (_first + i) & _mask;
+                q[i] = _w![_base + slot];
+                if (cpus is not null) cpus[i] = _cpus![slot];
+            }
+            _w = q;
+        }
         _cpus = cpus;
         _base = 0;
-        _mask = q.Length - 1;
+        _mask = size - 1;
         _first = 0;
     }
 
@@ -154,18 +231,18 @@ internal sealed class RingQueue
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int PopOldest()
     {
-        long w = _a[_base + _first];
+        bool lost = _n is { } n ? (n[_base + _first] & NarrowLost) != 0 : _w![_base + _first] < 0;
         int cpu = _cpus is null ? _cpu : _cpus[_first];
         _first = (_first + 1) & _mask;
         Count--;
-        if (w >= 0) Samples--;
+        if (!lost) Samples--;
         return cpu;
     }
 
     public int Capacity => _mask + 1;
 
     /// <summary>Bytes this queue holds per entry.</summary>
-    public int BytesPerEntry => _cpus is null ? 8 : 12;
+    public int BytesPerEntry => _n is not null ? 4 : _cpus is null ? 8 : 12;
 
     public void Clear()
     {

@@ -30,7 +30,7 @@ public class RingQueueTests
         var ring = new PerfRing(1, overwrite: false, capturePayload: false);
         Gen.Int[-3, 5].Array[1, 200].Sample(ops =>
         {
-            var slab = new long[3 * 8];
+            var slab = new uint[3 * 8];
             var neighbours = new[] { new RingQueue(ring, 1, slab, 0, 8), new RingQueue(ring, 1, slab, 16, 8) };
             foreach (var n in neighbours) for (int i = 0; i < 8; i++) n.Push(i, 1, lost: false);
             var onSlab = new RingQueue(ring, 3, slab, 8, 8);
@@ -70,6 +70,37 @@ public class RingQueueTests
             }
             foreach (var n in neighbours)
                 for (int i = 0; i < 8; i++) Assert.Equal(i, n.TimeAt(i));
+        });
+    }
+
+    [Fact]
+    public void Narrow_entries_keep_every_time_exactly_across_gaps_rebases_and_spans_too_wide_for_them()
+    {
+        // A per-CPU queue keeps times in 31 bits from a moving origin; a per-task queue keeps them whole.
+        // Gaps up to 3 s (wider than 2^31 ns) make the origin move and, with a long-lived entry, the queue widen.
+        var ring = new PerfRing(1, overwrite: false, capturePayload: false);
+        var gaps = Gen.OneOf(Gen.Long[0, 1_000], Gen.Long[0, 3_000_000_000L]);
+        Gen.Select(Gen.Long[0, long.MaxValue / 4], Gen.Select(gaps, Gen.Int[-4, 6]).Array[1, 300]).Sample((start, ops) =>
+        {
+            var slab = new uint[16];
+            var narrow = new RingQueue(ring, 2, slab, 8, 8);
+            var wide = new RingQueue(ring, -1);
+            long t = start, k = 0;
+            foreach (var (gap, op) in ops)
+            {
+                t += gap;
+                if (op >= 0)
+                    for (int i = 0; i < op; i++, k++)
+                    {
+                        narrow.Push(t + i, 2, lost: k % 5 == 0);
+                        wide.Push(t + i, 2, lost: k % 5 == 0);
+                    }
+                else
+                    for (int i = 0; i < -op && wide.Count > 0; i++) Assert.Equal(wide.PopOldest(), narrow.PopOldest());
+                Assert.Equal((wide.Count, wide.Samples), (narrow.Count, narrow.Samples));
+                for (int i = 0; i < wide.Count; i++)
+                    Assert.Equal((wide.TimeAt(i), wide.IsLostAt(i)), (narrow.TimeAt(i), narrow.IsLostAt(i)));
+            }
         });
     }
 }
