@@ -359,7 +359,7 @@ public sealed partial class HostSimulation
         foreach (var inst in _allInstances)
         {
             b += 120 + 96; // EventInstance, PerfEvent
-            if (inst.Ring is { } ring) b += 160 + obj + 4L * Math.Max(8, ring.RecordCount) + (long)(ring.CapturePayload ? ring.Size : 0);
+            if (inst.Ring is { } ring) b += 160 + (ring.RecordIndexCapacity > 0 ? obj + 4L * ring.RecordIndexCapacity : 0) + (long)(ring.CapturePayload ? ring.Size : 0);
             if (inst.Queue is { } q) b += 48 + obj + (long)q.BytesPerEntry * q.Capacity;
         }
         foreach (var m in _maps) b += 2 * (obj + 8L * m.MaxEntries) + obj + 8L * m.MaxEntries;

@@ -61,8 +61,13 @@ public sealed class PerfRing
     private ulong _lostPending;      // rb->lost: failures since the last LOST record
     private ulong _wakeupPos;        // rb->wakeup (bytes, also bumped by 1 per wakeup_events batch)
     private uint _events;            // rb->events
-    private uint[] _records = new uint[8];
+    private uint[] _records = []; // allocated when first needed, ReserveRecords' size or 8
     private int _recFirst;
+    // While every queued record is a sample of one size, the queue is that size (_uniform, > 0)
+    // and _recCount, without the array; the first record that differs (another size, a LOST
+    // record) spreads it into _records. A large fleet's rings of one record size never need it.
+    private uint _uniform;
+    private int _reserve = 8;
     private int _recCount;
     private ulong[]? _lostCounts;    // the queued LOST records' counts, oldest at _lostFirst
     private int _lostFirst, _lostCount;
@@ -229,12 +234,46 @@ public sealed class PerfRing
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Enqueue(uint e, ulong start)
     {
+        if (_recCount == 0)
+        {
+            _recStart = start;
+            _uniform = (e & LostEntry) == 0 ? e : 0;
+            if (_uniform != 0)
+            {
+                _recCount = 1;
+                return;
+            }
+            _recFirst = 0;
+        }
+        else if (_uniform != 0)
+        {
+            if (e == _uniform)
+            {
+                _recCount++;
+                return;
+            }
+            Spread();
+        }
         var q = _records;
         if (_recCount == q.Length) q = Grow();
-        if (_recCount == 0) _recStart = start;
         q[(_recFirst + _recCount) & (q.Length - 1)] = e;
         _recCount++;
     }
+
+    // The uniform queue written out into the array, before a record of another kind joins it.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Spread()
+    {
+        int n = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(_reserve, _recCount + 1));
+        if (_records.Length < n) _records = new uint[n];
+        _records.AsSpan(0, _recCount).Fill(_uniform);
+        _recFirst = 0;
+        _uniform = 0;
+    }
+
+    /// <summary>Queue entry i (0: the oldest).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private uint Entry(int i) => _uniform != 0 ? _uniform : _records[(_recFirst + i) & (_records.Length - 1)];
 
     /// <summary>Keeps a LOST record's count aside; returns the record's queue entry.</summary>
 
@@ -260,7 +299,7 @@ public sealed class PerfRing
     /// <summary>The i-th oldest record in the wide form (size, LOST flag, count).</summary>
     private ulong Wide(int i)
     {
-        uint e = _records[(_recFirst + i) & (_records.Length - 1)];
+        uint e = Entry(i);
         if ((e & LostEntry) == 0) return e;
         return LostRecordSize | (1UL << LostFlagShift) | (LostCountOf(e) << LostValueShift);
     }
@@ -274,7 +313,8 @@ public sealed class PerfRing
     /// <summary>Sizes the record index for n records up front (a memory hint: nothing the ring does changes).</summary>
     public void ReserveRecords(int n)
     {
-        if (n <= _records.Length) return;
+        _reserve = Math.Max(_reserve, n);
+        if (_uniform != 0 || _recCount == 0 || n <= _records.Length) return; // the array is made when needed
         var q = new uint[BitOperations.RoundUpToPowerOf2((uint)n)];
         for (int i = 0; i < _recCount; i++) q[i] = _records[(_recFirst + i) & (_records.Length - 1)];
         _records = q;
@@ -284,7 +324,7 @@ public sealed class PerfRing
     private uint[] Grow()
     {
         var old = _records;
-        var q = new uint[old.Length * 2];
+        var q = new uint[Math.Max(BitOperations.RoundUpToPowerOf2((uint)_reserve), old.Length * 2)];
         for (int i = 0; i < _recCount; i++) q[i] = old[(_recFirst + i) & (old.Length - 1)];
         _records = q;
         _recFirst = 0;
@@ -299,8 +339,8 @@ public sealed class PerfRing
 
     private void Dequeue()
     {
-        uint e = _records[_recFirst];
-        _recFirst = (_recFirst + 1) & (_records.Length - 1);
+        uint e = Entry(0);
+        if (_uniform == 0) _recFirst = (_recFirst + 1) & (_records.Length - 1);
         _recCount--;
         if ((e & LostEntry) != 0)
         {
@@ -316,24 +356,27 @@ public sealed class PerfRing
     /// <summary>Records currently in the ring (from data_tail, or the last Size bytes in overwrite mode).</summary>
     public int RecordCount => _recCount;
 
+    /// <summary>Entries the record index has room for (0 while its records are all samples of one size): a memory figure.</summary>
+    public int RecordIndexCapacity => _records.Length;
+
     /// <summary>The i-th oldest record in the ring.</summary>
     public PerfRecord GetRecord(int i)
     {
         if ((uint)i >= (uint)_recCount) throw new ArgumentOutOfRangeException(nameof(i));
         ulong start = _recStart;
-        for (int k = 0; k < i; k++) start += (ulong)SizeOf(_records[(_recFirst + k) & (_records.Length - 1)]);
+        for (int k = 0; k < i; k++) start += (ulong)SizeOf(Entry(k));
         return Describe(start, Wide(i));
     }
 
     /// <summary>The i-th oldest record's size (header.size as reserved), in O(1): no position, no bounds check.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int RecordSizeAt(int i) => SizeOf(_records[(_recFirst + i) & (_records.Length - 1)]);
+    public int RecordSizeAt(int i) => SizeOf(Entry(i));
 
     /// <summary>The i-th oldest record's lost count if it is a PERF_RECORD_LOST, else -1, in O(1).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public long RecordLostAt(int i)
     {
-        uint e = _records[(_recFirst + i) & (_records.Length - 1)];
+        uint e = Entry(i);
         return (e & LostEntry) != 0 ? (long)LostCountOf(e) : -1;
     }
 

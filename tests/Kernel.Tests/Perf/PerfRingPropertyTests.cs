@@ -183,4 +183,56 @@ public class PerfRingPropertyTests
             }
         }, iter: 300);
     }
+
+    [Fact]
+    public void RecordQueue_MatchesAListModel_ThroughRunsOfOneSizeLostRecordsAndConsumption()
+    {
+        // Few sizes, so long runs of one size (kept without an array) alternate with other sizes and
+        // LOST records (a one-page ring fills): every record's size, LOST flag and count, in order,
+        // as a plain list has them, in overwrite mode too, and after the state round trip.
+        var payloads = Gen.OneOf(Gen.Const(8), Gen.Const(8), Gen.Const(8), Gen.Const(120), Gen.Int[0, 600]);
+        // op 0-6 write, 7 consume one record, 8 consume all, 9 a state round trip
+        Gen.Select(Gen.Bool, Gen.Int[0, 300], Gen.Select(Gen.Int[0, 9], payloads).Array[1, 400]).Sample(t =>
+        {
+            var (overwrite, reserve, ops) = t;
+            var e = Output(0, pages: 1, capture: false, overwrite: overwrite);
+            var map = Map(1, e);
+            var ring = e.Ring!;
+            if (reserve > 0) ring.ReserveRecords(reserve);
+            var model = new List<(int Size, bool Lost, ulong Count)>();
+            ulong pending = 0;
+            foreach (var (op, payload) in ops)
+            {
+                if (op <= 6)
+                {
+                    if (Out(Ctx(0), map, 0, payload) == 0)
+                    {
+                        if (pending > 0) model.Add((LostRecordSize, true, pending));
+                        pending = 0;
+                        model.Add((RawRecordSize(payload), false, 0));
+                        if (overwrite)
+                        {
+                            // only the records wholly inside the last 4096 bytes stay
+                            long bytes = 0;
+                            foreach (var r in model) bytes += r.Size;
+                            while (bytes > 4096) { bytes -= model[0].Size; model.RemoveAt(0); }
+                        }
+                    }
+                    else pending++;
+                }
+                else if (op == 7) { if (ring.ConsumeRecord()) model.RemoveAt(0); }
+                else if (op == 8) { ring.ConsumeAll(); model.Clear(); }
+                else ring = PerfRing.FromState(ring.ExportState());
+                Assert.Equal(model.Count, ring.RecordCount);
+                var records = ring.GetRecords();
+                for (int i = 0; i < model.Count; i++)
+                {
+                    Assert.Equal(model[i], (records[i].Size, records[i].IsLost, records[i].Lost));
+                    Assert.Equal(model[i].Size, ring.RecordSizeAt(i));
+                    Assert.Equal(model[i].Lost ? (long)model[i].Count : -1, ring.RecordLostAt(i));
+                }
+                if (op == 9) break; // the event still writes into its own ring, not the restored copy
+            }
+        }, iter: 500);
+    }
 }
