@@ -231,7 +231,7 @@ internal sealed class RingQueue
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int PopOldest()
     {
-        bool lost = _n is { } n ? (n[_base + _first] & NarrowLost) != 0 : _w![_base + _first] < 0;
+        bool lost = Raw(_first) < 0;
         int cpu = _cpus is null ? _cpu : _cpus[_first];
         _first = (_first + 1) & _mask;
         Count--;

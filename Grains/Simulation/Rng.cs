@@ -137,7 +137,7 @@ public static class StreamSeeds
     public static ulong Program(ulong seed, string host, int cpu, string program, string purpose)
     {
         // the UTF-8 of "prog\0{purpose}\0{host}\0{cpu}\0{program}", built without a string: this runs
-        // twice per CPU while a large fleet is being built
+        // twice per CPU while a large fleet is being built (room: "prog\0", three NULs, an int's digits, the names)
         int max = 5 + 3 + 11 + Encoding.UTF8.GetMaxByteCount(purpose.Length + host.Length + program.Length);
         Span<byte> buf = max <= 512 ? stackalloc byte[512] : new byte[max];
         int n = 0;

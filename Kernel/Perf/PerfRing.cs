@@ -276,7 +276,6 @@ public sealed class PerfRing
     private uint Entry(int i) => _uniform != 0 ? _uniform : _records[(_recFirst + i) & (_records.Length - 1)];
 
     /// <summary>Keeps a LOST record's count aside; returns the record's queue entry.</summary>
-
     private uint EnqueueLost(ulong count)
     {
         var c = _lostCounts ??= new ulong[4];
@@ -311,15 +310,7 @@ public sealed class PerfRing
     }
 
     /// <summary>Sizes the record index for n records up front (a memory hint: nothing the ring does changes).</summary>
-    public void ReserveRecords(int n)
-    {
-        _reserve = Math.Max(_reserve, n);
-        if (_uniform != 0 || _recCount == 0 || n <= _records.Length) return; // the array is made when needed
-        var q = new uint[BitOperations.RoundUpToPowerOf2((uint)n)];
-        for (int i = 0; i < _recCount; i++) q[i] = _records[(_recFirst + i) & (_records.Length - 1)];
-        _records = q;
-        _recFirst = 0;
-    }
+    public void ReserveRecords(int n) => _reserve = Math.Max(_reserve, n); // the array takes it when it is made or grows
 
     private uint[] Grow()
     {
@@ -356,7 +347,7 @@ public sealed class PerfRing
     /// <summary>Records currently in the ring (from data_tail, or the last Size bytes in overwrite mode).</summary>
     public int RecordCount => _recCount;
 
-    /// <summary>Entries the record index has room for (0 while its records are all samples of one size): a memory figure.</summary>
+    /// <summary>Entries the record index has room for (0 until a record that differs from the others needed it): a memory figure.</summary>
     public int RecordIndexCapacity => _records.Length;
 
     /// <summary>The i-th oldest record in the ring.</summary>
